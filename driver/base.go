@@ -1,0 +1,276 @@
+package driver
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Backend is what a storage backend implements. [New] wraps it into a
+// [Driver]. The shared layer has already checked, before a Backend method is
+// called, that every path is valid (a file path, or "/" for Stat and List)
+// and that a read offset is not negative; and it names the driver, the
+// operation and the path in every error the Backend returns, so a Backend
+// returns bare [*Error] values (see [Errorf] and [Wrap]) or plain errors.
+//
+// The Backend's FileWriter need not track its own end states: the shared
+// layer calls its Close at most once, and never calls Write, Commit or
+// Cancel after Close, Commit or Cancel. Close after Commit or Cancel must only
+// release resources.
+//
+// A Backend may also implement [FlatLister] (for a native Walk) and
+// [UploadPurger].
+type Backend interface {
+	// Name returns the backend's registered name.
+	Name() string
+	// Capabilities declares what the backend supports.
+	Capabilities() Capabilities
+
+	GetContent(ctx context.Context, path string) ([]byte, error)
+	PutContent(ctx context.Context, path string, content []byte) error
+	Reader(ctx context.Context, path string, offset int64) (io.ReadCloser, error)
+	Writer(ctx context.Context, path string, append bool) (FileWriter, error)
+	Stat(ctx context.Context, path string) (FileInfo, error)
+	List(ctx context.Context, path string) ([]string, error)
+	Move(ctx context.Context, sourcePath, destPath string) error
+	Delete(ctx context.Context, path string) error
+	RedirectURL(r *http.Request, path string) (string, error)
+}
+
+// FlatLister is implemented by backends that can list every file below a
+// folder in one flat, ordered listing (object stores). The shared layer then
+// derives folders from the file paths and implements Walk on top of it.
+type FlatLister interface {
+	// ListFlat calls fn for every file (never a folder) strictly below
+	// folder ("/" for all), in byte order of full paths. When startAfter is
+	// not "", the backend may begin the listing after that path (it is a
+	// hint: the shared layer filters too). An error from fn must end the
+	// listing and be returned unchanged. A folder with no file below it
+	// gives no call and a nil error.
+	ListFlat(ctx context.Context, folder, startAfter string, fn func(FileInfo) error) error
+}
+
+// UploadPurger is implemented by backends that keep server-side state for
+// in-progress uploads (multipart uploads, sessions, staged blocks) and can
+// remove what crashed clients abandoned.
+type UploadPurger interface {
+	// PurgeUploads removes in-progress uploads started before olderThan ago,
+	// and returns how many it removed.
+	PurgeUploads(ctx context.Context, olderThan time.Duration) (int, error)
+}
+
+// New wraps a Backend into a Driver that validates paths and offsets,
+// enforces the FileWriter state machine, walks in the one defined order, and
+// names driver, operation and path in every error.
+func New(b Backend) Driver { return &base{b: b, name: b.Name()} }
+
+// BackendOf returns the Backend behind a Driver made by [New], or nil. Use it
+// to reach optional interfaces such as [UploadPurger].
+func BackendOf(d Driver) Backend {
+	if b, ok := d.(*base); ok {
+		return b.b
+	}
+	return nil
+}
+
+type base struct {
+	b    Backend
+	name string
+}
+
+func (d *base) Name() string { return d.name }
+
+func (d *base) err(op, path string, err error) error { return annotate(d.name, op, path, "", err) }
+
+func (d *base) badPath(op, path string) error {
+	return &Error{Driver: d.name, Op: op, Path: path, Kind: KindInvalidPath}
+}
+
+func (d *base) GetContent(ctx context.Context, path string) ([]byte, error) {
+	if !ValidPath(path) {
+		return nil, d.badPath("GetContent", path)
+	}
+	b, err := d.b.GetContent(ctx, path)
+	if err != nil {
+		return nil, d.err("GetContent", path, err)
+	}
+	return b, nil
+}
+
+func (d *base) PutContent(ctx context.Context, path string, content []byte) error {
+	if !ValidPath(path) {
+		return d.badPath("PutContent", path)
+	}
+	return d.err("PutContent", path, d.b.PutContent(ctx, path, content))
+}
+
+func (d *base) Reader(ctx context.Context, path string, offset int64) (io.ReadCloser, error) {
+	if !ValidPath(path) {
+		return nil, d.badPath("Reader", path)
+	}
+	if offset < 0 {
+		return nil, &Error{Driver: d.name, Op: "Reader", Path: path, Kind: KindInvalidOffset,
+			Detail: "negative offset"}
+	}
+	r, err := d.b.Reader(ctx, path, offset)
+	if err != nil {
+		return nil, d.err("Reader", path, err)
+	}
+	return &reader{r: r, d: d, path: path}, nil
+}
+
+// reader names the driver and path in read errors.
+type reader struct {
+	r    io.ReadCloser
+	d    *base
+	path string
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = r.d.err("Read", r.path, err)
+	}
+	return n, err
+}
+
+func (r *reader) Close() error { return r.d.err("Read", r.path, r.r.Close()) }
+
+func (d *base) Writer(ctx context.Context, path string, append bool) (FileWriter, error) {
+	if !ValidPath(path) {
+		return nil, d.badPath("Writer", path)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, d.err("Writer", path, err)
+	}
+	w, err := d.b.Writer(ctx, path, append)
+	if err != nil {
+		return nil, d.err("Writer", path, err)
+	}
+	return &writer{w: w, d: d, path: path, ctx: ctx}, nil
+}
+
+func (d *base) Stat(ctx context.Context, path string) (FileInfo, error) {
+	if !ValidFolder(path) {
+		return nil, d.badPath("Stat", path)
+	}
+	fi, err := d.b.Stat(ctx, path)
+	if err != nil {
+		return nil, d.err("Stat", path, err)
+	}
+	return fi, nil
+}
+
+func (d *base) List(ctx context.Context, path string) ([]string, error) {
+	if !ValidFolder(path) {
+		return nil, d.badPath("List", path)
+	}
+	l, err := d.b.List(ctx, path)
+	if err != nil {
+		return nil, d.err("List", path, err)
+	}
+	return l, nil
+}
+
+func (d *base) Move(ctx context.Context, sourcePath, destPath string) error {
+	if !ValidPath(sourcePath) {
+		return d.badPath("Move", sourcePath)
+	}
+	if !ValidPath(destPath) {
+		return d.badPath("Move", destPath)
+	}
+	return annotate(d.name, "Move", sourcePath, destPath, d.b.Move(ctx, sourcePath, destPath))
+}
+
+func (d *base) Delete(ctx context.Context, path string) error {
+	if !ValidPath(path) {
+		return d.badPath("Delete", path)
+	}
+	return d.err("Delete", path, d.b.Delete(ctx, path))
+}
+
+func (d *base) RedirectURL(r *http.Request, path string) (string, error) {
+	if !ValidPath(path) {
+		return "", d.badPath("RedirectURL", path)
+	}
+	u, err := d.b.RedirectURL(r, path)
+	if err != nil {
+		return "", d.err("RedirectURL", path, err)
+	}
+	return u, nil
+}
+
+// writer enforces the FileWriter state machine once for every backend.
+type writer struct {
+	w     FileWriter
+	d     *base
+	path  string
+	ctx   context.Context
+	state wstate
+}
+
+type wstate int
+
+const (
+	wOpen wstate = iota
+	wClosed
+	wCommitted
+	wCancelled
+)
+
+func (s wstate) err() error {
+	switch s {
+	case wClosed:
+		return ErrWriterClosed
+	case wCommitted:
+		return ErrWriterCommitted
+	case wCancelled:
+		return ErrWriterCancelled
+	}
+	return nil
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	if w.state != wOpen {
+		return 0, w.state.err()
+	}
+	if err := w.ctx.Err(); err != nil {
+		return 0, w.d.err("Write", w.path, err)
+	}
+	n, err := w.w.Write(p)
+	return n, w.d.err("Write", w.path, err)
+}
+
+func (w *writer) Size() int64 { return w.w.Size() }
+
+func (w *writer) Close() error {
+	if w.state == wClosed {
+		return ErrWriterClosed
+	}
+	w.state = wClosed
+	return w.d.err("Close", w.path, w.w.Close())
+}
+
+func (w *writer) Commit(ctx context.Context) error {
+	if w.state != wOpen {
+		return w.state.err()
+	}
+	if err := ctx.Err(); err != nil {
+		return w.d.err("Commit", w.path, err)
+	}
+	err := w.w.Commit(ctx)
+	if err != nil {
+		return w.d.err("Commit", w.path, err)
+	}
+	w.state = wCommitted
+	return nil
+}
+
+func (w *writer) Cancel(ctx context.Context) error {
+	if w.state != wOpen {
+		return w.state.err()
+	}
+	w.state = wCancelled
+	return w.d.err("Cancel", w.path, w.w.Cancel(ctx))
+}

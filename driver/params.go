@@ -1,0 +1,431 @@
+package driver
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Params are a backend's configuration as an operator writes it: the map under
+// "storage: <driver>:" in a registry config, or parameters from the
+// environment. Values may be strings (YAML and environment variables often
+// give strings), numbers, booleans, lists or maps. Keys are matched without
+// regard to case.
+type Params map[string]any
+
+// Size is a byte count. In Params it is a number of bytes or a string with
+// a unit: "10MiB", "10M" and "10m" are 10×2^20; "10MB" is 10×10^6; B, K/KiB,
+// M/MiB, G/GiB, T/TiB are binary, KB, MB, GB, TB decimal.
+type Size int64
+
+// String formats a Size with the largest binary unit that divides it.
+func (s Size) String() string {
+	units := []struct {
+		n    int64
+		name string
+	}{{1 << 40, "TiB"}, {1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}}
+	for _, u := range units {
+		if s != 0 && int64(s)%u.n == 0 {
+			return strconv.FormatInt(int64(s)/u.n, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(int64(s), 10) + "B"
+}
+
+// ParseSize parses a size such as "10MiB", "10M", "5GB" or "1048576".
+func ParseSize(s string) (Size, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	if i == 0 {
+		return 0, fmt.Errorf("%q is not a size (want a number of bytes or a number with a unit such as 10MiB)", s)
+	}
+	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	mult := map[string]float64{
+		"": 1, "b": 1,
+		"k": 1 << 10, "ki": 1 << 10, "kib": 1 << 10, "kb": 1e3,
+		"m": 1 << 20, "mi": 1 << 20, "mib": 1 << 20, "mb": 1e6,
+		"g": 1 << 30, "gi": 1 << 30, "gib": 1 << 30, "gb": 1e9,
+		"t": 1 << 40, "ti": 1 << 40, "tib": 1 << 40, "tb": 1e12,
+	}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("%q has an unknown unit %q (use B, KiB, MiB, GiB, TiB, or KB, MB, GB, TB)", s, t[i:])
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a size", s)
+	}
+	v := f * mult
+	if v > math.MaxInt64 || v != math.Trunc(v) {
+		return 0, fmt.Errorf("%q is not a whole number of bytes within range", s)
+	}
+	return Size(v), nil
+}
+
+// Decode fills the struct pointed to by dst from params, strictly. Each
+// exported field with a `param:"name"` tag is one parameter. Other tags:
+//
+//   - default:"v"  the value when the parameter is absent (parsed like input)
+//   - min:"v", max:"v"  inclusive bounds for numbers, sizes and durations
+//   - required:"true"  the parameter must be present and not empty
+//   - secret:"true"  the value is never printed in an error
+//   - oneof:"a|b|c"  the allowed values of a string
+//
+// Supported field types: string, bool, int, int64, float64, [Size],
+// time.Duration (a Go duration string such as "1m30s", or a number of
+// seconds), []string (a list, or a comma-separated string) and
+// map[string]any. Booleans and numbers are accepted as strings too. A key
+// that matches no field is rejected with the list of known ones. Every error
+// is an [*Error] of KindInvalidArgument naming the driver, the parameter,
+// the value (unless secret) and the bounds.
+//
+// If dst implements interface{ Validate() error }, it is called last; its
+// error is returned wrapped the same way.
+func Decode(driverName string, params Params, dst any) error {
+	rv := reflect.ValueOf(dst)
+	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
+		panic("driver.Decode: dst must be a pointer to a struct")
+	}
+	sv := rv.Elem()
+	st := sv.Type()
+	fields := map[string]int{}
+	var known []string
+	for i := 0; i < st.NumField(); i++ {
+		name := st.Field(i).Tag.Get("param")
+		if name == "" || !st.Field(i).IsExported() {
+			continue
+		}
+		fields[strings.ToLower(name)] = i
+		known = append(known, name)
+	}
+	sort.Strings(known)
+	cfgErr := func(format string, args ...any) error {
+		return &Error{Driver: driverName, Op: "config", Kind: KindInvalidArgument, Detail: fmt.Sprintf(format, args...)}
+	}
+	seen := map[int]bool{}
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		i, ok := fields[strings.ToLower(k)]
+		if !ok {
+			return cfgErr("unknown parameter %q (known: %s)", k, strings.Join(known, ", "))
+		}
+		if seen[i] {
+			return cfgErr("parameter %s given twice (keys differ only in case)", st.Field(i).Tag.Get("param"))
+		}
+		seen[i] = true
+		v := params[k]
+		if v == nil {
+			seen[i] = false // an empty YAML value counts as absent
+			continue
+		}
+		if err := setField(sv.Field(i), st.Field(i), v); err != nil {
+			return cfgErr("%s", err)
+		}
+	}
+	for i := 0; i < st.NumField(); i++ {
+		f := st.Field(i)
+		name := f.Tag.Get("param")
+		if name == "" || seen[i] {
+			continue
+		}
+		if f.Tag.Get("required") == "true" {
+			return cfgErr("parameter %s is required", name)
+		}
+		if def, ok := f.Tag.Lookup("default"); ok {
+			if err := setField(sv.Field(i), f, def); err != nil {
+				panic(fmt.Sprintf("driver.Decode: bad default for %s: %v", name, err))
+			}
+		}
+	}
+	for i := 0; i < st.NumField(); i++ {
+		f := st.Field(i)
+		if f.Tag.Get("required") == "true" && sv.Field(i).IsZero() {
+			return cfgErr("parameter %s is required and must not be empty", f.Tag.Get("param"))
+		}
+	}
+	if v, ok := dst.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return cfgErr("%s", err)
+		}
+	}
+	return nil
+}
+
+var (
+	sizeType     = reflect.TypeOf(Size(0))
+	durationType = reflect.TypeOf(time.Duration(0))
+)
+
+// setField converts v into the field's type and checks its bounds.
+func setField(fv reflect.Value, f reflect.StructField, v any) error {
+	name := f.Tag.Get("param")
+	secret := f.Tag.Get("secret") == "true"
+	show := func(v any) string {
+		if secret {
+			return "(value hidden)"
+		}
+		if s, ok := v.(string); ok {
+			return strconv.Quote(s)
+		}
+		return fmt.Sprint(v)
+	}
+	bad := func(want string) error {
+		return fmt.Errorf("parameter %s: %s is not %s", name, show(v), want)
+	}
+	switch {
+	case fv.Type() == sizeType:
+		var n Size
+		switch x := v.(type) {
+		case string:
+			s, err := ParseSize(x)
+			if err != nil {
+				if secret {
+					return bad("a size")
+				}
+				return fmt.Errorf("parameter %s: %v", name, err)
+			}
+			n = s
+		default:
+			i, ok := toInt(v)
+			if !ok {
+				return bad("a size (a number of bytes or a string such as 10MiB)")
+			}
+			n = Size(i)
+		}
+		if err := checkBounds(name, f, int64(n), func(s string) (int64, error) {
+			z, err := ParseSize(s)
+			return int64(z), err
+		}, func(x int64) string { return Size(x).String() }); err != nil {
+			return err
+		}
+		fv.SetInt(int64(n))
+	case fv.Type() == durationType:
+		var d time.Duration
+		switch x := v.(type) {
+		case string:
+			var err error
+			d, err = time.ParseDuration(strings.TrimSpace(x))
+			if err != nil {
+				if i, err2 := strconv.ParseInt(strings.TrimSpace(x), 10, 64); err2 == nil {
+					d = time.Duration(i) * time.Second
+				} else {
+					return bad("a duration (such as 30s, 5m or 168h)")
+				}
+			}
+		default:
+			i, ok := toInt(v)
+			if !ok {
+				return bad("a duration (such as 30s, 5m or 168h)")
+			}
+			d = time.Duration(i) * time.Second
+		}
+		if err := checkBounds(name, f, int64(d), func(s string) (int64, error) {
+			z, err := time.ParseDuration(s)
+			return int64(z), err
+		}, func(x int64) string { return time.Duration(x).String() }); err != nil {
+			return err
+		}
+		fv.SetInt(int64(d))
+	case fv.Kind() == reflect.String:
+		var s string
+		switch x := v.(type) {
+		case string:
+			s = x
+		case int, int64, float64, bool, uint64:
+			s = fmt.Sprint(x)
+		default:
+			return bad("a string")
+		}
+		if one := f.Tag.Get("oneof"); one != "" && s != "" {
+			okv := false
+			for _, o := range strings.Split(one, "|") {
+				if strings.EqualFold(o, s) {
+					s, okv = o, true
+				}
+			}
+			if !okv {
+				return fmt.Errorf("parameter %s: %s is not one of %s", name, show(s), strings.ReplaceAll(one, "|", ", "))
+			}
+		}
+		fv.SetString(s)
+	case fv.Kind() == reflect.Bool:
+		switch x := v.(type) {
+		case bool:
+			fv.SetBool(x)
+		case string:
+			b, err := strconv.ParseBool(strings.TrimSpace(x))
+			if err != nil {
+				return bad("a boolean (true or false)")
+			}
+			fv.SetBool(b)
+		default:
+			return bad("a boolean (true or false)")
+		}
+	case fv.Kind() == reflect.Int || fv.Kind() == reflect.Int64:
+		i, ok := toInt(v)
+		if !ok {
+			return bad("a whole number")
+		}
+		if err := checkBounds(name, f, i, func(s string) (int64, error) {
+			return strconv.ParseInt(s, 10, 64)
+		}, func(x int64) string { return strconv.FormatInt(x, 10) }); err != nil {
+			return err
+		}
+		fv.SetInt(i)
+	case fv.Kind() == reflect.Float64:
+		var x float64
+		switch y := v.(type) {
+		case string:
+			var err error
+			if x, err = strconv.ParseFloat(strings.TrimSpace(y), 64); err != nil {
+				return bad("a number")
+			}
+		default:
+			i, ok := toFloat(v)
+			if !ok {
+				return bad("a number")
+			}
+			x = i
+		}
+		fv.SetFloat(x)
+	case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
+		var out []string
+		switch x := v.(type) {
+		case string:
+			for _, p := range strings.Split(x, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					out = append(out, p)
+				}
+			}
+		case []string:
+			out = append(out, x...)
+		case []any:
+			for _, e := range x {
+				s, ok := e.(string)
+				if !ok {
+					return bad("a list of strings")
+				}
+				out = append(out, s)
+			}
+		default:
+			return bad("a list of strings")
+		}
+		fv.Set(reflect.ValueOf(out))
+	case fv.Kind() == reflect.Map && fv.Type().Key().Kind() == reflect.String && fv.Type().Elem().Kind() == reflect.Interface:
+		m := map[string]any{}
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				m[k] = e
+			}
+		case Params:
+			for k, e := range x {
+				m[k] = e
+			}
+		case map[any]any:
+			for k, e := range x {
+				ks, ok := k.(string)
+				if !ok {
+					return bad("a map with string keys")
+				}
+				m[ks] = e
+			}
+		default:
+			return bad("a map")
+		}
+		fv.Set(reflect.ValueOf(m))
+	default:
+		panic(fmt.Sprintf("driver.Decode: unsupported field type %s for %s", fv.Type(), name))
+	}
+	return nil
+}
+
+func toInt(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int:
+		return int64(x), true
+	case int64:
+		return x, true
+	case int32:
+		return int64(x), true
+	case uint64:
+		if x > math.MaxInt64 {
+			return 0, false
+		}
+		return int64(x), true
+	case uint:
+		return int64(x), true
+	case float64:
+		if x != math.Trunc(x) || x > math.MaxInt64 || x < math.MinInt64 {
+			return 0, false
+		}
+		return int64(x), true
+	case string:
+		i, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
+		return i, err == nil
+	}
+	return 0, false
+}
+
+func toFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, true
+	}
+	return 0, false
+}
+
+// checkBounds checks n against the field's min and max tags.
+func checkBounds(name string, f reflect.StructField, n int64, parse func(string) (int64, error), format func(int64) string) error {
+	minS, hasMin := f.Tag.Lookup("min")
+	maxS, hasMax := f.Tag.Lookup("max")
+	if !hasMin && !hasMax {
+		return nil
+	}
+	var lo, hi int64 = math.MinInt64, math.MaxInt64
+	var err error
+	if hasMin {
+		if lo, err = parse(minS); err != nil {
+			panic(fmt.Sprintf("driver.Decode: bad min for %s", name))
+		}
+	}
+	if hasMax {
+		if hi, err = parse(maxS); err != nil {
+			panic(fmt.Sprintf("driver.Decode: bad max for %s", name))
+		}
+	}
+	bounds := ""
+	switch {
+	case hasMin && hasMax:
+		bounds = fmt.Sprintf(" (allowed %s..%s)", format(lo), format(hi))
+	case hasMin:
+		bounds = fmt.Sprintf(" (allowed %s or more)", format(lo))
+	default:
+		bounds = fmt.Sprintf(" (allowed up to %s)", format(hi))
+	}
+	value := format(n)
+	if f.Tag.Get("secret") == "true" {
+		value = "(value hidden)"
+	}
+	if n < lo {
+		return fmt.Errorf("parameter %s: %s is below the minimum %s%s", name, value, format(lo), bounds)
+	}
+	if n > hi {
+		return fmt.Errorf("parameter %s: %s is above the maximum %s%s", name, value, format(hi), bounds)
+	}
+	return nil
+}

@@ -1,0 +1,3 @@
+module github.com/stowage/stowage
+
+go 1.26
