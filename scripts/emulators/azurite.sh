@@ -1,0 +1,93 @@
+# shellcheck shell=bash
+# Azurite (the Azure Storage emulator, from npm) for the azure backend's tests.
+#
+# Sourced by scripts/test.sh. Defines:
+#   azurite_install  install Azurite into the cache (once; later calls are instant)
+#   azurite_start    start its blob service on 127.0.0.1, wait until it answers,
+#                    and export the STOWAGE_AZURE_* variables the azure tests read
+#   azurite_stop     stop the server started by azurite_start and remove its data
+#
+# Settings (environment): STOWAGE_CACHE (default ~/.cache/stowage-emulators),
+# STOWAGE_AZURITE_PORT (default 10000).
+#
+# Azurite keeps its data in a temporary folder (--location) rather than in
+# memory, so multi-GiB cases do not grow the server's memory.
+
+AZURITE_VERSION=3.37.0
+# The emulator's well-known development account (public, documented by Azure).
+AZURITE_ACCOUNT=devstoreaccount1
+AZURITE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+
+azurite_dir() {
+	echo "${STOWAGE_CACHE:-$HOME/.cache/stowage-emulators}/azurite-$AZURITE_VERSION"
+}
+
+azurite_install() {
+	local dir
+	dir=$(azurite_dir)
+	if [ -x "$dir/node_modules/.bin/azurite-blob" ]; then
+		return 0
+	fi
+	if ! command -v npm >/dev/null 2>&1; then
+		echo "azurite: npm not found; installing nodejs and npm from Debian" >&2
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm >&2 || return 1
+	fi
+	echo "azurite: installing azurite@$AZURITE_VERSION into $dir" >&2
+	mkdir -p "$dir" || return 1
+	npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" >&2 || return 1
+	[ -x "$dir/node_modules/.bin/azurite-blob" ]
+}
+
+azurite_start() {
+	local dir port data url i code
+	dir=$(azurite_dir)
+	port=${STOWAGE_AZURITE_PORT:-10000}
+	azurite_install || return 1
+	data=$(mktemp -d "${TMPDIR:-/tmp}/stowage-azurite.XXXXXX") || return 1
+	url="http://127.0.0.1:$port/$AZURITE_ACCOUNT"
+	# Run from the scratch folder: Azurite writes its debug and state files
+	# into the working directory.
+	(
+		cd "$data" || exit 1
+		exec "$dir/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port" \
+			--location "$data" --skipApiVersionCheck --loose --disableTelemetry --silent \
+			>"$data/azurite.log" 2>&1
+	) &
+	AZURITE_PID=$!
+	AZURITE_DATA=$data
+	for i in $(seq 1 300); do
+		code=$(curl -s -o /dev/null -w '%{http_code}' "$url?comp=list" 2>/dev/null)
+		if [ -n "$code" ] && [ "$code" != "000" ]; then
+			break
+		fi
+		if ! kill -0 "$AZURITE_PID" 2>/dev/null; then
+			echo "azurite: server exited; log:" >&2
+			cat "$data/azurite.log" >&2
+			return 1
+		fi
+		sleep 0.2
+	done
+	if [ "$code" = "000" ] || [ -z "$code" ]; then
+		echo "azurite: no answer from $url after 60s; log:" >&2
+		cat "$data/azurite.log" >&2
+		azurite_stop
+		return 1
+	fi
+	export STOWAGE_AZURE_SERVICEURL="$url"
+	export STOWAGE_AZURE_ACCOUNTNAME="$AZURITE_ACCOUNT"
+	export STOWAGE_AZURE_ACCOUNTKEY="$AZURITE_KEY"
+	export STOWAGE_AZURE_CONTAINER="${STOWAGE_AZURE_CONTAINER:-stowage-test}"
+	echo "azurite: blob service ready at $url (pid $AZURITE_PID, data $data)" >&2
+}
+
+azurite_stop() {
+	if [ -n "${AZURITE_PID:-}" ]; then
+		kill "$AZURITE_PID" 2>/dev/null
+		wait "$AZURITE_PID" 2>/dev/null
+		AZURITE_PID=
+	fi
+	if [ -n "${AZURITE_DATA:-}" ]; then
+		rm -rf "$AZURITE_DATA"
+		AZURITE_DATA=
+	fi
+}
