@@ -1,0 +1,231 @@
+// Command stowage benchmarks, checks and browses a storage configured for the
+// stowage drivers.
+//
+// Usage:
+//
+//	stowage bench [flags]                 upload and read back a matrix of blobs, print a table
+//	stowage check [flags]                 run the conformance suite against the store
+//	stowage ls [-r] [-l] [PATH]           list a folder (-r: walk everything below it)
+//	stowage stat PATH                     show a file or folder
+//	stowage cat [--offset N] PATH         write a file to standard output
+//	stowage put [FILE|-] PATH             upload a local file (or standard input)
+//	stowage rm PATH                       delete a file or a folder with all below it
+//	stowage mv SRC DST                    move a file
+//	stowage purge-uploads --older-than D  remove abandoned in-progress uploads
+//	stowage help [COMMAND]                show help
+//
+// Every command that touches a store takes --config FILE (a registry config
+// or a plain driver:/parameters: file), --driver NAME and --param key=value.
+// bench and check without any of them use the filesystem driver in a
+// temporary folder. Bad configuration or usage exits with status 2, a
+// failure with status 1.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/stowage/stowage/driver"
+)
+
+// app is one invocation: its streams and environment, so tests can run
+// commands in-process.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	environ        []string
+	// progress is true when stderr is a terminal, which turns on the
+	// bench progress bar.
+	progress bool
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	usage   string // arguments after the name
+	summary string
+	hidden  bool
+	run     func(ctx context.Context, a *app, args []string) error
+}
+
+var commands []*command
+
+func init() {
+	commands = []*command{
+		{name: "bench", usage: "[flags]", summary: "upload and read back blobs of several sizes, print throughput, requests and memory", run: runBench},
+		{name: "check", usage: "[flags]", summary: "run the conformance suite against the store, in a fresh folder", run: runCheck},
+		{name: "ls", usage: "[-r] [-l] [PATH]", summary: "list a folder (default /); -r walks everything below it", run: runLs},
+		{name: "stat", usage: "PATH", summary: "show size, time and kind of a file or folder", run: runStat},
+		{name: "cat", usage: "[--offset N] PATH", summary: "write a file to standard output", run: runCat},
+		{name: "put", usage: "[FILE|-] PATH", summary: "upload a local file, or standard input, to PATH", run: runPut},
+		{name: "rm", usage: "PATH", summary: "delete a file, or a folder with everything below it", run: runRm},
+		{name: "mv", usage: "SRC DST", summary: "move a file, replacing DST", run: runMv},
+		{name: "purge-uploads", usage: "[--older-than 168h]", summary: "remove in-progress uploads abandoned longer than the given age", run: runPurge},
+		{name: childCommand, hidden: true, summary: "the child process of check's cross-process resume case", run: runCheckChild},
+		{name: "help", usage: "[COMMAND]", summary: "show help for stowage or a command", run: runHelp},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, environ: os.Environ(), progress: isTerminal(os.Stderr)}
+	code := a.main(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// usageError is a bad command line or configuration: exit status 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usageErr(err error) error {
+	var u *usageError
+	if err == nil || errors.As(err, &u) {
+		return err
+	}
+	return &usageError{err}
+}
+
+// errSilent is a failure already reported (such as failed check cases):
+// exit status 1 with no further message.
+var errSilent = errors.New("failed")
+
+// main runs one command line and returns the exit status.
+func (a *app) main(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		a.overview(a.stderr)
+		return 2
+	}
+	name := args[0]
+	if name == "-h" || name == "--help" || name == "-help" {
+		a.overview(a.stdout)
+		return 0
+	}
+	cmd := findCommand(name)
+	if cmd == nil {
+		fmt.Fprintf(a.stderr, "stowage: unknown command %q\n\n", name)
+		a.overview(a.stderr)
+		return 2
+	}
+	err := cmd.run(ctx, a, args[1:])
+	var u *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &u):
+		if !errors.Is(err, errSilent) {
+			fmt.Fprintf(a.stderr, "stowage %s: %v\n", cmd.name, err)
+		}
+		return 2
+	case errors.Is(err, errSilent):
+		return 1
+	default:
+		fmt.Fprintf(a.stderr, "stowage %s: %v\n", cmd.name, err)
+		return 1
+	}
+}
+
+func findCommand(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func (a *app) overview(w io.Writer) {
+	fmt.Fprintf(w, "stowage benchmarks, checks and browses a store configured for the stowage drivers.\n\nUsage:\n")
+	for _, c := range commands {
+		if !c.hidden {
+			fmt.Fprintf(w, "  stowage %-14s %-20s %s\n", c.name, c.usage, c.summary)
+		}
+	}
+	fmt.Fprintf(w, `
+Every store command takes:
+  --config FILE      registry-style YAML (storage: {<driver>: {...}}) or plain
+                     (driver: NAME, parameters: {...}); default $%s
+  --driver NAME      driver to use (registered: %s)
+  --param key=value  set one driver parameter (repeatable); %s<KEY>=value
+                     variables do the same and keep secrets off the command line
+bench and check with no configuration use the filesystem driver in a temporary folder.
+Run "stowage help COMMAND" or "stowage COMMAND -h" for a command's flags.
+Exit status: 0 success, 1 failure, 2 bad usage or configuration.
+`, EnvConfig, strings.Join(driver.Registered(), ", "), EnvParamPrefix)
+}
+
+func runHelp(_ context.Context, a *app, args []string) error {
+	if len(args) == 0 {
+		a.overview(a.stdout)
+		return nil
+	}
+	cmd := findCommand(args[0])
+	if cmd == nil || cmd.hidden {
+		return usageErr(fmt.Errorf("unknown command %q", args[0]))
+	}
+	if cmd.name == "help" {
+		a.overview(a.stdout)
+		return nil
+	}
+	// Every command prints its usage for -h.
+	return cmd.run(context.Background(), &app{stdin: a.stdin, stdout: a.stdout, stderr: a.stdout, environ: a.environ}, []string{"-h"})
+}
+
+// newFlags returns the flag set of a command, printing its usage to a's
+// stderr (stdout for -h).
+func (a *app) newFlags(name, usage, summary string) *flag.FlagSet {
+	fs := flag.NewFlagSet("stowage "+name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: stowage %s %s\n\n%s\n\nFlags:\n", name, usage, summary)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses flags and positional arguments in any order (flags may
+// follow positional arguments; "--" ends the flags). A flag error is a
+// usage error; -h gives flag.ErrHelp.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &usageError{errSilent} // the flag package printed the error
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// wantArgs checks the number of positional arguments.
+func wantArgs(pos []string, min, max int, usage string) error {
+	if len(pos) < min || len(pos) > max {
+		return usageErr(fmt.Errorf("want arguments %s, got %d", usage, len(pos)))
+	}
+	return nil
+}

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# The project's test command: ./scripts/test.sh (README; CI runs it through .ci/run).
+#
+# It installs and starts every test server, then runs, in order:
+#   1. gofmt check (fails on any unformatted file)
+#   2. go vet ./...
+#   3. go test -race -short -count=1 ./...
+#   4. go test -count=1 -timeout 80m ./...   (the full suite; STOWAGE_LARGE passes through,
+#                                            and is set to 1 under CI=true unless already set)
+# and prints a summary. It exits non-zero if any step, or any server, failed.
+#
+# Emulator contract (every scripts/emulators/<name>.sh follows it):
+#   The file is sourced (never executed) and defines shell functions named after the file,
+#   <name> being the file name without .sh, with '-' and '.' turned into '_':
+#     <name>_install  install the server into ${STOWAGE_CACHE:-$HOME/.cache/stowage-emulators}
+#                     (once; a later call with the cache warm returns at once)
+#     <name>_start    start it on 127.0.0.1, wait until it is ready, and export the environment
+#                     variables its backend's tests read (STOWAGE_<BACKEND>_*); return non-zero
+#                     if it could not start
+#     <name>_stop     (optional) stop what <name>_start started and remove its data
+#   test.sh calls <name>_install and <name>_start for every file present, and <name>_stop on
+#   exit (also on Ctrl-C). Functions return a status; they never call exit. Network is the Go
+#   module proxy, Debian packages (apt-get, as root) and npm only; no Docker.
+#   Helper for emulator scripts: stowage_need COMMAND DEBIAN_PACKAGE installs the package
+#   with apt-get when COMMAND is missing.
+#
+# Options (for local use): --no-emulators (start no server; backend tests then skip, or fail
+# under CI=true), --short-only (skip step 4).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+start_servers=1
+full=1
+for arg in "$@"; do
+	case "$arg" in
+	--no-emulators) start_servers=0 ;;
+	--short-only) full=0 ;;
+	-h | --help)
+		sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	*)
+		echo "test.sh: unknown option $arg (see --help)" >&2
+		exit 2
+		;;
+	esac
+done
+
+if [ "${CI:-}" = "true" ] && [ -z "${STOWAGE_LARGE:-}" ]; then
+	export STOWAGE_LARGE=1
+fi
+
+results=()
+failed=0
+record() { # record STATUS NAME SECONDS
+	results+=("$(printf '%-4s %-44s %5ss' "$1" "$2" "$3")")
+	if [ "$1" = FAIL ]; then
+		failed=1
+	fi
+}
+
+# step NAME COMMAND...: run a command, record PASS or FAIL with its time.
+step() {
+	local name=$1 t0 rc
+	shift
+	echo
+	echo "==> $name"
+	t0=$SECONDS
+	"$@"
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		record PASS "$name" $((SECONDS - t0))
+	else
+		record FAIL "$name (exit $rc)" $((SECONDS - t0))
+	fi
+	return $rc
+}
+
+apt_updated=0
+# stowage_need COMMAND PACKAGE: install a Debian package when a command is missing.
+stowage_need() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	echo "test.sh: $1 is missing; installing Debian package $2" >&2
+	local sudo=""
+	if [ "$(id -u)" != 0 ]; then
+		sudo=sudo
+	fi
+	if [ $apt_updated = 0 ]; then
+		$sudo apt-get update -qq >&2 || return 1
+		apt_updated=1
+	fi
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$2" >&2 || return 1
+	command -v "$1" >/dev/null 2>&1
+}
+
+if ! command -v go >/dev/null 2>&1; then
+	echo "test.sh: go is not on PATH" >&2
+	exit 1
+fi
+# The race detector needs cgo and a C compiler; the emulator scripts use curl.
+stowage_need gcc gcc || record FAIL "install gcc" 0
+stowage_need curl curl || record FAIL "install curl" 0
+export CGO_ENABLED=1
+
+# Servers.
+started=()
+stop_servers() {
+	local n
+	for n in "${started[@]+"${started[@]}"}"; do
+		if declare -F "${n}_stop" >/dev/null; then
+			"${n}_stop" || true
+		fi
+	done
+	started=()
+}
+trap stop_servers EXIT
+trap 'stop_servers; exit 130' INT TERM
+
+start_server() { # start_server NAME
+	"${1}_install" && "${1}_start"
+}
+
+if [ $start_servers = 1 ]; then
+	for f in scripts/emulators/*.sh; do
+		[ -e "$f" ] || continue
+		name=$(basename "$f" .sh)
+		name=${name//[-.]/_}
+		# shellcheck source=/dev/null
+		if ! source "$f"; then
+			record FAIL "emulator $name: source $f" 0
+			continue
+		fi
+		if ! declare -F "${name}_install" >/dev/null || ! declare -F "${name}_start" >/dev/null; then
+			record FAIL "emulator $name: ${name}_install/_start undefined" 0
+			continue
+		fi
+		started+=("$name")
+		step "emulator $name" start_server "$name"
+	done
+fi
+
+gofmt_check() {
+	local out
+	out=$(gofmt -l . 2>&1)
+	if [ -n "$out" ]; then
+		echo "unformatted (run gofmt -w):"
+		echo "$out"
+		return 1
+	fi
+}
+
+step "gofmt" gofmt_check
+step "go vet ./..." go vet ./...
+step "go test -race -short ./..." go test -race -short -count=1 ./...
+if [ $full = 1 ]; then
+	step "go test ./... (full, STOWAGE_LARGE=${STOWAGE_LARGE:-})" go test -count=1 -timeout 80m ./...
+fi
+
+stop_servers
+echo
+echo "==> summary"
+printf '%s\n' "${results[@]}"
+if [ $failed = 0 ]; then
+	echo "test.sh: all steps passed"
+	exit 0
+fi
+echo "test.sh: FAILED"
+exit 1
