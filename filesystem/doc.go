@@ -1,0 +1,78 @@
+// Package filesystem is the stowage backend that keeps files in a folder of
+// the local filesystem. It is the reference backend: every guarantee of the
+// [driver.Driver] contract holds, also between processes that share the
+// folder (several registry replicas on one host, or on a shared filesystem
+// with working flock).
+//
+// Import it for its side effect to register it as "filesystem":
+//
+//	import _ "github.com/stowage/stowage/filesystem"
+//
+// # Parameters
+//
+//   - rootdirectory (required): the absolute OS path of the folder that holds
+//     everything. It is created (with its parents) when missing.
+//   - maxthreads (default 100, 25..5000): how many blocking file operations
+//     (open, read, write, rename, readdir, fsync, ...) may run at once. Each
+//     one occupies an OS thread for its whole duration; Go aborts the program
+//     when it needs more than 10,000 threads (runtime/debug.SetMaxThreads), so
+//     the bound keeps a busy registry far from that limit with room for the
+//     rest of the program. Below 25, parallel uploads and walks starve each
+//     other; the default is the one CNCF Distribution uses.
+//
+// # Path mapping
+//
+// The driver path "/a/b" is the OS file <rootdirectory>/a/b. The driver names
+// "." and "..", which are ordinary names in a driver path, are stored as "~."
+// and "~.." so that they never navigate. Everything the backend keeps for
+// itself lives below <rootdirectory>/~stowage/, and any name with a byte
+// outside [A-Za-z0-9._-] is hidden from Stat, List and Walk, so bookkeeping
+// never shows as a driver path:
+//
+//	~stowage/uploads/<sha256 of the path>/lock         flock target of the upload
+//	~stowage/uploads/<sha256 of the path>/data-<sid>   the bytes of the live session
+//	~stowage/tmp/put-<random>                          a PutContent being written
+//
+// A folder exists while a file lies below it: Move and Delete remove the
+// folders they leave empty (never the root), and Stat and List do not report
+// a folder left empty by a crash.
+//
+// # Uploads
+//
+// A [driver.FileWriter] writes straight into its session's data file (no
+// buffering in the process, no fsync per Write), so the upload stays
+// invisible until Commit. Close fsyncs the data file and its folder, so a
+// Writer(path, true) in another process resumes with the exact Size. Each
+// Writer call opens a new session <sid> (a timestamp and a random number):
+// with append false it creates an empty data file and removes the old
+// session's; with append true it renames the old session's data file to its
+// own name (taking the upload over), or, when the path has no upload but a
+// committed file, copies that file into a new session (with copy_file_range
+// where the kernel offers it, which on btrfs and XFS shares the blocks). A
+// writer owns the upload while its data file is still at its own name; every
+// Write checks that under a shared flock of the upload's lock file, and
+// Commit, Cancel and new writers change names only under an exclusive one, so
+// a writer that lost the upload fails its next Write or Commit with
+// [driver.ErrConflict] and none of its bytes ever land in the committed file
+// or in the newer upload. Commit fsyncs the data, renames it onto the final
+// path (creating the folders), fsyncs the folder, and removes the upload's
+// folder. Cancel removes the data file, the lock file and the folder. Append
+// to a path with neither an upload nor a file is [driver.ErrNotFound].
+// PutContent writes a temporary file, fsyncs it and renames it onto the path,
+// so a reader sees the old content or the new one.
+//
+// [Backend.PurgeUploads] (reach it with driver.BackendOf and the
+// [driver.UploadPurger] interface) removes sessions whose data file was last
+// written before the given age, and PutContent temporary files left by a
+// crash.
+//
+// # Limits
+//
+// Sizes are limited by the disk. A path component longer than the
+// filesystem's name limit (255 bytes on most) is [driver.ErrInvalidPath]. The
+// backend needs flock(2) (Linux and the BSDs, macOS); on other systems New
+// fails with [driver.ErrUnsupported]. On a case-insensitive filesystem two
+// driver paths that differ only in case are the same file. Move across
+// filesystems (a mount below the root) copies, and is then not atomic for the
+// source. RedirectURL is not offered ("" and nil).
+package filesystem
