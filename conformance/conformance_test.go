@@ -1,0 +1,143 @@
+package conformance
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stowage/stowage/driver"
+)
+
+func memHarness(s *memStore, flat bool, f faults) Harness {
+	return Harness{
+		Name:          "memory",
+		RootPrefix:    true,
+		SingleProcess: s.file == "",
+		New: func(ctx context.Context, root string) (driver.Driver, error) {
+			return s.open(root, flat, f), nil
+		},
+		LeftoverUploads: func(ctx context.Context, d driver.Driver) ([]string, error) {
+			b := driver.BackendOf(d)
+			switch b := b.(type) {
+			case *memBackend:
+				return s.leftover(b.root), nil
+			case *flatMem:
+				return s.leftover(b.root), nil
+			}
+			return nil, nil
+		},
+	}
+}
+
+// TestMemory runs the whole suite against the in-memory backend, with the
+// generic walk and with a flat listing, and with redirects served.
+func TestMemory(t *testing.T) {
+	for _, flat := range []bool{false, true} {
+		name := "tree"
+		if flat {
+			name = "flat"
+		}
+		t.Run(name, func(t *testing.T) {
+			s := newMemStore()
+			srv := httptest.NewServer(httpHandler(s))
+			defer srv.Close()
+			s.redirect = srv.URL
+			Run(t, memHarness(s, flat, faults{}))
+			if left := s.leftover(""); len(left) > 0 {
+				t.Errorf("uploads left in the store: %v", left)
+			}
+			if len(s.files) > 0 {
+				t.Errorf("files left in the store: %d", len(s.files))
+			}
+		})
+	}
+}
+
+// TestMemoryChildProcess runs the cross-process resume case against an
+// in-memory store persisted to a file, so that the child (this test binary
+// re-run) sees the parent's upload.
+func TestMemoryChildProcess(t *testing.T) {
+	file := os.Getenv("STOWAGE_MEMSTORE_FILE")
+	if file == "" {
+		file = filepath.Join(t.TempDir(), "store.gob")
+	}
+	s := newMemStore()
+	s.file = file
+	h := memHarness(s, false, faults{})
+	h.ChildEnv = []string{"STOWAGE_MEMSTORE_FILE=" + file}
+	if os.Getenv(EnvChild) != "" {
+		Run(t, h) // the child's side
+		return
+	}
+	h.ChildCommand = func(ctx context.Context) *exec.Cmd {
+		return exec.CommandContext(ctx, os.Args[0], "-test.run=^TestMemoryChildProcess$", "-test.count=1")
+	}
+	runSuite(tT{t}, h, Options{Seed: 3, Run: regexp.MustCompile("CrossProcessResume")})
+}
+
+// TestCheckMemory runs the suite through Check, the runner of the stowage
+// command, and expects no failure.
+func TestCheckMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the suite runs under go test in TestMemory already")
+	}
+	s := newMemStore()
+	h := memHarness(s, true, faults{})
+	var names []string
+	failed := Check(t.Context(), h, Options{Short: true, Seed: 42}, func(r Result) {
+		names = append(names, r.Name)
+		if r.Status == Fail {
+			t.Errorf("%s failed:\n\t%s", r.Name, strings.Join(r.Log, "\n\t"))
+		}
+	})
+	if failed != 0 {
+		t.Errorf("Check reported %d failures", failed)
+	}
+	if !slices.Contains(names, "prefix/WalkOrder") || !slices.Contains(names, "root/PutGet") {
+		t.Errorf("Check did not report the expected cases: %v", names)
+	}
+}
+
+// TestCatchesBrokenBackends checks that each deliberate bug fails the cases
+// that guard against it.
+func TestCatchesBrokenBackends(t *testing.T) {
+	tests := []struct {
+		name   string
+		f      faults
+		cases  string // regexp of the cases to run
+		expect []string
+	}{
+		{"visible uploads", faults{visibleUploads: true}, "InvisibleUntilCommit|FailedOverwriteKeepsOld|SourceErrorMidway",
+			[]string{"prefix/InvisibleUntilCommit", "prefix/FailedOverwriteKeepsOld", "prefix/SourceErrorMidway"}},
+		{"prefix delete", faults{prefixDelete: true}, "^prefix/(Delete|OverlappingPrefixes)$",
+			[]string{"prefix/Delete", "prefix/OverlappingPrefixes"}},
+		{"leaky cancel", faults{leakyCancel: true}, "^prefix/(CancelLeavesNothing|WriterStateMachine)$",
+			[]string{"prefix/CancelLeavesNothing", "prefix/WriterStateMachine"}},
+		{"no conflict", faults{noConflict: true}, "^prefix/NewerWriterWins$", []string{"prefix/NewerWriterWins"}},
+		{"lying redirect", faults{lyingRedirect: true}, "^prefix/RedirectURL$", []string{"prefix/RedirectURL"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newMemStore()
+			h := memHarness(s, true, tc.f)
+			var failedNames []string
+			Check(t.Context(), h, Options{Short: true, Seed: 7, Run: regexp.MustCompile(tc.cases)}, func(r Result) {
+				if r.Status == Fail {
+					failedNames = append(failedNames, r.Name)
+					t.Logf("%s failed as expected:\n\t%s", r.Name, strings.Join(r.Log, "\n\t"))
+				}
+			})
+			for _, want := range tc.expect {
+				if !slices.Contains(failedNames, want) {
+					t.Errorf("the suite did not catch the bug in %s (failed: %v)", want, failedNames)
+				}
+			}
+		})
+	}
+}

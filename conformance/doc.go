@@ -1,0 +1,66 @@
+// Package conformance is the one suite every stowage backend passes, and the
+// shared Go benchmarks.
+//
+// A backend's conformance test builds a [Harness] (how to open the backend
+// under test at a root, and what server-side upload state it keeps) and calls
+// [Run]:
+//
+//	func TestConformance(t *testing.T) {
+//		env := conformance.RequireEnv(t, "STOWAGE_S3_ENDPOINT", "STOWAGE_S3_BUCKET")
+//		conformance.Run(t, conformance.Harness{
+//			Name:       "s3",
+//			RootPrefix: true,
+//			New: func(ctx context.Context, root string) (driver.Driver, error) {
+//				return s3.New(ctx, config(env, root))
+//			},
+//		})
+//	}
+//
+// The stowage command runs the same cases outside go test with [Check], and
+// a child process it starts for the cross-process resume case calls
+// [RunChild] first thing.
+//
+// # How cases run
+//
+// Every case runs twice: once at the backend's own root (root "" given to
+// Harness.New) and, when Harness.RootPrefix is true, once more at a fresh
+// random prefix ("/ct-<hex>"), so that path mapping below a configured
+// rootdirectory is tested too. After each case the store must look as it did
+// before the case (at a fresh prefix: empty; List("/") empty or not found),
+// and Harness.LeftoverUploads, when set, must report nothing; a case that
+// leaves anything behind fails, and the suite then removes what it left.
+// When the backend's own root is not empty to begin with, own-root cases work
+// in a fresh folder of it instead of at its top, and never touch what was
+// there.
+//
+// # Randomness
+//
+// Data comes from seeded generators (math/rand/v2 ChaCha8). The seed is
+// logged at the start of a run; set STOWAGE_SEED (or Options.Seed) to
+// replay a run. Each case derives its own generator from the seed and its
+// name, so a single case replays alone too.
+//
+// # Sizes and time
+//
+// The default run uses sizes up to a few tens of MiB and takes a few minutes
+// against a local filesystem. go test -short (Options.Short) scales the
+// biggest cases down further. STOWAGE_LARGE=1 (Options.Large) adds the large
+// cases: a 5 GiB stream written and read back, and a 10 GiB blob built from
+// alternating 3 GiB and (5 MiB - 128 B) appends with Close and a resumed
+// append between them; both are verified with a streaming hash, never held in
+// memory.
+//
+// # The cross-process resume case
+//
+// A registry resumes an upload on another replica, so one case resumes an
+// upload in another process: the parent starts an upload and Closes it, then
+// runs a child process (Harness.ChildCommand; under go test, by default the
+// test binary itself re-run with -test.run=^<top-level test>$) with the
+// environment variable STOWAGE_CONFORMANCE_CHILD holding a JSON action (root,
+// path, expected size, seed and length of the bytes to append). [Run] and
+// [RunChild] notice that variable first thing and do the child's work instead
+// of the suite: open Writer(path, true), check Size, append, Close, and print
+// one result line. The parent then resumes once more, commits, and checks the
+// whole content. A harness whose backend lives in a temporary folder passes
+// that folder to the child with Harness.ChildEnv.
+package conformance

@@ -1,0 +1,405 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"errors"
+	"os"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stowage/stowage/driver"
+)
+
+// memStore is an in-memory store shared by every memBackend opened on it
+// (at different roots), the way a bucket is shared.
+type memStore struct {
+	mu      sync.Mutex
+	files   map[string]memFile
+	uploads map[string]*memUpload
+	// redirect, when set, is the base URL of a server that serves files.
+	redirect string
+	// file, when set, persists the store between operations, so that a
+	// child process sees it.
+	file string
+}
+
+// lock locks the store and, when it is persisted, loads it.
+func (m *memStore) lock() {
+	m.mu.Lock()
+	if m.file == "" {
+		return
+	}
+	f, err := os.Open(m.file)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		panic(err)
+	}
+	defer f.Close()
+	var st persisted
+	if err := gob.NewDecoder(f).Decode(&st); err != nil {
+		panic(err)
+	}
+	m.files, m.uploads = st.Files, st.Uploads
+	if m.files == nil {
+		m.files = map[string]memFile{}
+	}
+	if m.uploads == nil {
+		m.uploads = map[string]*memUpload{}
+	}
+}
+
+// unlock saves a persisted store and unlocks it.
+func (m *memStore) unlock() {
+	defer m.mu.Unlock()
+	if m.file == "" {
+		return
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(persisted{Files: m.files, Uploads: m.uploads}); err != nil {
+		panic(err)
+	}
+	if err := os.WriteFile(m.file, buf.Bytes(), 0o600); err != nil {
+		panic(err)
+	}
+}
+
+type persisted struct {
+	Files   map[string]memFile
+	Uploads map[string]*memUpload
+}
+
+type memFile struct {
+	Data []byte
+	Mod  time.Time
+}
+
+type memUpload struct {
+	// ID tells uploads of the same path apart.
+	ID   uint64
+	Data []byte
+}
+
+var uploadIDs atomic.Uint64
+
+func newUpload(data []byte) *memUpload {
+	return &memUpload{ID: uploadIDs.Add(1) + uint64(os.Getpid())<<32, Data: data}
+}
+
+// faults are deliberate bugs, to check that the suite catches them.
+type faults struct {
+	visibleUploads bool // writes land in the file at once
+	prefixDelete   bool // Delete("/a") also takes "/ab"
+	leakyCancel    bool // Cancel keeps the upload
+	noConflict     bool // a newer writer does not invalidate older ones
+	lyingRedirect  bool // claims RedirectURL but returns ""
+}
+
+func newMemStore() *memStore {
+	return &memStore{files: map[string]memFile{}, uploads: map[string]*memUpload{}}
+}
+
+// memBackend is a driver.Backend over a memStore below root.
+type memBackend struct {
+	s      *memStore
+	root   string // "" or "/prefix"
+	flat   bool
+	faults faults
+}
+
+func (m *memStore) open(root string, flat bool, f faults) driver.Driver {
+	b := &memBackend{s: m, root: root, flat: flat, faults: f}
+	if flat {
+		return driver.New(&flatMem{b})
+	}
+	return driver.New(b)
+}
+
+// flatMem adds driver.FlatLister.
+type flatMem struct{ *memBackend }
+
+func (b *memBackend) Name() string { return "memory" }
+
+func (b *memBackend) Capabilities() driver.Capabilities {
+	return driver.Capabilities{RedirectURL: b.s.redirect != "" || b.faults.lyingRedirect, NativeWalk: b.flat, ChunkSize: 64 << 10}
+}
+
+func (b *memBackend) key(p string) string {
+	if p == "/" {
+		if b.root == "" {
+			return "/"
+		}
+		return b.root
+	}
+	return b.root + p
+}
+
+func (b *memBackend) rel(k string) string { return strings.TrimPrefix(k, b.root) }
+
+func notFound() error { return driver.Errorf(driver.KindNotFound, "no such file") }
+
+func (b *memBackend) GetContent(ctx context.Context, p string) ([]byte, error) {
+	b.s.lock()
+	defer b.s.unlock()
+	f, ok := b.s.files[b.key(p)]
+	if !ok {
+		return nil, notFound()
+	}
+	return bytes.Clone(f.Data), nil
+}
+
+func (b *memBackend) PutContent(ctx context.Context, p string, content []byte) error {
+	b.s.lock()
+	defer b.s.unlock()
+	b.s.files[b.key(p)] = memFile{Data: bytes.Clone(content), Mod: time.Now()}
+	return nil
+}
+
+func (b *memBackend) Reader(ctx context.Context, p string, off int64) (io.ReadCloser, error) {
+	data, err := b.GetContent(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	off = min(off, int64(len(data)))
+	return io.NopCloser(bytes.NewReader(data[off:])), nil
+}
+
+// below reports whether key k lies below folder key f.
+func below(k, f string) bool {
+	if f == "/" {
+		return true
+	}
+	return strings.HasPrefix(k, f+"/")
+}
+
+func (b *memBackend) Stat(ctx context.Context, p string) (driver.FileInfo, error) {
+	b.s.lock()
+	defer b.s.unlock()
+	k := b.key(p)
+	if f, ok := b.s.files[k]; ok && p != "/" {
+		return driver.FileInfoFields{FPath: p, FSize: int64(len(f.Data)), FModTime: f.Mod}, nil
+	}
+	if p == "/" {
+		return driver.FileInfoFields{FPath: p, FIsDir: true}, nil
+	}
+	for fk := range b.s.files {
+		if below(fk, k) {
+			return driver.FileInfoFields{FPath: p, FIsDir: true}, nil
+		}
+	}
+	return nil, notFound()
+}
+
+func (b *memBackend) List(ctx context.Context, p string) ([]string, error) {
+	b.s.lock()
+	defer b.s.unlock()
+	k := b.key(p)
+	set := map[string]bool{}
+	for fk := range b.s.files {
+		if !below(fk, k) {
+			continue
+		}
+		rest := fk[len(k):]
+		if k != "/" {
+			rest = rest[1:] // the slash after the folder
+		}
+		name, _, _ := strings.Cut(rest, "/")
+		set[driver.Join(p, name)] = true
+	}
+	if len(set) == 0 && p != "/" {
+		return nil, notFound()
+	}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (b *memBackend) Move(ctx context.Context, src, dst string) error {
+	b.s.lock()
+	defer b.s.unlock()
+	f, ok := b.s.files[b.key(src)]
+	if !ok {
+		return notFound()
+	}
+	for d := driver.Parent(dst); d != "/"; d = driver.Parent(d) {
+		if _, isFile := b.s.files[b.key(d)]; isFile {
+			return driver.Errorf(driver.KindInvalidArgument, "%s is a file", d)
+		}
+	}
+	delete(b.s.files, b.key(src))
+	b.s.files[b.key(dst)] = f
+	return nil
+}
+
+func (b *memBackend) Delete(ctx context.Context, p string) error {
+	b.s.lock()
+	defer b.s.unlock()
+	k := b.key(p)
+	n := 0
+	for fk := range b.s.files {
+		if fk == k || below(fk, k) || (b.faults.prefixDelete && strings.HasPrefix(fk, k)) {
+			delete(b.s.files, fk)
+			n++
+		}
+	}
+	if n == 0 {
+		return notFound()
+	}
+	return nil
+}
+
+func (b *memBackend) RedirectURL(r *http.Request, p string) (string, error) {
+	if b.s.redirect == "" {
+		return "", nil
+	}
+	return b.s.redirect + "?k=" + url.QueryEscape(b.key(p)), nil
+}
+
+// serve serves the files of the store for RedirectURL.
+func (m *memStore) serve(w http.ResponseWriter, r *http.Request) {
+	m.lock()
+	f, ok := m.files[r.URL.Query().Get("k")]
+	m.unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	http.ServeContent(w, r, "", f.Mod, bytes.NewReader(f.Data))
+}
+
+func (b *flatMem) ListFlat(ctx context.Context, folder, startAfter string, fn func(driver.FileInfo) error) error {
+	b.s.lock()
+	k := b.key(folder)
+	var infos []driver.FileInfo
+	for fk, f := range b.s.files {
+		if below(fk, k) && fk != k {
+			infos = append(infos, driver.FileInfoFields{FPath: b.rel(fk), FSize: int64(len(f.Data)), FModTime: f.Mod})
+		}
+	}
+	b.s.unlock()
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Path() < infos[j].Path() })
+	for _, fi := range infos {
+		if startAfter != "" && fi.Path() <= startAfter {
+			continue
+		}
+		if err := fn(fi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *memBackend) Writer(ctx context.Context, p string, appendMode bool) (driver.FileWriter, error) {
+	b.s.lock()
+	defer b.s.unlock()
+	k := b.key(p)
+	u := b.s.uploads[k]
+	switch {
+	case appendMode && u != nil:
+	case appendMode:
+		f, ok := b.s.files[k]
+		if !ok {
+			return nil, notFound()
+		}
+		u = newUpload(bytes.Clone(f.Data))
+		b.s.uploads[k] = u
+	default:
+		if u == nil || !b.faults.noConflict {
+			u = newUpload(nil)
+			b.s.uploads[k] = u
+		}
+	}
+	return &memWriter{b: b, k: k, id: u.ID, ctx: ctx, size: int64(len(u.Data))}, nil
+}
+
+type memWriter struct {
+	b    *memBackend
+	k    string
+	id   uint64
+	ctx  context.Context
+	size int64
+}
+
+// current returns the writer's upload, or a conflict when a newer one
+// replaced it.
+func (w *memWriter) current() (*memUpload, error) {
+	u := w.b.s.uploads[w.k]
+	if u == nil || u.ID != w.id {
+		return nil, driver.Errorf(driver.KindConflict, "a newer upload replaced this one")
+	}
+	return u, nil
+}
+
+func (w *memWriter) Write(p []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	w.b.s.lock()
+	defer w.b.s.unlock()
+	u, err := w.current()
+	if err != nil {
+		return 0, err
+	}
+	u.Data = append(u.Data, p...)
+	w.size = int64(len(u.Data))
+	if w.b.faults.visibleUploads {
+		w.b.s.files[w.k] = memFile{Data: bytes.Clone(u.Data), Mod: time.Now()}
+	}
+	return len(p), nil
+}
+
+func (w *memWriter) Size() int64 { return w.size }
+
+func (w *memWriter) Close() error { return nil }
+
+func (w *memWriter) Commit(ctx context.Context) error {
+	w.b.s.lock()
+	defer w.b.s.unlock()
+	u, err := w.current()
+	if err != nil {
+		return err
+	}
+	w.b.s.files[w.k] = memFile{Data: u.Data, Mod: time.Now()}
+	delete(w.b.s.uploads, w.k)
+	return nil
+}
+
+func (w *memWriter) Cancel(ctx context.Context) error {
+	w.b.s.lock()
+	defer w.b.s.unlock()
+	if w.b.faults.leakyCancel {
+		return nil
+	}
+	if _, err := w.current(); err == nil {
+		delete(w.b.s.uploads, w.k)
+	}
+	return nil
+}
+
+// leftover lists the uploads in progress below d's root.
+func (m *memStore) leftover(root string) []string {
+	m.lock()
+	defer m.unlock()
+	var out []string
+	for k := range m.uploads {
+		if root == "" || strings.HasPrefix(k, root+"/") {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func httpHandler(m *memStore) http.Handler { return http.HandlerFunc(m.serve) }
