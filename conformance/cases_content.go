@@ -29,12 +29,12 @@ func contentCases() []testCase {
 // samples are the contents every write path must carry unchanged.
 func (e *env) samples() map[string][]byte {
 	return map[string][]byte{
-		"empty":   {},
-		"1B":      {'x'},
-		"sz":      []byte("ß"),
-		"32B":     e.data(32),
-		"1MiB":    e.data(1 << 20),
-		"nonutf8": {0xff, 0xfe, 0xc0, 0x80, 0xed, 0xa0, 0x80, 0x00, 0xf8, 0x88, 0x80, 0x80, 0x80},
+		"empty":      {},
+		"1B":         {'x'},
+		"sz":         []byte("ß"),
+		"32B":        e.data(32),
+		"1MiB":       e.data(1 << 20),
+		"nonutf8":    {0xff, 0xfe, 0xc0, 0x80, 0xed, 0xa0, 0x80, 0x00, 0xf8, 0x88, 0x80, 0x80, 0x80},
 		"1MiB-and-1": e.data(1<<20 + 1),
 	}
 }

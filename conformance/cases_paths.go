@@ -129,4 +129,3 @@ func contains(l []string, s string) bool {
 	}
 	return false
 }
-

@@ -2,10 +2,10 @@ package conformance
 
 import (
 	"context"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
