@@ -1,0 +1,60 @@
+// Package chunk is the shared chunked-upload engine of the object-store
+// backends (S3, Azure block blobs, Swift segments, OSS, GCS composite
+// objects). A backend supplies a [Sink] that uploads one numbered part; the
+// engine cuts the byte stream of a writer into parts, uploads them in
+// parallel, retries them, and hands the results back in part order.
+//
+// # Uniform parts
+//
+// Every part is exactly [Options.ChunkSize] bytes except the last one of the
+// whole upload, which may be shorter. The rule also holds across resumes,
+// because services such as Cloudflare R2 reject multipart uploads with uneven
+// parts. A registry writer is closed after every PATCH and reopened later,
+// possibly in another process, so a backend suspends an upload with
+// [Uploader.Drain], which uploads every full part and returns the tail that
+// is shorter than a chunk. The backend persists the tail (for example as a
+// small side object) and, when it resumes, passes it back as [Options.Tail]
+// with [Options.FirstPart] set to the next part number; the engine puts the
+// tail in front of the new bytes, so the next part is again exactly
+// ChunkSize. Because all parts before FirstPart are full, the bytes uploaded
+// by earlier sessions are (FirstPart-1) × ChunkSize, and the object size so
+// far is that plus [Uploader.Size].
+//
+// At commit the backend calls [Uploader.Finish], which uploads the tail as
+// the final part. An empty upload uploads no part unless
+// [Options.EmptyPart] asks for one empty part; the backend decides what a
+// zero-byte commit means for its service.
+//
+// # Memory
+//
+// An upload holds at most ChunkSize × (Concurrency + 1) bytes of buffers:
+// Concurrency parts being uploaded and one being filled. Write blocks while
+// all Concurrency parts are in flight. The first buffer grows with the data,
+// so a small upload does not allocate a whole chunk. Buffers that an upload
+// no longer needs go to a process-wide pool per chunk size, so later uploads
+// with the same chunk size reuse them; the garbage collector frees the idle
+// ones.
+//
+// # Errors and cancellation
+//
+// The first failed part (after its retries) stops the upload: parts still in
+// flight are cancelled through their context, no new part is started, and
+// every later call returns that error, wrapped with the part number. When
+// the context given to [NewUploader] is cancelled, Write, Drain and Finish
+// return promptly with the context's error, even if a sink ignores its
+// context. [Uploader.Abort] stops the upload and waits until no sink call is
+// running, so a backend calls it before it aborts the server-side upload.
+//
+// [Retry] and [Sleep] are exported for the backends' other calls (listing
+// parts, completing an upload, backing off on S3 SlowDown or HTTP 429 and
+// 503): backoff with full jitter that honours the context.
+//
+// # Limits
+//
+// The engine keeps no state outside the process: persisting the tail, the
+// part list and any upload ID is the backend's job. Write, Drain and Finish
+// must be called from one goroutine at a time, as with any io.Writer; Abort,
+// Parts and Size may be called from any goroutine. A sink must honour its
+// context for cancellation to stop a part upload that is in flight, and must
+// not keep the part's data after it returns.
+package chunk
