@@ -141,3 +141,8 @@ func TestCatchesBrokenBackends(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkMemory runs the shared benchmarks against the in-memory backend.
+func BenchmarkMemory(b *testing.B) {
+	Benchmark(b, memHarness(newMemStore(), true, faults{}))
+}
