@@ -199,33 +199,45 @@ func runBench(ctx context.Context, a *app, args []string) error {
 		}
 		total += per * int64(len(o.writes)*len(patterns)*o.runs*len(chunks))
 	}
+	b := &bencher{o: o, wbuf: make([]byte, maxWrite), rbuf: make([]byte, 1<<20), folder: "/stowage-bench-" + randomHex(4), stderr: a.stderr}
+	// Open the store with every chunk size first, so that a bad
+	// configuration fails before any work.
+	rawCtx := ctx // the baseline's requests are not counted
+	ctx = driver.WithTransport(ctx, b.reqs.wrap)
+	type target struct {
+		d   driver.Driver
+		raw Baseline
+	}
+	var targets []target
+	for _, chunk := range chunks {
+		cfg := store.clone()
+		if chunk > 0 {
+			cfg.set("chunksize", driver.Size(chunk).String())
+		}
+		d, err := cfg.open(ctx)
+		if err != nil {
+			if chunk > 0 {
+				return fmt.Errorf("--chunksize %s: %w", driver.Size(chunk), err)
+			}
+			return err
+		}
+		var raw Baseline
+		if mkBaseline != nil {
+			if raw, err = mkBaseline(rawCtx, cfg.Params); err != nil {
+				return fmt.Errorf("baseline: %w", err)
+			}
+		}
+		targets = append(targets, target{d, raw})
+	}
 	fmt.Fprintf(a.stderr, "stowage bench: %s %s, %d cases × %d runs\n", store.Driver, describeStore(store),
 		len(o.sizes)*len(o.writes)*len(patterns)*len(chunks), o.runs)
 
-	bar := newProgressBar(a.stderr, total, a.progress)
-	b := &bencher{o: o, bar: bar, wbuf: make([]byte, maxWrite), rbuf: make([]byte, 1<<20), folder: "/stowage-bench-" + randomHex(4), stderr: a.stderr}
+	b.bar = newProgressBar(a.stderr, total, a.progress)
 	var rows []benchRow
 	err = func() error {
-		defer bar.finish()
-		for _, chunk := range chunks {
-			cfg := store.clone()
-			if chunk > 0 {
-				cfg.set("chunksize", driver.Size(chunk).String())
-			}
-			ctx := driver.WithTransport(ctx, b.reqs.wrap)
-			d, err := cfg.open(ctx)
-			if err != nil {
-				if chunk > 0 {
-					return fmt.Errorf("--chunksize %s: %w", driver.Size(chunk), err)
-				}
-				return err
-			}
-			var raw Baseline
-			if mkBaseline != nil {
-				if raw, err = mkBaseline(ctx, cfg.Params); err != nil {
-					return fmt.Errorf("baseline: %w", err)
-				}
-			}
+		defer b.bar.finish()
+		for _, tg := range targets {
+			d, raw := tg.d, tg.raw
 			caps := driver.BackendOf(d).Capabilities()
 			err = func() error {
 				defer b.removeFolder(ctx, d)

@@ -85,12 +85,9 @@ type paramFlags []string
 
 func (p *paramFlags) String() string { return strings.Join(*p, ",") }
 
+// Set accepts any value: load checks the form, because an error from Set
+// would make the flag package print the value, which may be a secret.
 func (p *paramFlags) Set(s string) error {
-	k, _, ok := strings.Cut(s, "=")
-	if !ok || strings.TrimSpace(k) == "" {
-		// The argument is not echoed: it may hold a secret.
-		return errors.New("want key=value")
-	}
 	*p = append(*p, s)
 	return nil
 }
@@ -170,8 +167,12 @@ func (c *configFlags) load(environ []string) (cfg storeConfig, ok bool, err erro
 	for _, k := range names {
 		cfg.set(k, envKeys[k])
 	}
-	for _, p := range c.params {
-		k, v, _ := strings.Cut(p, "=")
+	for i, p := range c.params {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			// The value is not echoed: it may hold a secret.
+			return cfg, false, usageErr(fmt.Errorf("--param number %d is not key=value", i+1))
+		}
 		cfg.set(strings.TrimSpace(k), v)
 	}
 	return cfg, true, nil
