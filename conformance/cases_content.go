@@ -22,6 +22,8 @@ func contentCases() []testCase {
 		{name: "ModTime", fn: testModTime},
 		{name: "ConcurrentReaders", fn: testConcurrentReaders},
 		{name: "ConcurrentWriters", fn: testConcurrentWriters},
+		{name: "PutContentAtomic", fn: testPutContentAtomic},
+		{name: "ErrorsNameDriver", fn: testErrorsNameDriver},
 		{name: "LargeStream5GiB", fn: testLargeStream, large: true},
 	}
 }
@@ -146,6 +148,14 @@ func testReadOffsets(t T, e *env) {
 	r.Close()
 	if !bytes.Equal(got, c[size-10:]) {
 		t.Errorf("small reads from %d: %s", size-10, diff(got, c[size-10:]))
+	}
+	// A zero-byte file reads empty at any offset.
+	z := e.p("zero")
+	e.put(z, nil)
+	for _, off := range []int64{0, 1, 1 << 20} {
+		if got := e.readAt(z, off); len(got) != 0 {
+			t.Errorf("Reader(%s, %d) of a zero-byte file gave %d bytes", z, off, len(got))
+		}
 	}
 	for _, off := range []int64{-1, -1 << 40} {
 		r, err := e.d.Reader(e.ctx, p, off)
@@ -316,10 +326,19 @@ func testConcurrentWriters(t T, e *env) {
 	}
 }
 
+// The sizes of the large cases (variables so that the suite's own tests can
+// run the cases scaled down).
+var (
+	largeStreamSize int64 = 5 << 30
+	mixedTotal      int64 = 10 << 30
+	mixedBig        int64 = 3 << 30
+	mixedSmall      int64 = 5<<20 - 128
+)
+
 // testLargeStream writes a 5 GiB stream through one writer and reads it
 // back, both sides hashed as they stream.
 func testLargeStream(t T, e *env) {
-	const size = 5 << 30
+	size := largeStreamSize
 	p := e.p("large")
 	e.track(p)
 	seed := e.newSeed()
@@ -328,13 +347,13 @@ func testLargeStream(t T, e *env) {
 	start := time.Now()
 	n, err := io.CopyBuffer(w, stream(seed, size), make([]byte, 8<<20))
 	if err != nil || n != size {
-		t.Fatalf("writing %d bytes: wrote %d, %v", int64(size), n, err)
+		t.Fatalf("writing %d bytes: wrote %d, %v", size, n, err)
 	}
 	if err := w.Commit(e.ctx); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
 	_ = w.Close()
-	t.Logf("wrote 5 GiB in %v", time.Since(start))
+	t.Logf("wrote %d bytes in %v", size, time.Since(start))
 	e.verifyStream(p, size, want)
 }
 
@@ -362,4 +381,68 @@ func (e *env) verifyStream(p string, size int64, want [32]byte) {
 		e.t.Errorf("%s: read %d bytes with SHA-256 %x, want %d bytes with %x", p, n, got, size, want)
 	}
 	e.t.Logf("read %d bytes back in %v", n, time.Since(start))
+}
+
+// testPutContentAtomic overwrites a file while readers read it: every read
+// must see one whole version.
+func testPutContentAtomic(t T, e *env) {
+	p := e.p("atomic")
+	size := 256 << 10
+	versions := [][]byte{e.data(size), e.data(size / 2), e.data(size + 1)}
+	e.put(p, versions[0])
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for r := range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				got, err := e.d.GetContent(e.ctx, p)
+				if err != nil {
+					t.Errorf("reader %d: GetContent during overwrites: %v", r, err)
+					return
+				}
+				ok := false
+				for _, v := range versions {
+					ok = ok || bytes.Equal(got, v)
+				}
+				if !ok {
+					t.Errorf("reader %d: GetContent returned %d bytes that are no version written (a torn write)", r, len(got))
+					return
+				}
+			}
+		})
+	}
+	for i := range 30 {
+		if err := e.d.PutContent(e.ctx, p, versions[i%len(versions)]); err != nil {
+			t.Errorf("PutContent: %v", err)
+			break
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
+
+// testErrorsNameDriver checks that errors are *driver.Error values that name
+// the driver, the operation and the path.
+func testErrorsNameDriver(t T, e *env) {
+	p := e.p("missing")
+	_, err := e.d.GetContent(e.ctx, p)
+	var de *driver.Error
+	if !errors.As(err, &de) {
+		t.Fatalf("GetContent of a missing path: %v (%T), want a *driver.Error", err, err)
+	}
+	if de.Driver != e.d.Name() || de.Op == "" || de.Path != p || de.Kind != driver.KindNotFound {
+		t.Errorf("error %+v: want Driver %q, an Op, Path %q, Kind not found", de, e.d.Name(), p)
+	}
+	err = e.d.Move(e.ctx, p, e.p("dst"))
+	if !errors.As(err, &de) || de.Path != p || de.Dest != e.p("dst") {
+		t.Errorf("Move error %v: want Path %s and Dest %s", err, p, e.p("dst"))
+	}
+	if e.d.Name() == "" {
+		t.Errorf("Name() is empty")
+	}
 }

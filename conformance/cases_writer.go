@@ -144,6 +144,16 @@ func testAppendToCommitted(t T, e *env) {
 	}
 	_ = w.Close()
 	e.checkContent(p, append(first, more...))
+	// A new (non-append) writer starts from nothing, whatever the file holds.
+	w = e.mustWriter(p, false)
+	if w.Size() != 0 {
+		t.Errorf("Writer(append=false) over a file: Size() = %d, want 0", w.Size())
+	}
+	if err := w.Cancel(e.ctx); err != nil {
+		t.Errorf("Cancel: %v", err)
+	}
+	_ = w.Close()
+	e.checkContent(p, append(first, more...))
 }
 
 func testUnevenAppends(t T, e *env) {
@@ -592,7 +602,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // testMixedAppends10GiB builds a 10 GiB blob from alternating 3 GiB and
 // (5 MiB - 128 B) appends, with Close and a resumed append between them.
 func testMixedAppends10GiB(t T, e *env) {
-	const total = 10 << 30
+	total := mixedTotal
 	p := e.p("mixed")
 	e.track(p)
 	seed := e.newSeed()
@@ -600,9 +610,9 @@ func testMixedAppends10GiB(t T, e *env) {
 	src := stream(seed, total)
 	var size int64
 	for i := 0; size < total; i++ {
-		n := int64(3 << 30)
+		n := mixedBig
 		if i%2 == 1 {
-			n = 5<<20 - 128
+			n = mixedSmall
 		}
 		n = min(n, total-size)
 		w := e.mustWriter(p, i > 0)
@@ -623,7 +633,7 @@ func testMixedAppends10GiB(t T, e *env) {
 	}
 	w := e.mustWriter(p, true)
 	if w.Size() != total {
-		t.Fatalf("final Size() = %d, want %d", w.Size(), int64(total))
+		t.Fatalf("final Size() = %d, want %d", w.Size(), total)
 	}
 	if err := w.Commit(e.ctx); err != nil {
 		t.Fatalf("Commit: %v", err)

@@ -146,3 +146,32 @@ func TestCatchesBrokenBackends(t *testing.T) {
 func BenchmarkMemory(b *testing.B) {
 	Benchmark(b, memHarness(newMemStore(), true, faults{}))
 }
+
+// TestMemoryLarge runs the large cases scaled down (the real sizes need
+// 15 GiB that an in-memory store can not hold).
+func TestMemoryLarge(t *testing.T) {
+	defer func(a, b, c, d int64) { largeStreamSize, mixedTotal, mixedBig, mixedSmall = a, b, c, d }(largeStreamSize, mixedTotal, mixedBig, mixedSmall)
+	largeStreamSize, mixedTotal, mixedBig, mixedSmall = 5<<20+3, 10<<20, 3<<20, 5<<10-128
+	s := newMemStore()
+	runSuite(tT{t}, memHarness(s, true, faults{}), Options{Large: true, Run: regexp.MustCompile("LargeStream|MixedAppends")})
+}
+
+// TestMemoryNonEmptyRoot runs the suite at a root that already holds data:
+// the cases must work in a folder of their own and leave the data alone.
+func TestMemoryNonEmptyRoot(t *testing.T) {
+	s := newMemStore()
+	h := memHarness(s, false, faults{})
+	h.RootPrefix = false
+	foreign := s.open("", false, faults{})
+	if err := foreign.PutContent(t.Context(), "/foreign/data", []byte("keep")); err != nil {
+		t.Fatal(err)
+	}
+	runSuite(tT{t}, h, Options{Short: true})
+	got, err := foreign.GetContent(t.Context(), "/foreign/data")
+	if err != nil || string(got) != "keep" {
+		t.Fatalf("foreign data: %q, %v", got, err)
+	}
+	if l, _ := foreign.List(t.Context(), "/"); !slices.Equal(l, []string{"/foreign"}) {
+		t.Errorf("the store holds %v after the suite, want only /foreign", l)
+	}
+}
