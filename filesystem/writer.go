@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -221,18 +222,44 @@ func (w *fileWriter) open(append bool) error {
 }
 
 // fileWriter writes one session of an upload.
+//
+// Ownership and the lease: the writer owns the upload while its data file
+// is at its own name, and names change only under the exclusive flock of
+// the upload's lock file. A Write takes the shared flock and checks the name
+// once, then keeps the shared lock as a lease for up to leaseTime: while it
+// is held no one can take the upload over, so the Writes in between need no
+// system call besides write(2). A timer drops an idle lease, so a newer
+// writer in another process waits at most leaseTime (plus one write) for
+// its exclusive lock.
 type fileWriter struct {
 	b        *Backend
 	ctx      context.Context
 	path     string      // driver path
 	dir      string      // upload folder
 	dataPath string      // the session's data file
-	f        *os.File    // data file, nil once released
-	lf       *os.File    // lock file, nil once released
 	id       fs.FileInfo // identity of the data file
 	size     int64
 	created  bool // the session's data file was created (not taken over) by open
+
+	mu     sync.Mutex  // guards the fields below against the lease timer
+	f      *os.File    // data file, nil once released
+	lf     *os.File    // lock file, nil once released
+	held   bool        // the shared lock is held as a lease
+	heldAt time.Time   // when the lease was taken
+	timer  *time.Timer // drops the lease
 }
+
+const (
+	// leaseTime is how long a writer keeps the shared lock between checks:
+	// the longest a newer writer, Commit or Cancel elsewhere waits for an
+	// active or idle writer of the same upload.
+	leaseTime = 100 * time.Millisecond
+	// leaseYield is how long a writer pauses between dropping an expired
+	// lease and taking a new one, so that a waiting exclusive lock gets in
+	// (flock grants a shared lock ahead of waiting exclusive ones). It costs
+	// a streaming writer about 1% of its time.
+	leaseYield = time.Millisecond
+)
 
 // errLost is returned by a writer whose upload was taken over by a newer
 // writer, or committed, cancelled or purged elsewhere.
@@ -248,9 +275,66 @@ func (w *fileWriter) owns() bool {
 	return err == nil && os.SameFile(fi, w.id)
 }
 
+// hold makes sure the writer holds a lease and still owns the upload. The
+// caller holds w.mu.
+func (w *fileWriter) hold() error {
+	if w.held && time.Since(w.heldAt) < leaseTime {
+		return nil // nobody could change names while we held the lease
+	}
+	if w.held {
+		w.drop()
+		time.Sleep(leaseYield)
+	}
+	if err := flock(w.lf, lockShared); err != nil {
+		return classify(err)
+	}
+	w.held, w.heldAt = true, time.Now()
+	if !w.owns() {
+		w.drop()
+		return errLost()
+	}
+	if w.timer == nil {
+		w.timer = time.AfterFunc(leaseTime, w.expire)
+	} else {
+		w.timer.Reset(leaseTime)
+	}
+	return nil
+}
+
+// drop releases the lease. The caller holds w.mu.
+func (w *fileWriter) drop() {
+	if w.held {
+		flock(w.lf, lockRelease)
+		w.held = false
+	}
+}
+
+// expire is the lease timer: it drops a lease that was not renewed.
+func (w *fileWriter) expire() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.held {
+		return
+	}
+	if left := leaseTime - time.Since(w.heldAt); left > 0 {
+		w.timer.Reset(left) // renewed while this call waited for w.mu
+		return
+	}
+	w.drop()
+}
+
+// stopLease stops the timer and forgets the lease, before the caller
+// converts the lock to exclusive or closes the lock file. The caller holds
+// w.mu.
+func (w *fileWriter) stopLease() {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.held = false
+}
+
 // Write writes p straight into the data file, in slices of at most
-// writeSlice, each under a shared lock after checking that the writer still
-// owns the upload.
+// writeSlice, so that a cancelled context stops it within one slice.
 func (w *fileWriter) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
@@ -273,12 +357,10 @@ func (w *fileWriter) writeSlice(p []byte) (int, error) {
 		return 0, err
 	}
 	defer w.b.release()
-	if err := flock(w.lf, lockShared); err != nil {
-		return 0, classify(err)
-	}
-	defer flock(w.lf, lockRelease)
-	if !w.owns() {
-		return 0, errLost()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.hold(); err != nil {
+		return 0, err
 	}
 	n, err := w.f.Write(p)
 	if err != nil {
@@ -293,23 +375,27 @@ func (w *fileWriter) Size() int64 { return w.size }
 // Close persists what was written (fsync of the data file and its folder)
 // and releases the files. After Commit or Cancel it only releases.
 func (w *fileWriter) Close() error {
-	if w.f == nil {
-		return w.releaseLock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var err error
+	if w.f != nil {
+		err = w.ctx.Err()
+		if err == nil {
+			err = w.persist()
+		}
+		if cerr := w.f.Close(); err == nil && cerr != nil {
+			err = classify(cerr)
+		}
+		w.f = nil
 	}
-	err := w.ctx.Err()
-	if err == nil {
-		err = w.persist()
-	}
-	if cerr := w.f.Close(); err == nil && cerr != nil {
-		err = classify(cerr)
-	}
-	w.f = nil
 	if lerr := w.releaseLock(); err == nil {
 		err = lerr
 	}
 	return err
 }
 
+// persist fsyncs the data and its folder, if the writer still owns the
+// upload. The caller holds w.mu.
 func (w *fileWriter) persist() error {
 	if err := w.b.acquire(w.ctx); err != nil {
 		return err
@@ -318,19 +404,18 @@ func (w *fileWriter) persist() error {
 	if err := w.f.Sync(); err != nil {
 		return classify(err)
 	}
-	if err := flock(w.lf, lockShared); err != nil {
-		return classify(err)
-	}
-	defer flock(w.lf, lockRelease)
-	if !w.owns() {
-		return errLost()
+	if err := w.hold(); err != nil {
+		return err
 	}
 	// The data file's name (created or renamed by this session) must
 	// survive a crash too.
 	return syncDir(w.dir)
 }
 
+// releaseLock closes the lock file, which drops any lock. The caller holds
+// w.mu.
 func (w *fileWriter) releaseLock() error {
+	w.stopLease()
 	if w.lf == nil {
 		return nil
 	}
@@ -350,9 +435,12 @@ func (w *fileWriter) Commit(ctx context.Context) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if err := w.f.Sync(); err != nil {
 		return classify(err)
 	}
+	w.stopLease()
 	if err := flock(w.lf, lockExclusive); err != nil {
 		return classify(err)
 	}
@@ -379,8 +467,11 @@ func (w *fileWriter) Cancel(ctx context.Context) error {
 		return err
 	}
 	defer w.b.release()
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.f.Close()
 	w.f = nil
+	w.stopLease()
 	if err := flock(w.lf, lockExclusive); err != nil {
 		return classify(err)
 	}
