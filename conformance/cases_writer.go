@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/stowage/stowage/driver"
@@ -441,8 +442,14 @@ func (e *env) gone(p string) {
 		if err != nil {
 			e.t.Errorf("LeftoverUploads: %v", err)
 		}
-		if len(ups) > 0 {
-			e.t.Errorf("after Cancel of %s, uploads remain: %v", p, ups)
+		var left []string
+		for _, u := range ups {
+			if !slices.Contains(e.uploadsBefore, u) {
+				left = append(left, u)
+			}
+		}
+		if len(left) > 0 {
+			e.t.Errorf("after Cancel of %s, uploads remain: %v", p, left)
 		}
 	}
 }

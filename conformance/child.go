@@ -118,6 +118,9 @@ func (e *env) runChildProcess(a childAction) (childResult, error) {
 		if err := json.Unmarshal([]byte(line), &res); err != nil {
 			return res, fmt.Errorf("child result %q: %v", line, err)
 		}
+		if runErr != nil && res.Error == "" {
+			return res, fmt.Errorf("child %v reported success but failed: %v\nstdout:\n%s\nstderr:\n%s", cmd.Args, runErr, out.String(), errb.String())
+		}
 		return res, nil
 	}
 	return childResult{}, fmt.Errorf("child %v printed no result (exit: %v)\nstdout:\n%s\nstderr:\n%s", cmd.Args, runErr, out.String(), errb.String())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -63,22 +62,28 @@ func TestMemory(t *testing.T) {
 // in-memory store persisted to a file, so that the child (this test binary
 // re-run) sees the parent's upload.
 func TestMemoryChildProcess(t *testing.T) {
-	file := os.Getenv("STOWAGE_MEMSTORE_FILE")
-	if file == "" {
-		file = filepath.Join(t.TempDir(), "store.gob")
-	}
-	s := newMemStore()
-	s.file = file
-	h := memHarness(s, false, faults{})
-	h.ChildEnv = []string{"STOWAGE_MEMSTORE_FILE=" + file}
-	if os.Getenv(EnvChild) != "" {
-		Run(t, h) // the child's side
-		return
-	}
-	h.ChildCommand = func(ctx context.Context) *exec.Cmd {
-		return exec.CommandContext(ctx, os.Args[0], "-test.run=^TestMemoryChildProcess$", "-test.count=1")
-	}
-	runSuite(tT{t}, h, Options{Seed: 3, Run: regexp.MustCompile("CrossProcessResume")})
+	t.Run("in a/sub test", func(t *testing.T) {
+		file := os.Getenv("STOWAGE_MEMSTORE_FILE")
+		if file == "" {
+			file = filepath.Join(t.TempDir(), "store.gob")
+		}
+		s := newMemStore()
+		s.file = file
+		h := memHarness(s, false, faults{})
+		h.ChildEnv = []string{"STOWAGE_MEMSTORE_FILE=" + file}
+		if os.Getenv(EnvChild) != "" {
+			Run(t, h) // the child's side
+			return
+		}
+		h.ChildCommand = testChildCommand(t.Name())
+		runSuite(tT{t}, h, Options{Seed: 3, Run: regexp.MustCompile("CrossProcessResume")})
+	})
+	// A sibling the child must not run.
+	t.Run("sibling", func(t *testing.T) {
+		if os.Getenv(EnvChild) != "" {
+			t.Fatalf("the child ran a sibling test")
+		}
+	})
 }
 
 // TestCheckMemory runs the suite through Check, the runner of the stowage

@@ -33,6 +33,52 @@
 // in a fresh folder of it instead of at its top, and never touch what was
 // there.
 //
+// # Cases
+//
+// Paths: InvalidPaths (every method refuses "", "a", "/", "//a", "/a/",
+// "/a//b", "/a b", "/ä", "/a\x00b", ... with ErrInvalidPath), ValidPaths
+// (odd but valid names such as "/a-b_c.d", "/...", "/0", deep and long
+// ones), DotNames ("." and ".." are names, never navigation).
+//
+// Content: PutGet and WriterGet (empty, 1 B, "ß", 32 B, 1 MiB, 1 MiB + 1,
+// non-UTF-8; the writer in several write sizes), Truncate, RepeatedPutContent,
+// ReadMissing (not found at any offset, also for a folder), ReadOffsets (0,
+// middle, size-1, size and beyond, negative), Stat (file, folder, root,
+// missing), ModTime (never goes back; moves forward when
+// Harness.ModTimeGranularity is set), ConcurrentReaders (10 at random
+// offsets), ConcurrentWriters (32, distinct paths), PutContentAtomic
+// (readers never see a torn overwrite), ErrorsNameDriver, and the large
+// LargeStream5GiB.
+//
+// Writer: ResumeAppend10MiB and ResumeAppend32B (resumed appends with Size
+// checked), ZeroStreamThenAppend, ZeroPutThenAppend, AppendToCommitted,
+// UnevenAppends (chunk, 101 bytes, rest; and chunk±1), LargeSingleWrite (one
+// Write larger than a chunk), AppendMissing, WriterStateMachine (every call
+// after Close, Commit and Cancel, as documented on driver.FileWriter),
+// InvisibleUntilCommit, NewerWriterWins (ErrConflict for the older writer),
+// CancelLeavesNothing (also Harness.LeftoverUploads), FailedOverwriteKeepsOld,
+// SourceErrorMidway, ContextCancelStopsWrite, CrossProcessResume, and the
+// large MixedAppends10GiB.
+//
+// Tree: List (50 files and folders; missing folder and file not found;
+// List("/")), ListRootEmpty, List1200 (past page sizes, listed, walked and
+// deleted), OverlappingPrefixes (foo/bar vs foo/barman, ".", "-", "_"),
+// CreateListDeleteLoop, Move (of PutContent and writer objects, empty ones,
+// into new folders), MoveOverwrite, MoveMissingSource, MoveBelowFile, Delete
+// (file, folder, missing, prefix siblings untouched).
+//
+// Walk: WalkOrder (the order of driver.WalkKey), WalkSkipDir,
+// WalkSkipDirOnFile, WalkStop (ErrFilledBuffer and ErrStopWalk end with
+// nil), WalkStartAfter (after every entry and after absent keys),
+// WalkErrors (missing root not found; the function's error returned
+// unchanged), WalkRoot.
+//
+// Other: RedirectURL (with Capabilities().RedirectURL, GET and HEAD through
+// the URL return the content and size; without it, "").
+//
+// Cases a backend declares it lacks (through driver.Capabilities) are
+// skipped; a backend that claims a capability it does not have fails.
+//
 // # Randomness
 //
 // Data comes from seeded generators (math/rand/v2 ChaCha8). The seed is

@@ -38,10 +38,12 @@ type Harness struct {
 	LeftoverUploads func(ctx context.Context, d driver.Driver) ([]string, error)
 
 	// ChildCommand returns the command that re-executes this program as the
-	// child of the cross-process resume case; the suite adds the action to
-	// its environment (see [RunChild]). nil means, under [Run], the running
-	// test binary with -test.run=^<top-level test name>$; under [Check], the
-	// case is skipped.
+	// child of the cross-process resume case; the suite adds ChildEnv and
+	// the action (EnvChild) to its environment, and reads the result line
+	// the child prints on standard output (see [RunChild]). nil means, under
+	// [Run], the running test binary re-run with a -test.run pattern that
+	// selects exactly the test that called Run; under [Check], the case is
+	// skipped.
 	ChildCommand func(ctx context.Context) *exec.Cmd
 
 	// SingleProcess is true when what New opens lives only in this process
@@ -152,10 +154,7 @@ func Run(t *testing.T, h Harness) {
 		opts.Seed = seed
 	}
 	if h.ChildCommand == nil {
-		top, _, _ := strings.Cut(t.Name(), "/")
-		h.ChildCommand = func(ctx context.Context) *exec.Cmd {
-			return exec.CommandContext(ctx, os.Args[0], "-test.run=^"+regexp.QuoteMeta(top)+"$", "-test.count=1", "-test.v=false")
-		}
+		h.ChildCommand = testChildCommand(t.Name())
 	}
 	runSuite(tT{t}, h, opts)
 }
@@ -212,6 +211,26 @@ func RequireEnv(t testing.TB, vars ...string) map[string]string {
 		t.Skip(msg)
 	}
 	return m
+}
+
+// testChildCommand re-runs the running test binary for exactly the test
+// named name.
+func testChildCommand(name string) func(ctx context.Context) *exec.Cmd {
+	run := testPattern(name)
+	return func(ctx context.Context) *exec.Cmd {
+		return exec.CommandContext(ctx, os.Args[0], "-test.run="+run, "-test.count=1", "-test.v=false")
+	}
+}
+
+// testPattern returns the -test.run pattern that selects exactly the test
+// (or subtest) named name, so that a child re-runs only the test that calls
+// Run.
+func testPattern(name string) string {
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
+	}
+	return strings.Join(parts, "/")
 }
 
 func envBool(name string) bool {

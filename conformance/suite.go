@@ -90,8 +90,10 @@ type env struct {
 	// may assert what List("/") and Walk("/") return.
 	emptyRoot bool
 	caps      driver.Capabilities
-	seed      uint64
-	rng       *mrand.Rand
+	// uploadsBefore is what Harness.LeftoverUploads reported before the case.
+	uploadsBefore []string
+	seed          uint64
+	rng           *mrand.Rand
 }
 
 // runCase opens the backend for one case, runs it, and checks that the case
@@ -123,6 +125,7 @@ func runCase(t T, h Harness, opts Options, mode string, c testCase) {
 		if uploadsBefore, err = h.LeftoverUploads(ctx, d); err != nil {
 			t.Fatalf("LeftoverUploads before the case: %v", err)
 		}
+		e.uploadsBefore = uploadsBefore
 	}
 	if len(before) > 0 {
 		e.dir = "/stowage-ct-" + randHex(6)
