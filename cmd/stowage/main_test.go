@@ -443,7 +443,7 @@ func TestBenchCSVAndTable(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
-	if len(lines) != 2 {
+	if len(lines) != 3 || !strings.HasPrefix(lines[2], "ratio driver/raw upload: median ") {
 		t.Fatalf("table: %q", r.stdout)
 	}
 	head, row := strings.Fields(lines[0]), strings.Fields(lines[1])
