@@ -570,12 +570,14 @@ func testContextCancel(t T, e *env) {
 	case <-time.After(promptly):
 		t.Fatalf("Write did not fail within %v of the context being cancelled", promptly)
 	}
+	// The writer's context governs its whole life: Commit fails even with
+	// a live context of its own.
 	cerr := make(chan error, 1)
-	go func() { cerr <- w.Commit(ctx) }()
+	go func() { cerr <- w.Commit(e.ctx) }()
 	select {
 	case err := <-cerr:
 		if err == nil {
-			t.Errorf("Commit with a cancelled context succeeded")
+			t.Errorf("Commit after the writer's context was cancelled succeeded")
 		}
 	case <-time.After(promptly):
 		t.Fatalf("Commit did not fail within %v of the context being cancelled", promptly)

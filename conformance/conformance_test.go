@@ -125,6 +125,8 @@ func TestCatchesBrokenBackends(t *testing.T) {
 		{"leaky cancel", faults{leakyCancel: true}, "^prefix/(CancelLeavesNothing|WriterStateMachine)$",
 			[]string{"prefix/CancelLeavesNothing", "prefix/WriterStateMachine"}},
 		{"no conflict", faults{noConflict: true}, "^prefix/NewerWriterWins$", []string{"prefix/NewerWriterWins"}},
+		{"commit after the writer's context ended", faults{commitLateCtx: true}, "^prefix/ContextCancelStopsWrite$",
+			[]string{"prefix/ContextCancelStopsWrite"}},
 		{"lying redirect", faults{lyingRedirect: true}, "^prefix/RedirectURL$", []string{"prefix/RedirectURL"}},
 	}
 	for _, tc := range tests {

@@ -102,6 +102,7 @@ type faults struct {
 	leakyCancel    bool // Cancel keeps the upload
 	noConflict     bool // a newer writer does not invalidate older ones
 	lyingRedirect  bool // claims RedirectURL but returns ""
+	commitLateCtx  bool // Commit ignores the writer's cancelled context
 }
 
 func newMemStore() *memStore {
@@ -365,6 +366,9 @@ func (w *memWriter) Size() int64 { return w.size }
 func (w *memWriter) Close() error { return nil }
 
 func (w *memWriter) Commit(ctx context.Context) error {
+	if err := w.ctx.Err(); err != nil && !w.b.faults.commitLateCtx {
+		return err
+	}
 	w.b.s.lock()
 	defer w.b.s.unlock()
 	u, err := w.current()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -221,6 +220,3 @@ func (t *ct) runCleanups() {
 		}()
 	}
 }
-
-// indent formats multi-line log text for a Result line.
-func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n\t") }
