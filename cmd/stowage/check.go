@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,9 +78,11 @@ func runCheck(ctx context.Context, a *app, args []string) error {
 	)
 	fs.StringVar(&run, "run", "", "run only the cases whose full name (such as prefix/Writer/StateMachine) matches this `regexp`")
 	fs.BoolVar(&short, "short", false, "scale the biggest cases down")
-	fs.BoolVar(&large, "large", false, "add the large cases (a 5 GiB stream, a 10 GiB blob from mixed appends)")
+	largeDefault, _ := strconv.ParseBool(lookupEnv(a.environ, conformance.EnvLarge))
+	fs.BoolVar(&large, "large", largeDefault, "add the large cases (a 5 GiB stream, a 10 GiB blob from mixed appends); default $"+conformance.EnvLarge)
 	fs.BoolVar(&verbose, "v", false, "print the log of every case, not only of failed ones")
-	fs.Uint64Var(&seed, "seed", 0, "seed of the random data (default: random, printed)")
+	seedDefault, _ := strconv.ParseUint(lookupEnv(a.environ, conformance.EnvSeed), 10, 64)
+	fs.Uint64Var(&seed, "seed", seedDefault, "seed of the random data (default $"+conformance.EnvSeed+", else random; printed)")
 	fs.DurationVar(&timeout, "timeout", 0, "bound on one case (default 10m, 60m with --large)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {

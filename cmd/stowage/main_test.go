@@ -547,9 +547,12 @@ func TestCheckReportsFailure(t *testing.T) {
 		return driver.New(brokenList{driver.BackendOf(d)}), nil
 	})
 	dir := t.TempDir()
-	r := stowage(t, nil, "", "check", "--short", "--run", "^root/List$", "--driver", name, "--param", "rootdirectory="+dir)
+	r := stowage(t, []string{"STOWAGE_SEED=12345"}, "", "check", "--short", "--run", "^root/List$", "--driver", name, "--param", "rootdirectory="+dir)
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1:\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "seed 12345 ") {
+		t.Fatalf("$STOWAGE_SEED not used:\n%s", r.stdout)
 	}
 	if !strings.Contains(r.stdout, "FAIL  root/List") || !strings.Contains(r.stdout, "ERROR:") || !strings.Contains(r.stdout, " passed, 1 failed, ") {
 		t.Fatalf("output:\n%s", r.stdout)
