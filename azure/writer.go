@@ -1,0 +1,634 @@
+package azure
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc64"
+	"io"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
+
+	"github.com/stowage/stowage/chunk"
+	"github.com/stowage/stowage/driver"
+)
+
+// Block IDs: "stw1-" + 16 hex digits of session + "-" + 10 decimal digits of
+// the block's position in the committed list, base64 encoded: 32 bytes, 44
+// characters, the same length for every block as the service requires.
+const (
+	blockIDTag    = "stw1-"
+	sessionLen    = 16
+	blockIDRawLen = len(blockIDTag) + sessionLen + 1 + 10
+)
+
+// blockID returns the base64 block ID of position seq of session.
+func blockID(session string, seq int) string {
+	return base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%s%s-%010d", blockIDTag, session, seq)))
+}
+
+// parseBlockID returns the session and position encoded in a block ID
+// written by blockID; ok is false for any other ID.
+func parseBlockID(id string) (session string, seq int, ok bool) {
+	raw, err := base64.StdEncoding.DecodeString(id)
+	if err != nil || len(raw) != blockIDRawLen || !bytes.HasPrefix(raw, []byte(blockIDTag)) {
+		return "", 0, false
+	}
+	s := string(raw[len(blockIDTag):])
+	if s[sessionLen] != '-' {
+		return "", 0, false
+	}
+	if _, err := hex.DecodeString(s[:sessionLen]); err != nil {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(s[sessionLen+1:])
+	if err != nil || n < 1 {
+		return "", 0, false
+	}
+	return s[:sessionLen], n, true
+}
+
+func newSession() string {
+	var b [sessionLen / 2]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// marker is the content of an upload marker blob.
+type marker struct {
+	V       int       `json:"v"`
+	Session string    `json:"session"`
+	Created time.Time `json:"created"`
+	// BaseETag is the ETag of the committed blob the session appends to,
+	// "" when it replaces the blob. Commit is conditional on it.
+	BaseETag string `json:"baseETag,omitempty"`
+	// BaseBlocks is how many of the blob's committed blocks start the
+	// session's block list; BaseSize is their total size.
+	BaseBlocks int   `json:"baseBlocks,omitempty"`
+	BaseSize   int64 `json:"baseSize,omitempty"`
+}
+
+// writer is a block blob upload session.
+type writer struct {
+	b          *backend
+	ctx        context.Context
+	path       string
+	blob       *blockblob.Client
+	markerBlob *blockblob.Client
+	m          marker
+	markerETag azcore.ETag
+	base       []string // committed block IDs the list starts with
+	prior      []string // this session's blocks staged by earlier writers
+	priorSize  int64    // bytes in base and prior
+	others     int      // uncommitted blocks of other sessions at open
+	first      int      // first part number of up
+	up         *chunk.Uploader[string]
+	ended      bool // committed or cancelled
+}
+
+func (b *backend) Writer(ctx context.Context, path string, appendMode bool) (driver.FileWriter, error) {
+	w := &writer{
+		b:          b,
+		ctx:        ctx,
+		path:       path,
+		blob:       b.cont.NewBlockBlobClient(b.key(path)),
+		markerBlob: b.cont.NewBlockBlobClient(b.markerName(path)),
+	}
+	var copyIn bool
+	var err error
+	if appendMode {
+		copyIn, err = w.resume(ctx)
+	} else {
+		err = w.start(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := w.newUploader(); err != nil {
+		return nil, err
+	}
+	if copyIn {
+		if err := w.copyIn(ctx); err != nil {
+			w.up.Abort()
+			_ = w.cleanup(context.WithoutCancel(ctx), true)
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// start begins a new session that replaces the blob at Commit, and
+// invalidates older sessions of the path.
+func (w *writer) start(ctx context.Context) error {
+	w.m = marker{V: 1, Session: newSession(), Created: time.Now().UTC()}
+	if err := w.putMarker(ctx, false); err != nil {
+		return err
+	}
+	// Drop older sessions' staged blocks when the blob has no committed
+	// content: deleting the name removes them. With committed content they
+	// stay until this session's Commit or Cancel discards them.
+	bl, err := w.blob.GetBlockList(ctx, blockblob.BlockListTypeUncommitted, nil)
+	switch {
+	case isNotFound(err):
+		return nil
+	case err != nil:
+		return classify(err)
+	case len(bl.UncommittedBlocks) == 0:
+		return nil
+	}
+	w.others = len(bl.UncommittedBlocks)
+	if _, err := w.blob.GetProperties(ctx, nil); !isNotFound(err) {
+		return classify(err)
+	}
+	if _, err := w.blob.Delete(ctx, nil); err != nil && !isNotFound(err) {
+		return classify(err)
+	}
+	w.others = 0
+	return nil
+}
+
+// putMarker writes the session's marker: unconditionally (a new session
+// replaces any older one), or only if none exists (mustBeNew). While a
+// committing or cancelling writer holds the marker's lease the write is
+// refused; it is retried for a little longer than a lease lasts.
+func (w *writer) putMarker(ctx context.Context, mustBeNew bool) error {
+	data, _ := json.Marshal(w.m)
+	opts := &blockblob.UploadOptions{}
+	if mustBeNew {
+		opts.AccessConditions = &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfNoneMatch: to.Ptr(azcore.ETagAny)}}
+	}
+	policy := chunk.RetryPolicy{
+		MaxAttempts: 40,
+		BaseDelay:   100 * time.Millisecond,
+		MaxDelay:    time.Second,
+		Retryable:   func(err error) bool { return isCode(err, bloberror.LeaseIDMissing) },
+	}
+	return classify(chunk.Retry(ctx, policy, func(ctx context.Context) error {
+		resp, err := w.markerBlob.Upload(ctx, streaming.NopCloser(bytes.NewReader(data)), opts)
+		if err == nil {
+			w.markerETag = *resp.ETag
+		}
+		return err
+	}))
+}
+
+// readMarker returns the marker of path and its ETag.
+func readMarker(ctx context.Context, mb *blockblob.Client) (marker, azcore.ETag, error) {
+	resp, err := mb.DownloadStream(ctx, nil)
+	if err != nil {
+		return marker{}, "", err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return marker{}, "", err
+	}
+	var m marker
+	if err := json.Unmarshal(data, &m); err != nil || len(m.Session) != sessionLen {
+		return marker{}, "", driver.Errorf(driver.KindCorrupt, "upload marker %s is not valid", mb.URL())
+	}
+	return m, *resp.ETag, nil
+}
+
+// resume continues the path's session, or starts an appending session on
+// the committed blob. copyIn reports that the blob's content must first be
+// copied into the session's blocks.
+func (w *writer) resume(ctx context.Context) (copyIn bool, err error) {
+	for attempt := 0; ; attempt++ {
+		m, etag, err := readMarker(ctx, w.markerBlob)
+		if err == nil {
+			w.m, w.markerETag = m, etag
+			return false, w.loadSession(ctx)
+		}
+		if !isNotFound(err) {
+			return false, classify(err)
+		}
+		copyIn, err = w.startAppend(ctx)
+		if err == nil || attempt > 0 || !errors.Is(err, driver.ErrConflict) {
+			return copyIn, err
+		}
+		// Another writer created a marker at the same moment: resume it.
+	}
+}
+
+// loadSession reads the blob's block lists and keeps the session's blocks
+// in an unbroken sequence after its base.
+func (w *writer) loadSession(ctx context.Context) error {
+	bl, err := w.blob.GetBlockList(ctx, blockblob.BlockListTypeAll, nil)
+	if err != nil && !isNotFound(err) {
+		return classify(err)
+	}
+	if w.m.BaseETag != "" {
+		if err != nil || bl.ETag == nil || string(*bl.ETag) != w.m.BaseETag {
+			return driver.Errorf(driver.KindConflict, "the blob this upload appends to was replaced")
+		}
+		if len(bl.CommittedBlocks) < w.m.BaseBlocks {
+			return driver.Errorf(driver.KindConflict, "the blob this upload appends to has changed")
+		}
+		for _, blk := range bl.CommittedBlocks[:w.m.BaseBlocks] {
+			w.base = append(w.base, *blk.Name)
+		}
+		w.priorSize = w.m.BaseSize
+	}
+	sizes := map[int]int64{}
+	ids := map[int]string{}
+	for _, blk := range bl.UncommittedBlocks {
+		s, seq, ok := parseBlockID(*blk.Name)
+		if ok && s == w.m.Session {
+			sizes[seq], ids[seq] = *blk.Size, *blk.Name
+		} else {
+			w.others++
+		}
+	}
+	seqs := make([]int, 0, len(ids))
+	for seq := range ids {
+		seqs = append(seqs, seq)
+	}
+	sort.Ints(seqs)
+	next := w.m.BaseBlocks + 1
+	for _, seq := range seqs {
+		if seq != next {
+			break // a block staged by a writer whose Close failed
+		}
+		w.prior = append(w.prior, ids[seq])
+		w.priorSize += sizes[seq]
+		next++
+	}
+	w.others += len(ids) - len(w.prior)
+	return nil
+}
+
+// startAppend starts a session that appends to the committed blob.
+func (w *writer) startAppend(ctx context.Context) (copyIn bool, err error) {
+	bl, err := w.blob.GetBlockList(ctx, blockblob.BlockListTypeAll, nil)
+	if err != nil {
+		return false, classify(err)
+	}
+	props, err := w.blob.GetProperties(ctx, nil)
+	if err != nil {
+		return false, classify(err) // no committed blob: not found
+	}
+	if bl.ETag == nil || props.ETag == nil || *bl.ETag != *props.ETag {
+		return false, driver.Errorf(driver.KindConflict, "the blob changed while the upload started")
+	}
+	size := *props.ContentLength
+	w.m = marker{V: 1, Session: newSession(), Created: time.Now().UTC(), BaseETag: string(*props.ETag)}
+	var sum int64
+	ours := true
+	for _, blk := range bl.CommittedBlocks {
+		if _, _, ok := parseBlockID(*blk.Name); !ok {
+			ours = false
+		}
+		sum += *blk.Size
+	}
+	switch {
+	case size == 0:
+	case ours && sum == size && len(bl.CommittedBlocks) > 0:
+		for _, blk := range bl.CommittedBlocks {
+			w.base = append(w.base, *blk.Name)
+		}
+		w.m.BaseBlocks, w.m.BaseSize = len(w.base), size
+		w.priorSize = size
+	default:
+		copyIn = true
+	}
+	w.others = len(bl.UncommittedBlocks)
+	if err := w.putMarker(ctx, true); err != nil {
+		return false, err
+	}
+	return copyIn, nil
+}
+
+// copyIn stages the committed blob's content as the session's first blocks.
+func (w *writer) copyIn(ctx context.Context) error {
+	resp, err := w.blob.DownloadStream(ctx, &blob.DownloadStreamOptions{
+		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: to.Ptr(azcore.ETag(w.m.BaseETag))}},
+	})
+	if err != nil {
+		return classify(err)
+	}
+	body := resp.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: int32(w.b.cfg.MaxRetries)})
+	defer body.Close()
+	if _, err := io.Copy(w.up, body); err != nil {
+		return w.err(err)
+	}
+	return nil
+}
+
+func (w *writer) newUploader() error {
+	w.first = len(w.base) + len(w.prior) + 1
+	opts := chunk.Options{
+		ChunkSize:   int64(w.b.cfg.ChunkSize),
+		Concurrency: w.b.cfg.MaxConcurrency,
+		FirstPart:   w.first,
+		MaxParts:    w.b.limits.committed,
+	}
+	switch w.b.cfg.Checksum {
+	case "md5":
+		opts.Checksum = func(data []byte) string {
+			s := md5.Sum(data)
+			return string(s[:])
+		}
+	case "crc64":
+		opts.Checksum = func(data []byte) string {
+			var s [8]byte
+			binary.LittleEndian.PutUint64(s[:], crc64.Checksum(data, crcTable))
+			return string(s[:])
+		}
+	}
+	if w.first > w.b.limits.committed+1 {
+		return w.tooManyBlocks()
+	}
+	up, err := chunk.NewUploader[string](w.ctx, chunk.SinkFunc[string](w.stage), opts)
+	if err != nil {
+		return driver.Wrap(driver.KindInvalidArgument, err)
+	}
+	w.up = up
+	return nil
+}
+
+// crcTable is the CRC-64 the service uses (the NVME polynomial).
+var crcTable = crc64.MakeTable(0x9A6C9329AC4BC9B5)
+
+// stage stages one block. The engine calls it concurrently.
+func (w *writer) stage(ctx context.Context, p chunk.Part) (string, error) {
+	if int64(len(p.Data)) > w.b.limits.block {
+		return "", driver.Errorf(driver.KindInvalidArgument, "block of %d bytes is above the service's maximum block size %s", len(p.Data), driver.Size(w.b.limits.block))
+	}
+	if n := w.others + len(w.prior) + (p.Number - w.first + 1); n > w.b.limits.uncommitted {
+		return "", driver.Errorf(driver.KindInvalidArgument,
+			"staging block %d would give the blob %d uncommitted blocks, above the service's maximum %d (abandoned uploads of this path hold %d; Cancel them or wait a week)",
+			p.Number, n, w.b.limits.uncommitted, w.others)
+	}
+	id := blockID(w.m.Session, p.Number)
+	opts := &blockblob.StageBlockOptions{}
+	switch w.b.cfg.Checksum {
+	case "md5":
+		opts.TransactionalValidation = blob.TransferValidationTypeMD5([]byte(p.Checksum))
+	case "crc64":
+		opts.TransactionalValidation = blob.TransferValidationTypeCRC64(binary.LittleEndian.Uint64([]byte(p.Checksum)))
+	}
+	if _, err := w.blob.StageBlock(ctx, id, streaming.NopCloser(bytes.NewReader(p.Data)), opts); err != nil {
+		return "", classify(err)
+	}
+	return id, nil
+}
+
+func (w *writer) tooManyBlocks() error {
+	return driver.Errorf(driver.KindInvalidArgument,
+		"a block blob holds at most %d blocks: with chunksize %s the upload can not grow beyond this (raise chunksize)",
+		w.b.limits.committed, w.b.cfg.ChunkSize)
+}
+
+// err translates an engine error.
+func (w *writer) err(err error) error {
+	if errors.Is(err, chunk.ErrTooManyParts) {
+		return w.tooManyBlocks()
+	}
+	var de *driver.Error
+	if errors.As(err, &de) {
+		return de
+	}
+	return classify(err)
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	n, err := w.up.Write(p)
+	if err != nil {
+		return n, w.err(err)
+	}
+	return n, nil
+}
+
+func (w *writer) Size() int64 { return w.priorSize + w.up.Size() }
+
+// Close stages the tail and returns once every block is durable.
+func (w *writer) Close() error {
+	if w.ended {
+		return nil
+	}
+	w.ended = true
+	if err := w.up.Finish(); err != nil {
+		return w.err(err)
+	}
+	return nil
+}
+
+// lockMarker takes a lease on the session's marker, on the condition that it
+// still holds this session.
+func (w *writer) lockMarker(ctx context.Context) (*lease.BlobClient, error) {
+	lc, err := lease.NewBlobClient(w.markerBlob, nil)
+	if err != nil {
+		return nil, classify(err)
+	}
+	_, err = lc.AcquireLease(ctx, leaseSeconds, &lease.BlobAcquireOptions{
+		ModifiedAccessConditions: &lease.ModifiedAccessConditions{IfMatch: &w.markerETag},
+	})
+	if err != nil {
+		if isNotFound(err) || isCode(err, bloberror.ConditionNotMet, bloberror.LeaseAlreadyPresent) {
+			return nil, driver.Errorf(driver.KindConflict, "a newer writer of this path took over the upload")
+		}
+		return nil, classify(err)
+	}
+	return lc, nil
+}
+
+// dropMarker deletes the leased marker.
+func (w *writer) dropMarker(ctx context.Context, lc *lease.BlobClient) error {
+	_, err := w.markerBlob.Delete(ctx, &blob.DeleteOptions{AccessConditions: &blob.AccessConditions{
+		LeaseAccessConditions: &blob.LeaseAccessConditions{LeaseID: lc.LeaseID()},
+	}})
+	if err != nil && !isNotFound(err) {
+		_, _ = lc.ReleaseLease(ctx, nil)
+		return classify(err)
+	}
+	return nil
+}
+
+func (w *writer) Commit(ctx context.Context) error {
+	w.ended = true
+	if err := w.up.Finish(); err != nil {
+		return w.err(err)
+	}
+	ids := make([]string, 0, len(w.base)+len(w.prior)+len(w.up.Parts()))
+	ids = append(ids, w.base...)
+	ids = append(ids, w.prior...)
+	for _, p := range w.up.Parts() {
+		ids = append(ids, p.Result)
+	}
+	if len(ids) > w.b.limits.committed {
+		return w.tooManyBlocks()
+	}
+	lc, err := w.lockMarker(ctx)
+	if err != nil {
+		return err
+	}
+	opts := &blockblob.CommitBlockListOptions{}
+	if w.m.BaseETag != "" {
+		opts.AccessConditions = &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: to.Ptr(azcore.ETag(w.m.BaseETag))}}
+	}
+	if _, err := w.blob.CommitBlockList(ctx, ids, opts); err != nil {
+		_, _ = lc.ReleaseLease(context.WithoutCancel(ctx), nil)
+		err = classify(err)
+		if errors.Is(err, driver.ErrConflict) {
+			return driver.Errorf(driver.KindConflict, "the upload's blocks or its base blob changed under it: %v", err)
+		}
+		return err
+	}
+	return w.dropMarker(context.WithoutCancel(ctx), lc)
+}
+
+// Cancel waits for the blocks in flight (a block whose request was
+// cancelled may still land on the server after the client gave up on it),
+// then removes the session.
+func (w *writer) Cancel(ctx context.Context) error {
+	w.ended = true
+	_, err := w.up.Drain()
+	w.up.Abort()
+	return w.cleanup(ctx, err != nil)
+}
+
+// inFlightGrace is how long cleanup waits, when blocks were cancelled in
+// flight, before it discards staged blocks a second time.
+const inFlightGrace = 500 * time.Millisecond
+
+// cleanup removes the session: its staged blocks and its marker. When a
+// newer session owns the path it leaves both to that one. With
+// cancelledInFlight it discards the blocks twice, the second time after a
+// grace period, holding the marker's lease throughout so that no newer
+// session starts in between.
+func (w *writer) cleanup(ctx context.Context, cancelledInFlight bool) error {
+	lc, err := w.lockMarker(ctx)
+	if err != nil {
+		if errors.Is(err, driver.ErrConflict) {
+			return nil
+		}
+		return err
+	}
+	err = w.b.discardBlocks(ctx, w.blob)
+	if err == nil && cancelledInFlight {
+		if err = chunk.Sleep(ctx, inFlightGrace); err == nil {
+			err = w.b.discardBlocks(ctx, w.blob)
+		}
+	}
+	if err != nil {
+		_, _ = lc.ReleaseLease(context.WithoutCancel(ctx), nil)
+		return err
+	}
+	return w.dropMarker(ctx, lc)
+}
+
+// discardBlocks removes a blob's uncommitted blocks: by deleting the name
+// when the blob has no committed content, or by committing the committed
+// block list again. A committed blob without a block list (written by Put
+// Blob) keeps them until the service discards them.
+func (b *backend) discardBlocks(ctx context.Context, bb *blockblob.Client) error {
+	bl, err := bb.GetBlockList(ctx, blockblob.BlockListTypeAll, nil)
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return classify(err)
+	}
+	if len(bl.UncommittedBlocks) == 0 {
+		return nil
+	}
+	props, err := bb.GetProperties(ctx, nil)
+	if isNotFound(err) {
+		if _, err := bb.Delete(ctx, nil); err != nil && !isNotFound(err) {
+			return classify(err)
+		}
+		return nil
+	}
+	if err != nil {
+		return classify(err)
+	}
+	var sum int64
+	ids := make([]string, 0, len(bl.CommittedBlocks))
+	for _, blk := range bl.CommittedBlocks {
+		sum += *blk.Size
+		ids = append(ids, *blk.Name)
+	}
+	if sum != *props.ContentLength || (len(ids) == 0 && sum != 0) {
+		// Written by Put Blob (no block list): write the content again with
+		// Put Blob, which discards the staged blocks.
+		if *props.ContentLength > maxRewrite {
+			return nil
+		}
+		return b.rewrite(ctx, bb, props)
+	}
+	_, err = bb.CommitBlockList(ctx, ids, &blockblob.CommitBlockListOptions{
+		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: props.ETag}},
+		HTTPHeaders: &blob.HTTPHeaders{
+			BlobContentType:     props.ContentType,
+			BlobContentEncoding: props.ContentEncoding,
+			BlobContentMD5:      props.ContentMD5,
+		},
+		Metadata: props.Metadata,
+	})
+	if isCode(err, bloberror.ConditionNotMet) {
+		return nil // rewritten meanwhile, which discarded them too
+	}
+	return classify(err)
+}
+
+// maxRewrite is the largest blob without a block list whose staged blocks
+// discardBlocks discards by writing the blob again (it is held in memory).
+const maxRewrite = 64 << 20
+
+// rewrite gives a blob written by Put Blob a block list: it stages the
+// blob's content as one block and commits it, conditional on the blob's ETag,
+// which keeps the content and discards every other staged block. (Put Blob
+// would discard them too on the service, but Azurite keeps them.)
+func (b *backend) rewrite(ctx context.Context, bb *blockblob.Client, props blob.GetPropertiesResponse) error {
+	cond := &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: props.ETag}}
+	resp, err := bb.DownloadStream(ctx, &blob.DownloadStreamOptions{AccessConditions: cond})
+	if err != nil {
+		if isCode(err, bloberror.ConditionNotMet) {
+			return nil
+		}
+		return classify(err)
+	}
+	data, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return classify(err)
+	}
+	sum := md5.Sum(data)
+	id := blockID(newSession(), 1)
+	_, err = bb.StageBlock(ctx, id, streaming.NopCloser(bytes.NewReader(data)), &blockblob.StageBlockOptions{
+		TransactionalValidation: blob.TransferValidationTypeMD5(sum[:]),
+	})
+	if err != nil {
+		return classify(err)
+	}
+	_, err = bb.CommitBlockList(ctx, []string{id}, &blockblob.CommitBlockListOptions{
+		AccessConditions: cond,
+		HTTPHeaders: &blob.HTTPHeaders{
+			BlobContentType:     props.ContentType,
+			BlobContentEncoding: props.ContentEncoding,
+			BlobContentMD5:      props.ContentMD5,
+		},
+		Metadata: props.Metadata,
+	})
+	if isCode(err, bloberror.ConditionNotMet) {
+		return nil // rewritten meanwhile, which discarded them too
+	}
+	return classify(err)
+}
