@@ -1,0 +1,86 @@
+package gcs
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"cloud.google.com/go/storage"
+	"google.golang.org/api/iterator"
+
+	"github.com/stowage/stowage/conformance"
+	"github.com/stowage/stowage/driver"
+)
+
+// Test server: scripts/emulators/fakegcs.sh exports these.
+const (
+	envEndpoint = "STOWAGE_GCS_ENDPOINT"
+	envBucket   = "STOWAGE_GCS_BUCKET"
+)
+
+// testParams returns the parameters of a backend on the test server, at
+// root below the bucket's top, in the given upload mode.
+func testParams(t testing.TB, root, mode string, chunk driver.Size) driver.Params {
+	t.Helper()
+	env := conformance.RequireEnv(t, envEndpoint, envBucket)
+	return driver.Params{
+		"bucket":        env[envBucket],
+		"endpoint":      env[envEndpoint],
+		"rootdirectory": root,
+		"uploadmode":    mode,
+		"chunksize":     int64(chunk),
+	}
+}
+
+func harness(t *testing.T, mode string, chunk driver.Size) conformance.Harness {
+	params := testParams(t, "", mode, chunk)
+	return conformance.Harness{
+		Name:       "gcs-" + mode,
+		RootPrefix: true,
+		ChunkSize:  int64(chunk),
+		New: func(ctx context.Context, root string) (driver.Driver, error) {
+			p := driver.Params{}
+			for k, v := range params {
+				p[k] = v
+			}
+			p["rootdirectory"] = root
+			return Open(ctx, p)
+		},
+		LeftoverUploads: leftoverUploads,
+	}
+}
+
+// leftoverUploads lists the hidden placeholders and parts below d's root.
+func leftoverUploads(ctx context.Context, d driver.Driver) ([]string, error) {
+	b := driver.BackendOf(d).(*backend)
+	it := b.bucket.Objects(ctx, &storage.Query{Prefix: b.prefix + hiddenDir})
+	var out []string
+	for {
+		a, err := it.Next()
+		if err == iterator.Done {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a.Name)
+	}
+}
+
+func TestConformanceResumable(t *testing.T) {
+	conformance.Run(t, harness(t, ModeResumable, 256<<10))
+}
+
+func TestConformanceComposite(t *testing.T) {
+	conformance.Run(t, harness(t, ModeComposite, 256<<10))
+}
+
+// TestMain keeps a STORAGE_EMULATOR_HOST from the environment out of the
+// way of the explicit endpoint.
+func TestMain(m *testing.M) {
+	if v := os.Getenv("STORAGE_EMULATOR_HOST"); v != "" && !strings.Contains(v, "127.0.0.1") {
+		os.Unsetenv("STORAGE_EMULATOR_HOST")
+	}
+	os.Exit(m.Run())
+}

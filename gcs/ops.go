@@ -1,0 +1,374 @@
+package gcs
+
+import (
+	"context"
+	"errors"
+	"hash/crc32"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/storage"
+	"google.golang.org/api/iterator"
+
+	"github.com/stowage/stowage/driver"
+)
+
+func (b *backend) GetContent(ctx context.Context, p string) ([]byte, error) {
+	r, err := b.bucket.Object(b.key(p)).NewReader(ctx)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return data, nil
+}
+
+// PutContent uploads content in one request, checked by CRC32C; the object
+// is replaced atomically.
+func (b *backend) PutContent(ctx context.Context, p string, content []byte) error {
+	_, err := b.putObject(ctx, b.key(p), content, crc32.Checksum(content, castagnoli), storage.Conditions{})
+	return err
+}
+
+func (b *backend) Reader(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
+	o := b.bucket.Object(b.key(p))
+	r, err := o.NewRangeReader(ctx, offset, -1)
+	if err == nil {
+		return r, nil
+	}
+	err = classify(err)
+	if offset > 0 && errors.Is(err, driver.ErrInvalidOffset) {
+		// 416: the offset is at or beyond the end of an existing object.
+		if _, aerr := o.Attrs(ctx); aerr != nil {
+			return nil, classify(aerr)
+		}
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	return nil, err
+}
+
+func (b *backend) Stat(ctx context.Context, p string) (driver.FileInfo, error) {
+	if p != "/" {
+		attrs, err := b.bucket.Object(b.key(p)).Attrs(ctx)
+		if err == nil {
+			return driver.FileInfoFields{FPath: p, FSize: attrs.Size, FModTime: attrs.Updated}, nil
+		}
+		if err = classify(err); !errors.Is(err, driver.ErrNotFound) {
+			return nil, err
+		}
+	} else {
+		return driver.FileInfoFields{FPath: p, FIsDir: true}, nil
+	}
+	// A folder exists while some visible file lies below it.
+	found := false
+	err := b.listFlat(ctx, b.dirPrefix(p), "", 1, func(string, *storage.ObjectAttrs) error {
+		found = true
+		return errStop
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, err
+	}
+	if !found {
+		return nil, driver.Errorf(driver.KindNotFound, "no such file or folder")
+	}
+	return driver.FileInfoFields{FPath: p, FIsDir: true}, nil
+}
+
+var errStop = errors.New("stop listing")
+
+// listFlat calls fn for every visible object whose name begins with
+// prefix, in name order, from startOffset on, with pages of pageSize (0:
+// the service's default). Hidden bookkeeping is skipped.
+func (b *backend) listFlat(ctx context.Context, prefix, startOffset string, pageSize int, fn func(p string, attrs *storage.ObjectAttrs) error) error {
+	q := &storage.Query{Prefix: prefix, StartOffset: startOffset}
+	_ = q.SetAttrSelection([]string{"Name", "Size", "Updated"})
+	it := b.bucket.Objects(ctx, q)
+	if pageSize > 0 {
+		it.PageInfo().MaxSize = pageSize
+	}
+	for {
+		attrs, err := it.Next()
+		if err == iterator.Done {
+			return nil
+		}
+		if err != nil {
+			return classify(err)
+		}
+		p, ok := b.pathOf(attrs.Name)
+		if !ok {
+			if strings.HasPrefix(attrs.Name, b.prefix+hiddenDir) && prefix == b.prefix {
+				// The hidden folder sorts after every valid name: nothing
+				// visible follows it.
+				return nil
+			}
+			continue
+		}
+		if err := fn(p, attrs); err != nil {
+			return err
+		}
+	}
+}
+
+func (b *backend) List(ctx context.Context, p string) ([]string, error) {
+	prefix := b.dirPrefix(p)
+	q := &storage.Query{Prefix: prefix, Delimiter: "/"}
+	_ = q.SetAttrSelection([]string{"Name"})
+	it := b.bucket.Objects(ctx, q)
+	var out []string
+	for {
+		attrs, err := it.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			return nil, classify(err)
+		}
+		name := attrs.Name
+		if name == "" {
+			name = strings.TrimSuffix(attrs.Prefix, "/")
+		}
+		if c, ok := b.pathOf(name); ok && driver.Parent(c) == p {
+			out = append(out, c)
+		}
+	}
+	// A page holds objects first, then prefixes.
+	sort.Strings(out)
+	if len(out) == 0 && p != "/" {
+		return nil, driver.Errorf(driver.KindNotFound, "no such folder")
+	}
+	return out, nil
+}
+
+// ListFlat implements driver.FlatLister with one paginated listing; the
+// start-after hint becomes the listing's start offset.
+func (b *backend) ListFlat(ctx context.Context, folder, startAfter string, fn func(driver.FileInfo) error) error {
+	start := ""
+	if startAfter != "" && strings.HasPrefix(startAfter, "/") {
+		start = b.prefix + startAfter[1:]
+		if !strings.HasPrefix(start, b.dirPrefix(folder)) {
+			start = ""
+		}
+	}
+	return b.listFlat(ctx, b.dirPrefix(folder), start, 0, func(p string, a *storage.ObjectAttrs) error {
+		return fn(driver.FileInfoFields{FPath: p, FSize: a.Size, FModTime: a.Updated})
+	})
+}
+
+// Move copies server-side (the client library's Copier follows the rewrite
+// continuation token of large objects) and then deletes the source.
+func (b *backend) Move(ctx context.Context, src, dst string) error {
+	if src == dst {
+		_, err := b.bucket.Object(b.key(src)).Attrs(ctx)
+		return classify(err)
+	}
+	if err := b.checkNoFileAbove(ctx, dst); err != nil {
+		return err
+	}
+	s := b.bucket.Object(b.key(src))
+	if _, err := b.bucket.Object(b.key(dst)).CopierFrom(s).Run(ctx); err != nil {
+		return classify(err)
+	}
+	if err := classify(s.Delete(ctx)); err != nil && !errors.Is(err, driver.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// checkNoFileAbove fails when a folder on the way to p is a file.
+func (b *backend) checkNoFileAbove(ctx context.Context, p string) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for a := driver.Parent(p); a != "/"; a = driver.Parent(a) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := b.bucket.Object(b.key(a)).Attrs(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				errs = append(errs, driver.Errorf(driver.KindInvalidArgument, "%s is a file, not a folder", a))
+			case !errors.Is(err, storage.ErrObjectNotExist):
+				errs = append(errs, classify(err))
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+// Delete removes the file or the folder at p (in parallel, at most
+// maxconcurrency requests at once), and the hidden state of uploads in
+// progress at or below p.
+func (b *backend) Delete(ctx context.Context, p string) error {
+	found := false
+	err := b.bucket.Object(b.key(p)).Delete(ctx)
+	switch err = classify(err); {
+	case err == nil:
+		found = true
+	case !errors.Is(err, driver.ErrNotFound):
+		return err
+	}
+	n, err := b.deleteAll(ctx, b.dirPrefix(p))
+	if err != nil {
+		return err
+	}
+	found = found || n > 0
+	// Uploads in progress below p (a registry deletes an upload's folder).
+	_ = b.deletePrefix(ctx, b.prefix+uploadsDir+p+"/")
+	_ = b.deletePrefix(ctx, b.prefix+partsDir+p+"/")
+	if !found {
+		return driver.Errorf(driver.KindNotFound, "no such file or folder")
+	}
+	return nil
+}
+
+// deletePrefix deletes every object whose name begins with prefix.
+func (b *backend) deletePrefix(ctx context.Context, prefix string) error {
+	_, err := b.deleteAll(ctx, prefix)
+	return err
+}
+
+// deleteAll deletes every object (hidden ones too) whose name begins with
+// prefix, with at most maxconcurrency deletes in flight, and returns how
+// many it deleted.
+func (b *backend) deleteAll(ctx context.Context, prefix string) (int, error) {
+	q := &storage.Query{Prefix: prefix}
+	_ = q.SetAttrSelection([]string{"Name"})
+	it := b.bucket.Objects(ctx, q)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		n     int
+	)
+	sem := make(chan struct{}, b.cfg.MaxConcurrency)
+	for {
+		attrs, err := it.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			wg.Wait()
+			return n, classify(err)
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(name string) {
+			defer func() { <-sem; wg.Done() }()
+			err := classify(b.bucket.Object(name).Delete(ctx))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				n++
+			case errors.Is(err, driver.ErrNotFound):
+			case first == nil:
+				first = err
+			}
+		}(attrs.Name)
+	}
+	wg.Wait()
+	return n, first
+}
+
+// RedirectURL returns a V4 signed URL for GET or HEAD when a private key is
+// configured, "" otherwise.
+func (b *backend) RedirectURL(r *http.Request, p string) (string, error) {
+	if b.privateKey == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return "", nil
+	}
+	opts := &storage.SignedURLOptions{
+		GoogleAccessID: b.accessID,
+		PrivateKey:     b.privateKey,
+		Method:         r.Method,
+		Expires:        time.Now().Add(b.cfg.RedirectExpiry),
+		Scheme:         storage.SigningSchemeV4,
+	}
+	if b.signHost != "" {
+		opts.Hostname = b.signHost
+		opts.Insecure = b.signHTTP
+	}
+	u, err := storage.SignedURL(b.cfg.Bucket, b.key(p), opts)
+	if err != nil {
+		return "", driver.Wrap(driver.KindInvalidArgument, err)
+	}
+	return u, nil
+}
+
+// PurgeUploads implements driver.UploadPurger: it cancels uploads whose
+// placeholder is older than olderThan (session, parts and placeholder), and
+// deletes temporary parts older than that whose upload is gone.
+func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (int, error) {
+	cutoff := time.Now().Add(-olderThan)
+	n := 0
+	q := &storage.Query{Prefix: b.prefix + uploadsDir + "/"}
+	_ = q.SetAttrSelection([]string{"Name", "Updated", "Generation"})
+	it := b.bucket.Objects(ctx, q)
+	for {
+		attrs, err := it.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			return n, classify(err)
+		}
+		p := strings.TrimPrefix(attrs.Name, b.prefix+uploadsDir)
+		data, gen, err := b.readPlaceholder(ctx, p)
+		if errors.Is(err, driver.ErrNotFound) {
+			continue // finished since the listing
+		}
+		if err != nil {
+			return n, err
+		}
+		st, _, err := decodeState(data)
+		if err != nil {
+			// Unreadable state: only its age tells.
+			if attrs.Updated.Before(cutoff) {
+				_ = b.bucket.Object(attrs.Name).If(storage.Conditions{GenerationMatch: gen}).Delete(ctx)
+				n++
+			}
+			continue
+		}
+		if time.Unix(st.Created, 0).After(cutoff) {
+			continue
+		}
+		w := &writer{b: b, ctx: ctx, path: p, st: *st, gen: gen}
+		if err := w.cleanup(ctx, true); err != nil {
+			return n, err
+		}
+		n++
+	}
+	// Orphaned parts (a writer that crashed before its first Close).
+	q = &storage.Query{Prefix: b.prefix + partsDir + "/"}
+	_ = q.SetAttrSelection([]string{"Name", "Updated"})
+	it = b.bucket.Objects(ctx, q)
+	for {
+		attrs, err := it.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			return n, classify(err)
+		}
+		if attrs.Updated.Before(cutoff) {
+			if err := classify(b.bucket.Object(attrs.Name).Delete(ctx)); err != nil && !errors.Is(err, driver.ErrNotFound) {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,553 @@
+package gcs
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/storage"
+
+	"github.com/stowage/stowage/chunk"
+	"github.com/stowage/stowage/driver"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// uploadState is what a placeholder records about an in-progress upload,
+// as the first line (JSON) of the placeholder object; the rest of the
+// object is the tail: bytes accepted but not yet sent.
+type uploadState struct {
+	// ID names this upload; composite parts live in a folder named after it.
+	ID string `json:"id"`
+	// Mode is the upload mode the upload began with; a resume keeps it.
+	Mode string `json:"mode"`
+	// Session is the resumable session URI, "" before the first chunk.
+	Session string `json:"session,omitempty"`
+	// Offset is how many bytes the session or the parts hold.
+	Offset int64 `json:"offset"`
+	// Parts is how many composite parts are stored.
+	Parts int `json:"parts,omitempty"`
+	// CRC is the CRC32C of every byte accepted, the tail included.
+	CRC uint32 `json:"crc"`
+	// Created is when the upload began (Unix seconds), for PurgeUploads.
+	Created int64 `json:"created"`
+}
+
+func encodeState(st *uploadState, tail []byte) []byte {
+	j, _ := json.Marshal(st) // plain struct: can not fail
+	out := make([]byte, 0, len(j)+1+len(tail))
+	out = append(out, j...)
+	out = append(out, '\n')
+	return append(out, tail...)
+}
+
+func decodeState(data []byte) (*uploadState, []byte, error) {
+	i := bytes.IndexByte(data, '\n')
+	if i < 0 {
+		return nil, nil, driver.Errorf(driver.KindCorrupt, "upload placeholder has no state line")
+	}
+	var st uploadState
+	if err := json.Unmarshal(data[:i], &st); err != nil || st.ID == "" {
+		return nil, nil, driver.Errorf(driver.KindCorrupt, "upload placeholder state unreadable: %v", err)
+	}
+	return &st, data[i+1:], nil
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// writer is one in-progress upload. See the package doc, "The writer".
+type writer struct {
+	b    *backend
+	ctx  context.Context
+	path string
+	st   uploadState
+	gen  int64 // generation of the placeholder this writer owns
+
+	up       *chunk.Uploader[struct{}]
+	base     int64 // st.Offset when up started
+	failed   bool  // an error was returned; Close persists nothing
+	finished bool  // committed or cancelled
+}
+
+// Writer opens an upload; see driver.Driver.Writer.
+func (b *backend) Writer(ctx context.Context, p string, append bool) (driver.FileWriter, error) {
+	if append {
+		data, gen, err := b.readPlaceholder(ctx, p)
+		switch {
+		case err == nil:
+			st, tail, err := decodeState(data)
+			if err != nil {
+				return nil, err
+			}
+			w := &writer{b: b, ctx: ctx, path: p, st: *st, gen: gen}
+			if err := w.start(tail); err != nil {
+				return nil, err
+			}
+			return w, nil
+		case !errors.Is(err, driver.ErrNotFound):
+			return nil, err
+		}
+		// No upload in progress: append to the committed file, if any, by
+		// starting an upload that begins with its content.
+		attrs, err := b.bucket.Object(b.key(p)).Attrs(ctx)
+		if err != nil {
+			return nil, classify(err)
+		}
+		w, err := b.newWriter(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if err := w.copyFrom(ctx, attrs.Generation); err != nil {
+			_ = w.Cancel(context.WithoutCancel(ctx))
+			return nil, err
+		}
+		return w, nil
+	}
+	return b.newWriter(ctx, p)
+}
+
+// newWriter starts a new upload of p, replacing (and cleaning up) any
+// upload in progress: the older writer's placeholder changes generation, so
+// its next chunk, Close or Commit fails with ErrConflict.
+func (b *backend) newWriter(ctx context.Context, p string) (*writer, error) {
+	w := &writer{b: b, ctx: ctx, path: p, st: uploadState{ID: newID(), Mode: b.cfg.UploadMode, CRC: 0, Created: time.Now().Unix()}}
+	cond := storage.Conditions{DoesNotExist: true}
+	if data, gen, err := b.readPlaceholder(ctx, p); err == nil {
+		cond = storage.Conditions{GenerationMatch: gen}
+		if old, _, err := decodeState(data); err == nil && old.Session != "" {
+			_ = b.cancelSession(ctx, old.Session)
+		}
+		// Parts of every older upload of p, also of writers that never
+		// closed (their folders are not recorded anywhere else).
+		_ = b.deletePrefix(ctx, b.prefix+partsDir+p+"/~")
+	} else if !errors.Is(err, driver.ErrNotFound) {
+		return nil, err
+	}
+	gen, err := b.writePlaceholder(ctx, p, &w.st, nil, cond)
+	if err != nil {
+		if errors.Is(err, driver.ErrConflict) {
+			return nil, driver.Errorf(driver.KindConflict, "another writer started an upload of this path at the same time")
+		}
+		return nil, err
+	}
+	w.gen = gen
+	if err := w.start(nil); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// copyFrom writes the committed object's content (generation gen) into w,
+// for an append to a committed file.
+func (w *writer) copyFrom(ctx context.Context, gen int64) error {
+	r, err := w.b.bucket.Object(w.b.key(w.path)).Generation(gen).NewReader(ctx)
+	if err != nil {
+		return classify(err)
+	}
+	defer r.Close()
+	buf := make([]byte, 1<<20)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return classify(err)
+		}
+	}
+}
+
+// start creates the chunk uploader, after sending any whole chunks of a
+// tail persisted by a writer with a larger chunksize.
+func (w *writer) start(tail []byte) error {
+	cs := w.b.chunk
+	if k := int64(len(tail)) / cs * cs; k > 0 {
+		if err := w.sendNow(tail[:k]); err != nil {
+			return err
+		}
+		tail = tail[k:]
+	}
+	w.base = w.st.Offset
+	opts := chunk.Options{ChunkSize: cs, Tail: tail, Retry: w.b.retry}
+	var sink chunk.Sink[struct{}]
+	if w.st.Mode == ModeComposite {
+		opts.Concurrency = w.b.cfg.MaxConcurrency
+		opts.FirstPart = w.st.Parts + 1
+		opts.Checksum = partCRC
+		// Retries happen inside the sink's client-library calls.
+		opts.Retry = chunk.RetryPolicy{}
+		sink = chunk.SinkFunc[struct{}](w.uploadPart)
+	} else {
+		opts.Concurrency = 1 // a session takes chunks in order
+		opts.Retry = chunk.RetryPolicy{} // sendChunk retries and recovers itself
+		sink = chunk.SinkFunc[struct{}](w.sendPart)
+	}
+	up, err := chunk.NewUploader[struct{}](w.ctx, sink, opts)
+	if err != nil {
+		return driver.Wrap(driver.KindInvalidArgument, err)
+	}
+	w.up = up
+	return nil
+}
+
+// sendNow stores data (a multiple of 256 KiB, not the end of the upload)
+// at once, outside the uploader.
+func (w *writer) sendNow(data []byte) error {
+	if w.st.Mode == ModeComposite {
+		if err := w.b.putPart(w.ctx, w.b.partsPrefix(w.path, w.st.ID)+partName(w.st.Parts+1), data, partCRC(data)); err != nil {
+			return err
+		}
+		w.st.Parts++
+	} else {
+		if err := w.ensureSession(w.ctx); err != nil {
+			return err
+		}
+		if _, err := w.b.sendChunk(w.ctx, w.st.Session, data, w.st.Offset, -1); err != nil {
+			return err
+		}
+	}
+	w.st.Offset += int64(len(data))
+	return nil
+}
+
+func partName(n int) string { return fmt.Sprintf("%08d", n) }
+
+func partCRC(data []byte) string {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], crc32.Checksum(data, castagnoli))
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// checkOwner fails with ErrConflict when a newer upload of the path took
+// over the placeholder.
+func (w *writer) checkOwner(ctx context.Context) error {
+	attrs, err := w.b.bucket.Object(w.b.placeholderKey(w.path)).Attrs(ctx)
+	if err != nil {
+		if errors.Is(err, storage.ErrObjectNotExist) {
+			return driver.Errorf(driver.KindConflict, "the upload was cancelled or committed by another writer")
+		}
+		return classify(err)
+	}
+	if attrs.Generation != w.gen {
+		return driver.Errorf(driver.KindConflict, "a newer upload of this path replaced this one")
+	}
+	return nil
+}
+
+func (w *writer) ensureSession(ctx context.Context) error {
+	if w.st.Session != "" {
+		return nil
+	}
+	uri, err := w.b.createSession(ctx, w.b.key(w.path))
+	if err != nil {
+		return err
+	}
+	w.st.Session = uri
+	return nil
+}
+
+// sendPart is the resumable mode's sink: part n goes to the session at its
+// offset. Parts come one at a time (Concurrency 1).
+func (w *writer) sendPart(ctx context.Context, p chunk.Part) (struct{}, error) {
+	if err := w.checkOwner(ctx); err != nil {
+		return struct{}{}, err
+	}
+	if err := w.ensureSession(ctx); err != nil {
+		return struct{}{}, err
+	}
+	start := w.base + int64(p.Number-1)*w.b.chunk
+	_, err := w.b.sendChunk(ctx, w.st.Session, p.Data, start, -1)
+	return struct{}{}, err
+}
+
+// uploadPart is the composite mode's sink: part n becomes a hidden
+// temporary object, uploaded in one request with its CRC32C.
+func (w *writer) uploadPart(ctx context.Context, p chunk.Part) (struct{}, error) {
+	if err := w.checkOwner(ctx); err != nil {
+		return struct{}{}, err
+	}
+	return struct{}{}, w.b.putPart(ctx, w.b.partsPrefix(w.path, w.st.ID)+partName(p.Number), p.Data, p.Checksum)
+}
+
+// putPart uploads one temporary part object in one request, checked by
+// CRC32C (base64, big-endian, as the API spells it).
+func (b *backend) putPart(ctx context.Context, name string, data []byte, crc string) error {
+	raw, _ := base64.StdEncoding.DecodeString(crc)
+	_, err := b.putObject(ctx, name, data, binary.BigEndian.Uint32(raw), storage.Conditions{})
+	return err
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	n, err := w.up.Write(p)
+	w.st.CRC = crc32.Update(w.st.CRC, castagnoli, p[:n])
+	if err != nil {
+		w.failed = true
+		return n, classify(err)
+	}
+	return n, nil
+}
+
+func (w *writer) Size() int64 { return w.base + w.up.Size() }
+
+// drain waits for the parts in flight and returns the tail, folding the
+// uploaded parts into the state.
+func (w *writer) drain() ([]byte, error) {
+	tail, err := w.up.Drain()
+	if err != nil {
+		w.failed = true
+		return nil, classify(err)
+	}
+	for _, c := range w.up.Parts() {
+		w.st.Offset += c.Size
+	}
+	if w.st.Mode == ModeComposite {
+		w.st.Parts += len(w.up.Parts())
+	}
+	return tail, nil
+}
+
+// Close persists the upload in its placeholder: state and tail.
+func (w *writer) Close() error {
+	if w.finished {
+		return nil
+	}
+	if w.failed {
+		w.up.Abort()
+		return nil
+	}
+	tail, err := w.drain()
+	if err != nil {
+		return err
+	}
+	gen, err := w.b.writePlaceholder(w.ctx, w.path, &w.st, tail, storage.Conditions{GenerationMatch: w.gen})
+	if err != nil {
+		if errors.Is(err, driver.ErrConflict) || errors.Is(err, driver.ErrNotFound) {
+			w.cleanup(context.WithoutCancel(w.ctx), false)
+			return driver.Errorf(driver.KindConflict, "a newer upload of this path replaced this one")
+		}
+		return err
+	}
+	w.gen = gen
+	return nil
+}
+
+// Commit makes the upload the file's content.
+func (w *writer) Commit(ctx context.Context) error {
+	err := w.commit(ctx)
+	if err != nil {
+		w.failed = true
+		if errors.Is(err, driver.ErrConflict) {
+			w.up.Abort()
+		}
+	}
+	return err
+}
+
+func (w *writer) commit(ctx context.Context) error {
+	tail, err := w.drain()
+	if err != nil {
+		return err
+	}
+	if err := w.checkOwner(ctx); err != nil {
+		return err
+	}
+	key := w.b.key(w.path)
+	total := w.st.Offset + int64(len(tail))
+	var got string // CRC32C of the committed object, base64
+	switch {
+	case w.st.Session == "" && w.st.Parts == 0:
+		// Small upload: one request, checked by CRC32C.
+		if _, err := w.b.putObject(ctx, key, tail, w.st.CRC, storage.Conditions{}); err != nil {
+			return err
+		}
+	case w.st.Mode == ModeComposite:
+		folder := w.b.partsPrefix(w.path, w.st.ID)
+		defer func() { _ = w.b.deletePrefix(context.WithoutCancel(ctx), folder) }()
+		if len(tail) > 0 {
+			if err := w.b.putPart(ctx, folder+partName(w.st.Parts+1), tail, partCRC(tail)); err != nil {
+				return err
+			}
+			w.st.Parts++
+		}
+		names := make([]string, w.st.Parts)
+		for i := range names {
+			names[i] = folder + partName(i+1)
+		}
+		attrs, err := w.b.compose(ctx, folder, names, key)
+		if err != nil {
+			return err
+		}
+		got = crcString(attrs.CRC32C)
+		if attrs.Size != total {
+			return driver.Errorf(driver.KindCorrupt, "composed object has %d bytes, want %d", attrs.Size, total)
+		}
+	default:
+		obj, err := w.b.sendChunk(ctx, w.st.Session, tail, w.st.Offset, total)
+		if err != nil {
+			return err
+		}
+		got = obj.CRC32C
+		if obj.Size != "" && obj.Size != fmt.Sprint(total) {
+			return driver.Errorf(driver.KindCorrupt, "finalised object has %s bytes, want %d", obj.Size, total)
+		}
+	}
+	if got != "" && got != crcString(w.st.CRC) {
+		return driver.Errorf(driver.KindCorrupt, "committed object has CRC32C %s, want %s", got, crcString(w.st.CRC))
+	}
+	w.finished = true
+	_ = w.b.deleteIfGeneration(context.WithoutCancel(ctx), w.b.placeholderKey(w.path), w.gen)
+	return nil
+}
+
+func crcString(c uint32) string {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], c)
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// Cancel removes every trace of the upload: session, parts, placeholder.
+func (w *writer) Cancel(ctx context.Context) error {
+	w.up.Abort()
+	w.finished = true
+	return w.cleanup(ctx, true)
+}
+
+// cleanup cancels the session, deletes the parts and, if this writer still
+// owns it and placeholder is true, the placeholder.
+func (w *writer) cleanup(ctx context.Context, placeholder bool) error {
+	var errs []error
+	if w.st.Session != "" {
+		errs = append(errs, w.b.cancelSession(ctx, w.st.Session))
+	}
+	if w.st.Mode == ModeComposite {
+		errs = append(errs, w.b.deletePrefix(ctx, w.b.partsPrefix(w.path, w.st.ID)))
+	}
+	if placeholder {
+		err := w.b.deleteIfGeneration(ctx, w.b.placeholderKey(w.path), w.gen)
+		if err != nil && !errors.Is(err, driver.ErrNotFound) && !errors.Is(err, driver.ErrConflict) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// deleteIfGeneration deletes object name if its generation is gen, and
+// fails with ErrConflict otherwise. The generation is read first as well as
+// sent as a precondition, because fake-gcs-server ignores preconditions on
+// delete.
+func (b *backend) deleteIfGeneration(ctx context.Context, name string, gen int64) error {
+	o := b.bucket.Object(name)
+	attrs, err := o.Attrs(ctx)
+	if err != nil {
+		return classify(err)
+	}
+	if attrs.Generation != gen {
+		return driver.Errorf(driver.KindConflict, "generation %d is not %d", attrs.Generation, gen)
+	}
+	return classify(o.If(storage.Conditions{GenerationMatch: gen}).Delete(ctx))
+}
+
+// readPlaceholder returns the content and generation of p's placeholder.
+func (b *backend) readPlaceholder(ctx context.Context, p string) ([]byte, int64, error) {
+	r, err := b.bucket.Object(b.placeholderKey(p)).NewReader(ctx)
+	if err != nil {
+		return nil, 0, classify(err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, 0, classify(err)
+	}
+	return data, r.Attrs.Generation, nil
+}
+
+// writePlaceholder stores state and tail under the conditions and returns
+// the new generation.
+func (b *backend) writePlaceholder(ctx context.Context, p string, st *uploadState, tail []byte, cond storage.Conditions) (int64, error) {
+	data := encodeState(st, tail)
+	attrs, err := b.putObject(ctx, b.placeholderKey(p), data, crc32.Checksum(data, castagnoli), cond)
+	if err != nil {
+		return 0, err
+	}
+	return attrs.Generation, nil
+}
+
+// putObject uploads data as one object in one request, checked by CRC32C.
+func (b *backend) putObject(ctx context.Context, name string, data []byte, crc uint32, cond storage.Conditions) (*storage.ObjectAttrs, error) {
+	o := b.bucket.Object(name)
+	if cond != (storage.Conditions{}) {
+		o = o.If(cond)
+	}
+	ow := o.NewWriter(ctx)
+	ow.ChunkSize = 0 // one request
+	ow.ContentType = "application/octet-stream"
+	ow.CRC32C = crc
+	ow.SendCRC32C = true
+	if _, err := ow.Write(data); err != nil {
+		_ = ow.Close()
+		return nil, classify(err)
+	}
+	if err := ow.Close(); err != nil {
+		return nil, classify(err)
+	}
+	return ow.Attrs(), nil
+}
+
+// compose joins the objects names into dst, at most 32 per request:
+// larger uploads are composed in levels through intermediate objects in
+// folder (which the caller deletes).
+func (b *backend) compose(ctx context.Context, folder string, names []string, dst string) (*storage.ObjectAttrs, error) {
+	for level := 1; len(names) > maxComposeSources; level++ {
+		groups := (len(names) + maxComposeSources - 1) / maxComposeSources
+		next := make([]string, groups)
+		errs := make([]error, groups)
+		sem := make(chan struct{}, b.cfg.MaxConcurrency)
+		var wg sync.WaitGroup
+		for g := range groups {
+			next[g] = fmt.Sprintf("%sc%d-%08d", folder, level, g)
+			src := names[g*maxComposeSources : min(len(names), (g+1)*maxComposeSources)]
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				_, errs[g] = b.composeOnce(ctx, src, next[g])
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		names = next
+	}
+	return b.composeOnce(ctx, names, dst)
+}
+
+func (b *backend) composeOnce(ctx context.Context, names []string, dst string) (*storage.ObjectAttrs, error) {
+	srcs := make([]*storage.ObjectHandle, len(names))
+	for i, n := range names {
+		srcs[i] = b.bucket.Object(n)
+	}
+	c := b.bucket.Object(dst).ComposerFrom(srcs...)
+	c.ContentType = "application/octet-stream"
+	attrs, err := c.Run(ctx)
+	return attrs, classify(err)
+}
