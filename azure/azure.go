@@ -399,3 +399,16 @@ func deref[T any](p *T, def T) T {
 	}
 	return *p
 }
+
+// ContainerClient returns the SDK client of the container that a backend
+// opened with c uses, and the blob name prefix of its root directory ("" or
+// "dir/"), for tools that compare the driver with the raw SDK, such as
+// `stowage bench --baseline`. Its requests go through driver.Transport(ctx,
+// ...) like the backend's.
+func ContainerClient(ctx context.Context, c Config) (*container.Client, string, error) {
+	b, err := newBackend(ctx, c)
+	if err != nil {
+		return nil, "", err
+	}
+	return b.cont, b.prefix, nil
+}
