@@ -1,0 +1,301 @@
+package s3
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
+
+	"github.com/stowage/stowage/chunk"
+	"github.com/stowage/stowage/driver"
+)
+
+// Limits of the S3 API, and defaults chosen within them.
+const (
+	// minChunkSize is the smallest part S3 accepts (every part but the
+	// last); MinIO enforces it too.
+	minChunkSize = 5 << 20
+	// maxPartSize is the largest part, and the largest range of one
+	// UploadPartCopy or CopyObject.
+	maxPartSize = 5 << 30
+	// maxParts is the most parts of one multipart upload.
+	maxParts = 10000
+	// maxDeleteBatch is the most keys of one DeleteObjects request.
+	maxDeleteBatch = 1000
+	// maxPresignExpiry is the longest a SigV4 presigned URL may live.
+	maxPresignExpiry = 7 * 24 * time.Hour
+
+	// connectTimeout bounds a TCP connect, so an unreachable endpoint
+	// fails in seconds rather than the kernel's minutes.
+	connectTimeout = 10 * time.Second
+	// retryBaseDelay and retryMaxDelay shape the backoff between retries of
+	// one request: full jitter in [0, min(max, base×2^(n-1))].
+	retryBaseDelay = 100 * time.Millisecond
+	retryMaxDelay  = 20 * time.Second
+)
+
+// Config is the s3 driver's configuration, decoded from driver.Params by
+// driver.Decode. Parameter names are CNCF Distribution's where they exist, so
+// a registry configuration can be pasted in.
+type Config struct {
+	// Bucket is the bucket that holds every object.
+	Bucket string `param:"bucket" required:"true"`
+	// Region is the bucket's region; required unless RegionEndpoint is set
+	// (then it defaults to us-east-1).
+	Region string `param:"region"`
+	// RegionEndpoint is the URL of an S3-compatible service such as MinIO
+	// ("http://127.0.0.1:9000"); without a scheme, Secure chooses one.
+	RegionEndpoint string `param:"regionendpoint"`
+	// ForcePathStyle asks for path-style URLs (endpoint/bucket/key);
+	// empty means true when RegionEndpoint is set, else false.
+	ForcePathStyle string `param:"forcepathstyle" oneof:"true|false"`
+	// AccessKey, SecretKey and SessionToken are static credentials; when
+	// AccessKey is empty the SDK's default credential chain is used
+	// (environment, shared files, IAM roles).
+	AccessKey    string `param:"accesskey"`
+	SecretKey    string `param:"secretkey" secret:"true"`
+	SessionToken string `param:"sessiontoken" secret:"true"`
+	// Secure selects https for a RegionEndpoint without a scheme.
+	Secure bool `param:"secure" default:"true"`
+	// SkipVerify turns off TLS certificate verification.
+	SkipVerify bool `param:"skipverify"`
+	// RootDirectory is a key prefix below which the driver keeps
+	// everything, such as "/registry".
+	RootDirectory string `param:"rootdirectory"`
+	// ChunkSize is the size of every part of an upload but the last.
+	ChunkSize driver.Size `param:"chunksize" default:"10MiB" min:"5MiB" max:"5GiB"`
+	// MultipartCopyChunkSize is the range of one UploadPartCopy in a Move.
+	MultipartCopyChunkSize driver.Size `param:"multipartcopychunksize" default:"32MiB" min:"5MiB" max:"5GiB"`
+	// MultipartCopyThresholdSize is the largest object a Move copies with
+	// one CopyObject; larger ones use a multipart copy.
+	MultipartCopyThresholdSize driver.Size `param:"multipartcopythresholdsize" default:"32MiB" min:"0" max:"5GiB"`
+	// MultipartCopyMaxConcurrency is the number of UploadPartCopy requests
+	// in flight for one Move, or for an append to a committed object.
+	MultipartCopyMaxConcurrency int `param:"multipartcopymaxconcurrency" default:"16" min:"1" max:"1000"`
+	// StorageClass is sent with every new object; empty or NONE sends
+	// none (the bucket's default, STANDARD on AWS).
+	StorageClass string `param:"storageclass" oneof:"STANDARD|REDUCED_REDUNDANCY|STANDARD_IA|ONEZONE_IA|INTELLIGENT_TIERING|GLACIER_IR|OUTPOSTS|EXPRESS_ONEZONE|NONE"`
+	// ObjectACL is a canned ACL sent with every new object; empty sends
+	// none (buckets with ACLs disabled reject most ACLs).
+	ObjectACL string `param:"objectacl" oneof:"private|public-read|public-read-write|authenticated-read|aws-exec-read|bucket-owner-read|bucket-owner-full-control"`
+	// Encrypt asks for server-side encryption: SSE-KMS with KeyID when it
+	// is set, else SSE-S3 (AES256).
+	Encrypt bool   `param:"encrypt"`
+	KeyID   string `param:"keyid"`
+	// UserAgent is appended to the SDK's User-Agent.
+	UserAgent string `param:"useragent"`
+	// UseDualStack selects the dual-stack (IPv4 and IPv6) AWS endpoints.
+	UseDualStack bool `param:"usedualstack"`
+	// Accelerate selects S3 Transfer Acceleration endpoints.
+	Accelerate bool `param:"accelerate"`
+	// RedirectEndpoint, when set, is the endpoint URL that RedirectURL
+	// presigns for (a CDN or the address clients see), instead of the one
+	// the driver talks to.
+	RedirectEndpoint string `param:"redirectendpoint"`
+	// LogLevel turns on the SDK's request logging to standard error.
+	LogLevel string `param:"loglevel" default:"off" oneof:"off|debug|debugwithsigning|debugwithhttpbody|debugwithrequestretries|debugwithrequesterrors|debugwitheventstreambody"`
+	// V4Auth is accepted for old Distribution configurations; SigV4 is the
+	// only signature the driver sends, so false is an error.
+	V4Auth bool `param:"v4auth" default:"true"`
+
+	// MaxConcurrency is the number of parts in flight per upload.
+	MaxConcurrency int `param:"maxconcurrency" default:"4" min:"1" max:"64"`
+	// Checksum chooses how each uploaded part and object is verified by
+	// the service (see the package doc).
+	Checksum string `param:"checksum" default:"md5" oneof:"md5|crc32|crc32c|sha1|sha256|none|whensupported"`
+	// MaxRetries is the number of retries of a failed request (throttling,
+	// 5xx, network errors), with backoff and jitter.
+	MaxRetries int `param:"maxretries" default:"5" min:"0" max:"20"`
+	// RedirectExpiry is how long a presigned RedirectURL stays valid.
+	RedirectExpiry time.Duration `param:"redirectexpiry" default:"20m" min:"1s" max:"168h"`
+}
+
+// Validate checks the parameters that depend on each other. driver.Decode
+// calls it after the field-level checks.
+func (c *Config) Validate() error {
+	if c.Region == "" && c.RegionEndpoint == "" {
+		return errors.New("parameter region is required unless regionendpoint is set")
+	}
+	if !c.V4Auth {
+		return errors.New("parameter v4auth: false is not supported (the driver always signs with SigV4)")
+	}
+	if c.KeyID != "" && !c.Encrypt {
+		return errors.New("parameter keyid needs encrypt: true")
+	}
+	if c.AccessKey != "" && c.SecretKey == "" {
+		return errors.New("parameter secretkey is required when accesskey is set")
+	}
+	if c.AccessKey == "" && (c.SecretKey != "" || c.SessionToken != "") {
+		return errors.New("parameter accesskey is required when secretkey or sessiontoken is set")
+	}
+	for _, p := range []struct{ name, v string }{{"regionendpoint", c.RegionEndpoint}, {"redirectendpoint", c.RedirectEndpoint}} {
+		if p.v == "" {
+			continue
+		}
+		if _, err := endpointURL(p.v, c.Secure); err != nil {
+			return fmt.Errorf("parameter %s: %w", p.name, err)
+		}
+	}
+	if _, err := rootPrefix(c.RootDirectory); err != nil {
+		return err
+	}
+	return nil
+}
+
+// endpointURL adds a scheme to an endpoint without one and checks it.
+func endpointURL(s string, secure bool) (string, error) {
+	if !strings.Contains(s, "://") {
+		if secure {
+			s = "https://" + s
+		} else {
+			s = "http://" + s
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", fmt.Errorf("%q is not an http or https URL", s)
+	}
+	return strings.TrimRight(s, "/"), nil
+}
+
+// rootPrefix turns rootdirectory into the key prefix: "" or components
+// followed by "/".
+func rootPrefix(root string) (string, error) {
+	r := strings.Trim(root, "/")
+	if r == "" {
+		return "", nil
+	}
+	if !driver.ValidPath("/" + r) {
+		return "", fmt.Errorf("parameter rootdirectory: %q is not a folder path (components of [A-Za-z0-9._-] separated by single slashes)", root)
+	}
+	return r + "/", nil
+}
+
+func (c *Config) pathStyle() bool {
+	if c.ForcePathStyle == "" {
+		return c.RegionEndpoint != ""
+	}
+	return c.ForcePathStyle == "true"
+}
+
+func (c *Config) region() string {
+	if c.Region == "" {
+		return "us-east-1"
+	}
+	return c.Region
+}
+
+func (c *Config) logMode() aws.ClientLogMode {
+	switch c.LogLevel {
+	case "debug":
+		return aws.LogRequest | aws.LogResponse | aws.LogRetries
+	case "debugwithsigning":
+		return aws.LogSigning | aws.LogRequest | aws.LogResponse
+	case "debugwithhttpbody":
+		return aws.LogRequestWithBody | aws.LogResponseWithBody
+	case "debugwithrequestretries":
+		return aws.LogRetries
+	case "debugwithrequesterrors":
+		return aws.LogRetries | aws.LogResponse
+	case "debugwitheventstreambody":
+		return aws.LogRequestEventMessage | aws.LogResponseEventMessage
+	}
+	return 0
+}
+
+// retryPolicy is the backoff of the SDK's retryer and of the driver's own
+// retried steps.
+func (c *Config) retryPolicy() chunk.RetryPolicy {
+	return chunk.RetryPolicy{MaxAttempts: c.MaxRetries + 1, BaseDelay: retryBaseDelay, MaxDelay: retryMaxDelay}
+}
+
+// HTTPTransport returns the base HTTP transport the driver uses before
+// driver.Transport wraps it: a short connect timeout, enough idle
+// connections for parallel parts, and TLS verification per skipverify.
+func (c *Config) HTTPTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 128
+	t.ResponseHeaderTimeout = 0
+	if c.SkipVerify {
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the operator asked for it
+	}
+	return t
+}
+
+// Client builds the aws-sdk-go-v2 S3 client the driver uses, with the HTTP
+// transport wrapped by driver.Transport(ctx, ...), the retryer, checksum
+// mode, endpoint and credentials of c. It is exported for the upload-manager
+// baseline of `stowage bench`, which must talk to the store exactly as the
+// driver does. endpoint overrides RegionEndpoint when not empty.
+func (c *Config) Client(ctx context.Context, endpoint string) (*s3.Client, error) {
+	loadOpts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRegion(c.region()),
+	}
+	if c.AccessKey != "" {
+		loadOpts = append(loadOpts, awsconfig.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, c.SessionToken)))
+	}
+	if mode := c.logMode(); mode != 0 {
+		loadOpts = append(loadOpts, awsconfig.WithClientLogMode(mode),
+			awsconfig.WithLogger(logging.NewStandardLogger(os.Stderr)))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return nil, driver.Errorf(driver.KindInvalidArgument, "loading the AWS configuration: %v", err)
+	}
+	if endpoint == "" && c.RegionEndpoint != "" {
+		endpoint, _ = endpointURL(c.RegionEndpoint, c.Secure)
+	}
+	httpClient := &http.Client{Transport: driver.Transport(ctx, c.HTTPTransport())}
+	policy := c.retryPolicy()
+	retryer := retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = c.MaxRetries + 1
+		o.MaxBackoff = retryMaxDelay
+		o.RateLimiter = ratelimit.None
+		o.Backoff = retry.BackoffDelayerFunc(func(attempt int, _ error) (time.Duration, error) {
+			return policy.Backoff(attempt), nil
+		})
+	})
+	reqMode, respMode := aws.RequestChecksumCalculationWhenRequired, aws.ResponseChecksumValidationWhenRequired
+	switch c.Checksum {
+	case "whensupported":
+		reqMode, respMode = aws.RequestChecksumCalculationWhenSupported, aws.ResponseChecksumValidationWhenSupported
+	case "crc32", "crc32c", "sha1", "sha256":
+		respMode = aws.ResponseChecksumValidationWhenSupported
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		o.HTTPClient = httpClient
+		o.Retryer = retryer
+		o.RetryMaxAttempts = c.MaxRetries + 1
+		o.UsePathStyle = c.pathStyle()
+		o.UseAccelerate = c.Accelerate
+		o.UseDualstack = c.UseDualStack //nolint:staticcheck // still the switch for dual-stack endpoints
+		o.RequestChecksumCalculation = reqMode
+		o.ResponseChecksumValidation = respMode
+		o.DisableLogOutputChecksumValidationSkipped = true
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		if c.UserAgent != "" {
+			o.APIOptions = append(o.APIOptions, awsmiddleware.AddUserAgentKey(c.UserAgent))
+		}
+	})
+	return client, nil
+}

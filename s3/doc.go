@@ -1,0 +1,135 @@
+// Package s3 is the stowage driver for Amazon S3 and S3-compatible services
+// (MinIO, versitygw, Ceph RGW, Cloudflare R2, ...), on aws-sdk-go-v2. It
+// registers as "s3"; import it (also as _) and open it with driver.Open(ctx,
+// "s3", params) or [New].
+//
+// # Parameters
+//
+// Names are CNCF Distribution's where they exist, so a registry
+// configuration can be pasted in. Sizes take a number of bytes or a unit
+// ("10MiB"); durations a Go duration ("20m") or seconds.
+//
+//	bucket                       required
+//	region                       required unless regionendpoint is set (then us-east-1)
+//	regionendpoint               URL of an S3-compatible service, e.g. http://127.0.0.1:9000
+//	forcepathstyle               true|false; default true when regionendpoint is set
+//	accesskey, secretkey,
+//	sessiontoken                 static credentials; else the SDK's default chain
+//	secure                       https for a regionendpoint without scheme (default true)
+//	skipverify                   skip TLS verification (default false)
+//	rootdirectory                key prefix, e.g. /registry (default: bucket root)
+//	chunksize                    part size, 5MiB..5GiB (default 10MiB)
+//	maxconcurrency               parts in flight per upload, 1..64 (default 4)
+//	multipartcopychunksize       range of one UploadPartCopy in Move, 5MiB..5GiB (default 32MiB)
+//	multipartcopythresholdsize   largest object moved by one CopyObject, 0..5GiB (default 32MiB)
+//	multipartcopymaxconcurrency  UploadPartCopy requests in flight, 1..1000 (default 16)
+//	storageclass                 STANDARD, STANDARD_IA, ..., NONE (default: none sent)
+//	objectacl                    canned ACL for new objects (default: none sent)
+//	encrypt, keyid               SSE-S3, or SSE-KMS with keyid
+//	useragent                    appended to the User-Agent
+//	usedualstack, accelerate     AWS dual-stack / Transfer Acceleration endpoints
+//	redirectendpoint             endpoint that RedirectURL presigns for
+//	redirectexpiry               lifetime of a RedirectURL, 1s..168h (default 20m)
+//	checksum                     md5|crc32|crc32c|sha1|sha256|none|whensupported (default md5)
+//	maxretries                   retries per request, 0..20 (default 5)
+//	loglevel                     off|debug|debugwithsigning|debugwithhttpbody|... (default off)
+//	v4auth                       accepted for old configurations; must be true
+//
+// Out-of-range values are rejected with a message that names the parameter,
+// the value (never a secret's) and the bounds; the chunk size is never
+// silently replaced.
+//
+// # Checksums
+//
+// checksum decides how the service verifies every uploaded byte, on every
+// upload path: PutContent, each UploadPart, the final PutObject of a small
+// upload and the tail object of a suspended one. md5 sends Content-MD5,
+// which every S3 implementation checks. crc32, crc32c, sha1 and sha256 send
+// the x-amz-checksum-* header of that algorithm (computed by the driver, as
+// a plain header), declare it in CreateMultipartUpload and CopyObject (so
+// copies get one too) and pass each part's checksum to
+// CompleteMultipartUpload. none sends no checksum. For all of these the SDK's
+// own request-checksum mode is "when required", so the SDK adds no trailing
+// checksum of its own, which many third-party services reject.
+// whensupported keeps the SDK's default mode (CRC32 computed by the SDK,
+// responses validated); use it on AWS only. A mismatch is a driver.ErrCorrupt.
+//
+// # Paths and keys
+//
+// A driver path "/a/b" is the key "<rootdirectory>/a/b" (without the
+// leading slash). A folder is a key prefix. Keys that no driver path maps to
+// (names with bytes outside [A-Za-z0-9._-], directory markers) are skipped
+// by List and Walk. The state of in-progress uploads lives below
+// "<rootdirectory>/~stowage/uploads/", which no driver path can reach.
+//
+// # Writer
+//
+// A FileWriter cuts its bytes with the shared chunk engine into parts of
+// exactly chunksize (the last one of the object may be shorter), also
+// across any number of Close and resume cycles, and uploads up to
+// maxconcurrency of them in parallel to one multipart upload, created when
+// the first full part is ready. Close waits until every full part is
+// uploaded, then writes one hidden state object,
+// "~stowage/uploads/<path>", whose body is the tail (fewer than chunksize
+// bytes) and whose metadata names the upload ID, the next part number, the
+// part size and a generation token. Writer(path, true), in any process,
+// reads that object (O(chunksize) work: no listing of uploads, no copy of
+// the object) and continues with the next part. Commit completes the
+// upload (listing the parts of earlier sessions with a paginated ListParts,
+// so more than 1000 parts work) or, when the whole upload is shorter than
+// one chunk, stores it with one PutObject; then it removes the state object.
+// Nothing is visible at the path before Commit.
+//
+// Writer(path, false) aborts the multipart upload named by the state
+// object, and any other multipart upload of the same key, and writes a new
+// state with a fresh token: an older writer then fails with
+// driver.ErrConflict on its next part upload (NoSuchUpload), Close or
+// Commit (the token no longer matches). Cancel aborts the multipart upload
+// and removes the state object.
+//
+// Append to a committed object starts a new multipart upload whose first
+// parts are ranged UploadPartCopy requests of the object's whole chunks
+// (server-side, each exactly chunksize, so below the 5 GiB copy limit); the
+// remaining bytes, fewer than chunksize, are read back as the tail.
+//
+// Memory: one upload holds at most chunksize × (maxconcurrency + 1) bytes of
+// part buffers (the chunk engine), plus the tail read back on resume and
+// written on Close (at most chunksize each, not at the same time as a full
+// set of buffers): within chunksize × (maxconcurrency + 2).
+//
+// # Other operations
+//
+// Move copies server-side: one CopyObject up to multipartcopythresholdsize,
+// else a multipart copy with parallel UploadPartCopy ranges of
+// multipartcopychunksize (raised when the object would need more than
+// 10,000 parts), aborted on failure; then it deletes the source. Objects
+// larger than 5 GiB move. Delete removes the key and every key below
+// "key/" with DeleteObjects in batches of 1000 and reports keys that failed;
+// "/ab" is never touched by Delete("/a"). List uses a delimited, paginated
+// ListObjectsV2; Walk one flat, paginated ListObjectsV2 (StartAfter for the
+// hint). Stat is a HeadObject, else a one-key listing to find a folder.
+// RedirectURL presigns GET or HEAD for redirectexpiry. PurgeUploads
+// (driver.UploadPurger) aborts multipart uploads below the root initiated
+// more than the given age ago, unless a recently written state names them,
+// and removes stale state objects.
+//
+// # Errors and retries
+//
+// Service errors are classified by S3 error code, then HTTP status:
+// NoSuchKey and 404 are driver.ErrNotFound (NoSuchBucket too, naming the
+// bucket); AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch and 403
+// are driver.ErrPermission; SlowDown, 503 and 429 driver.ErrThrottled;
+// PreconditionFailed, 409, NoSuchUpload and InvalidPart driver.ErrConflict;
+// BadDigest, InvalidDigest and checksum mismatches driver.ErrCorrupt. The
+// SDK's standard retryer retries throttling, 5xx and network errors up to
+// maxretries times with full-jitter exponential backoff (100ms doubling up
+// to 20s) that stops when the context ends; the client-side retry quota is
+// off. A TCP connect gives up after 10 seconds.
+//
+// # Limits
+//
+// Parts: 5 MiB to 5 GiB, at most 10,000 per upload, so one object holds at
+// most 10,000 × chunksize bytes (97.6 GiB at the default 10 MiB; raise
+// chunksize for larger blobs). Single CopyObject: 5 GiB. DeleteObjects: 1000
+// keys per request. Presigned URLs: at most 7 days.
+package s3

@@ -1,0 +1,264 @@
+package s3
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/stowage/stowage/conformance"
+	"github.com/stowage/stowage/driver"
+)
+
+// testServer is one S3 implementation the tests run against, configured by
+// the STOWAGE_S3_<NAME>_* variables that scripts/emulators/<name>.sh
+// exports.
+type testServer struct {
+	name string // "minio" or "versitygw"
+	env  string // variable prefix, such as "STOWAGE_S3_MINIO_"
+}
+
+var testServers = []testServer{
+	{"minio", "STOWAGE_S3_MINIO_"},
+	{"versitygw", "STOWAGE_S3_VERSITYGW_"},
+}
+
+var bucketOnce sync.Map // server name -> *sync.Once
+
+// params returns the driver parameters for srv (skipping t, or failing it
+// under CI=true, when the server is not configured), with the bucket
+// created. extra overrides or adds parameters.
+func (srv testServer) params(t testing.TB, extra driver.Params) driver.Params {
+	t.Helper()
+	env := conformance.RequireEnv(t, srv.env+"ENDPOINT", srv.env+"ACCESSKEY", srv.env+"SECRETKEY", srv.env+"BUCKET")
+	p := driver.Params{
+		"bucket":         env[srv.env+"BUCKET"],
+		"regionendpoint": env[srv.env+"ENDPOINT"],
+		"region":         "us-east-1",
+		"accesskey":      env[srv.env+"ACCESSKEY"],
+		"secretkey":      env[srv.env+"SECRETKEY"],
+		"maxretries":     2,
+	}
+	for k, v := range extra {
+		p[k] = v
+	}
+	once, _ := bucketOnce.LoadOrStore(srv.name, new(sync.Once))
+	var err error
+	once.(*sync.Once).Do(func() { err = createBucket(context.Background(), p) })
+	if err != nil {
+		t.Fatalf("%s: creating the bucket: %v", srv.name, err)
+	}
+	return p
+}
+
+// createBucket creates the test bucket unless it exists.
+func createBucket(ctx context.Context, p driver.Params) error {
+	var c Config
+	if err := driver.Decode(driverName, p, &c); err != nil {
+		return err
+	}
+	client, err := c.Client(ctx, "")
+	if err != nil {
+		return err
+	}
+	_, err = client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(c.Bucket)})
+	switch errorCode(err) {
+	case "", "BucketAlreadyOwnedByYou", "BucketAlreadyExists":
+		return nil
+	}
+	return err
+}
+
+// open opens the driver at a fresh random root prefix (removed when the
+// test ends, together with its upload state) and returns it with its
+// backend.
+func (srv testServer) open(t testing.TB, ctx context.Context, extra driver.Params) (driver.Driver, *backend) {
+	t.Helper()
+	p := srv.params(t, extra)
+	p["rootdirectory"] = "/t-" + randHex(6)
+	d, err := New(ctx, p)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	b := driver.BackendOf(d).(*backend)
+	t.Cleanup(func() { removeAll(context.Background(), b) })
+	return d, b
+}
+
+func randHex(n int) string {
+	buf := make([]byte, n)
+	_, _ = rand.Read(buf)
+	return hex.EncodeToString(buf)
+}
+
+// removeAll removes every object and multipart upload below b's root.
+func removeAll(ctx context.Context, b *backend) {
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			break
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	if len(keys) > 0 {
+		_ = b.deleteKeys(ctx, keys)
+	}
+	_, _ = b.PurgeUploads(ctx, -1<<40)
+}
+
+// leftoverUploads is the conformance hook: the multipart uploads and the
+// upload state objects below the driver's root.
+func leftoverUploads(ctx context.Context, d driver.Driver) ([]string, error) {
+	b, ok := driver.BackendOf(d).(*backend)
+	if !ok {
+		return nil, errors.New("not an s3 driver")
+	}
+	var out []string
+	up := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{
+		Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix),
+	})
+	for up.HasMorePages() {
+		page, err := up.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range page.Uploads {
+			out = append(out, "multipart upload "+aws.ToString(u.Key)+" "+aws.ToString(u.UploadId))
+		}
+	}
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
+		Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix + stateDir),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range page.Contents {
+			out = append(out, "upload state "+aws.ToString(o.Key))
+		}
+	}
+	return out, nil
+}
+
+// harness is the conformance harness of srv.
+func (srv testServer) harness(t *testing.T, extra driver.Params) conformance.Harness {
+	base := srv.params(t, extra)
+	return conformance.Harness{
+		Name:       "s3-" + srv.name,
+		RootPrefix: true,
+		New: func(ctx context.Context, root string) (driver.Driver, error) {
+			p := driver.Params{}
+			for k, v := range base {
+				p[k] = v
+			}
+			if root != "" {
+				p["rootdirectory"] = root
+			}
+			return New(ctx, p)
+		},
+		LeftoverUploads: leftoverUploads,
+	}
+}
+
+// request is one HTTP request seen by the recording transport.
+type request struct {
+	method string
+	op     string // UploadPart, UploadPartCopy, PutObject, GetObject, ...
+	key    string
+	part   int
+	size   int64 // bytes of the request body (decoded length for aws-chunked)
+	status int
+}
+
+// recorder is an http.RoundTripper that records every request.
+type recorder struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	reqs []request
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	q := req.URL.Query()
+	rec := request{method: req.Method, size: req.ContentLength}
+	if v := req.Header.Get("X-Amz-Decoded-Content-Length"); v != "" {
+		rec.size, _ = strconv.ParseInt(v, 10, 64)
+	}
+	rec.key, _ = url.PathUnescape(req.URL.Path)
+	switch {
+	case req.Method == http.MethodPut && q.Has("partNumber") && req.Header.Get("X-Amz-Copy-Source") != "":
+		rec.op = "UploadPartCopy"
+	case req.Method == http.MethodPut && q.Has("partNumber"):
+		rec.op = "UploadPart"
+	case req.Method == http.MethodPut && req.Header.Get("X-Amz-Copy-Source") != "":
+		rec.op = "CopyObject"
+	case req.Method == http.MethodPut:
+		rec.op = "PutObject"
+	case req.Method == http.MethodGet && q.Has("uploadId"):
+		rec.op = "ListParts"
+	case req.Method == http.MethodGet && q.Has("uploads"):
+		rec.op = "ListMultipartUploads"
+	case req.Method == http.MethodGet && q.Get("list-type") == "2":
+		rec.op = "ListObjectsV2"
+	case req.Method == http.MethodGet:
+		rec.op = "GetObject"
+	case req.Method == http.MethodHead:
+		rec.op = "HeadObject"
+	case req.Method == http.MethodPost && q.Has("uploads"):
+		rec.op = "CreateMultipartUpload"
+	case req.Method == http.MethodPost && q.Has("uploadId"):
+		rec.op = "CompleteMultipartUpload"
+	case req.Method == http.MethodPost && q.Has("delete"):
+		rec.op = "DeleteObjects"
+	case req.Method == http.MethodDelete && q.Has("uploadId"):
+		rec.op = "AbortMultipartUpload"
+	case req.Method == http.MethodDelete:
+		rec.op = "DeleteObject"
+	}
+	if n := q.Get("partNumber"); n != "" {
+		rec.part, _ = strconv.Atoi(n)
+	}
+	resp, err := r.base.RoundTrip(req)
+	if resp != nil {
+		rec.status = resp.StatusCode
+	}
+	r.mu.Lock()
+	r.reqs = append(r.reqs, rec)
+	r.mu.Unlock()
+	return resp, err
+}
+
+// take returns the requests recorded since the last take and forgets them.
+func (r *recorder) take() []request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.reqs
+	r.reqs = nil
+	return out
+}
+
+// recording returns a context whose drivers send requests through a new
+// recorder.
+func recording(ctx context.Context) (context.Context, *recorder) {
+	rec := &recorder{}
+	ctx = driver.WithTransport(ctx, func(base http.RoundTripper) http.RoundTripper {
+		rec.base = base
+		return rec
+	})
+	return ctx, rec
+}
+
+func isStateKey(key string) bool { return strings.Contains(key, "/~stowage/") }

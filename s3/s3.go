@@ -1,0 +1,833 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/stowage/stowage/driver"
+)
+
+// driverName is the name the backend registers under.
+const driverName = "s3"
+
+// stateDir is the folder, below the root prefix, of the hidden objects that
+// hold the state of in-progress uploads. '~' can not appear in a driver
+// path, so no driver path maps to these keys, and listings skip them.
+const stateDir = "~stowage/uploads/"
+
+func init() {
+	driver.Register(driverName, func(ctx context.Context, params driver.Params) (driver.Driver, error) {
+		return New(ctx, params)
+	})
+}
+
+// New opens an s3 driver with params (see the package doc). The HTTP client
+// is built with driver.Transport(ctx, ...), so hooks set on ctx with
+// driver.WithTransport see every request. New makes no request.
+func New(ctx context.Context, params driver.Params) (driver.Driver, error) {
+	var c Config
+	if err := driver.Decode(driverName, params, &c); err != nil {
+		return nil, err
+	}
+	b, err := newBackend(ctx, &c)
+	if err != nil {
+		return nil, err
+	}
+	return driver.New(b), nil
+}
+
+// backend implements driver.Backend, driver.FlatLister and
+// driver.UploadPurger on one bucket.
+type backend struct {
+	cfg     *Config
+	client  *s3.Client
+	presign *s3.PresignClient
+	bucket  string
+	prefix  string // root prefix: "" or "a/b/"
+}
+
+func newBackend(ctx context.Context, c *Config) (*backend, error) {
+	prefix, err := rootPrefix(c.RootDirectory)
+	if err != nil {
+		return nil, driver.Errorf(driver.KindInvalidArgument, "%v", err)
+	}
+	client, err := c.Client(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	presignClient := client
+	if c.RedirectEndpoint != "" {
+		ep, err := endpointURL(c.RedirectEndpoint, c.Secure)
+		if err != nil {
+			return nil, driver.Errorf(driver.KindInvalidArgument, "parameter redirectendpoint: %v", err)
+		}
+		if presignClient, err = c.Client(ctx, ep); err != nil {
+			return nil, err
+		}
+	}
+	return &backend{
+		cfg:     c,
+		client:  client,
+		presign: s3.NewPresignClient(presignClient),
+		bucket:  c.Bucket,
+		prefix:  prefix,
+	}, nil
+}
+
+// Name implements driver.Backend.
+func (b *backend) Name() string { return driverName }
+
+// Capabilities implements driver.Backend.
+func (b *backend) Capabilities() driver.Capabilities {
+	return driver.Capabilities{
+		RedirectURL:    true,
+		ParallelParts:  true,
+		ServerSideMove: true,
+		NativeWalk:     true,
+		ChunkSize:      int64(b.cfg.ChunkSize),
+		MaxParts:       maxParts,
+	}
+}
+
+// key maps a driver path to its object key.
+func (b *backend) key(path string) string { return b.prefix + encodeRel(path[1:]) }
+
+// Path components "." and ".." are plain names for the driver, but some S3
+// servers (versitygw over POSIX, MinIO) resolve or reject them in keys. In
+// keys they are written as dotOne and dotTwo: '%' never appears in a driver
+// path, so the mapping is one-to-one, and both sort before every valid name.
+const (
+	dotOne = "%2E"
+	dotTwo = "%2E%2E"
+)
+
+// encodeRel maps a relative driver path ("a/b") to its key below the root.
+func encodeRel(rel string) string {
+	if !strings.Contains(rel, ".") {
+		return rel
+	}
+	parts := strings.Split(rel, "/")
+	for i, c := range parts {
+		switch c {
+		case ".":
+			parts[i] = dotOne
+		case "..":
+			parts[i] = dotTwo
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+// decodeName maps one key component back to a path component; ok is false
+// for a component no path maps to.
+func decodeName(c string) (string, bool) {
+	switch c {
+	case dotOne:
+		return ".", true
+	case dotTwo:
+		return "..", true
+	case ".", "..":
+		return "", false
+	}
+	return c, driver.ValidName(c)
+}
+
+// dirPrefix is the key prefix of everything below a folder.
+func (b *backend) dirPrefix(folder string) string {
+	if folder == "/" {
+		return b.prefix
+	}
+	return b.key(folder) + "/"
+}
+
+// stateKey is the key of the hidden state object of an upload to path.
+func (b *backend) stateKey(path string) string { return b.prefix + stateDir + encodeRel(path[1:]) }
+
+// pathOf maps a key below the root back to a driver path; ok is false for
+// keys no driver path maps to (upload state, foreign keys).
+func (b *backend) pathOf(key string) (string, bool) {
+	if !strings.HasPrefix(key, b.prefix) {
+		return "", false
+	}
+	parts := strings.Split(key[len(b.prefix):], "/")
+	for i, c := range parts {
+		n, ok := decodeName(c)
+		if !ok {
+			return "", false
+		}
+		parts[i] = n
+	}
+	return "/" + strings.Join(parts, "/"), true
+}
+
+func (b *backend) classify(err error) error { return classify(err, b.bucket) }
+
+// ---- checksums ----
+
+// partChecksum computes the checksum sent with one part or object, in the
+// encoding its header wants (base64), per the checksum parameter; "" when
+// the driver sends none itself.
+func (b *backend) partChecksum(data []byte) string {
+	var sum []byte
+	switch b.cfg.Checksum {
+	case "md5":
+		s := md5.Sum(data)
+		sum = s[:]
+	case "crc32":
+		sum = binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(data))
+	case "crc32c":
+		sum = binary.BigEndian.AppendUint32(nil, crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli)))
+	case "sha1":
+		s := sha1.Sum(data)
+		sum = s[:]
+	case "sha256":
+		s := sha256.Sum256(data)
+		sum = s[:]
+	default:
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(sum)
+}
+
+// algorithm is the flexible-checksum algorithm of the checksum parameter,
+// or "" for md5, none and whensupported.
+func (b *backend) algorithm() types.ChecksumAlgorithm {
+	switch b.cfg.Checksum {
+	case "crc32":
+		return types.ChecksumAlgorithmCrc32
+	case "crc32c":
+		return types.ChecksumAlgorithmCrc32c
+	case "sha1":
+		return types.ChecksumAlgorithmSha1
+	case "sha256":
+		return types.ChecksumAlgorithmSha256
+	}
+	return ""
+}
+
+// checksumFields returns pointers to the fields that carry sum for the
+// configured algorithm; the caller passes its struct's fields.
+func (b *backend) setChecksum(sum string, md5f, crc32f, crc32cf, sha1f, sha256f **string) {
+	if sum == "" {
+		return
+	}
+	var dst **string
+	switch b.cfg.Checksum {
+	case "md5":
+		dst = md5f
+	case "crc32":
+		dst = crc32f
+	case "crc32c":
+		dst = crc32cf
+	case "sha1":
+		dst = sha1f
+	case "sha256":
+		dst = sha256f
+	}
+	if dst != nil {
+		*dst = aws.String(sum)
+	}
+}
+
+// completedPart describes one part for CompleteMultipartUpload.
+func (b *backend) completedPart(number int, etag, sum string) types.CompletedPart {
+	p := types.CompletedPart{PartNumber: aws.Int32(int32(number)), ETag: aws.String(etag)}
+	if b.algorithm() != "" {
+		var unused *string
+		b.setChecksum(sum, &unused, &p.ChecksumCRC32, &p.ChecksumCRC32C, &p.ChecksumSHA1, &p.ChecksumSHA256)
+	}
+	return p
+}
+
+// listedChecksum picks the configured algorithm's checksum of a listed part.
+func (b *backend) listedChecksum(p types.Part) string {
+	switch b.cfg.Checksum {
+	case "crc32":
+		return aws.ToString(p.ChecksumCRC32)
+	case "crc32c":
+		return aws.ToString(p.ChecksumCRC32C)
+	case "sha1":
+		return aws.ToString(p.ChecksumSHA1)
+	case "sha256":
+		return aws.ToString(p.ChecksumSHA256)
+	}
+	return ""
+}
+
+// copiedChecksum picks the configured algorithm's checksum of a copied part.
+func (b *backend) copiedChecksum(r *types.CopyPartResult) string {
+	if r == nil {
+		return ""
+	}
+	switch b.cfg.Checksum {
+	case "crc32":
+		return aws.ToString(r.ChecksumCRC32)
+	case "crc32c":
+		return aws.ToString(r.ChecksumCRC32C)
+	case "sha1":
+		return aws.ToString(r.ChecksumSHA1)
+	case "sha256":
+		return aws.ToString(r.ChecksumSHA256)
+	}
+	return ""
+}
+
+// ---- settings every new object gets ----
+
+func (b *backend) storageClass() types.StorageClass {
+	if b.cfg.StorageClass == "" || b.cfg.StorageClass == "NONE" {
+		return ""
+	}
+	return types.StorageClass(b.cfg.StorageClass)
+}
+
+func (b *backend) sse() (types.ServerSideEncryption, *string) {
+	if !b.cfg.Encrypt {
+		return "", nil
+	}
+	if b.cfg.KeyID != "" {
+		return types.ServerSideEncryptionAwsKms, aws.String(b.cfg.KeyID)
+	}
+	return types.ServerSideEncryptionAes256, nil
+}
+
+const contentType = "application/octet-stream"
+
+func (b *backend) putInput(key string, data []byte, sum string) *s3.PutObjectInput {
+	in := &s3.PutObjectInput{
+		Bucket:        aws.String(b.bucket),
+		Key:           aws.String(key),
+		Body:          bytes.NewReader(data),
+		ContentLength: aws.Int64(int64(len(data))),
+		ContentType:   aws.String(contentType),
+		StorageClass:  b.storageClass(),
+		ACL:           types.ObjectCannedACL(b.cfg.ObjectACL),
+	}
+	in.ServerSideEncryption, in.SSEKMSKeyId = b.sse()
+	b.setChecksum(sum, &in.ContentMD5, &in.ChecksumCRC32, &in.ChecksumCRC32C, &in.ChecksumSHA1, &in.ChecksumSHA256)
+	return in
+}
+
+func (b *backend) createUpload(ctx context.Context, key string) (string, error) {
+	in := &s3.CreateMultipartUploadInput{
+		Bucket:            aws.String(b.bucket),
+		Key:               aws.String(key),
+		ContentType:       aws.String(contentType),
+		StorageClass:      b.storageClass(),
+		ACL:               types.ObjectCannedACL(b.cfg.ObjectACL),
+		ChecksumAlgorithm: b.algorithm(),
+	}
+	in.ServerSideEncryption, in.SSEKMSKeyId = b.sse()
+	out, err := b.client.CreateMultipartUpload(ctx, in)
+	if err != nil {
+		return "", b.classify(err)
+	}
+	return aws.ToString(out.UploadId), nil
+}
+
+func (b *backend) abortUpload(ctx context.Context, key, uploadID string) error {
+	_, err := b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket: aws.String(b.bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
+	})
+	if err != nil && errorCode(err) != "NoSuchUpload" {
+		return b.classify(err)
+	}
+	return nil
+}
+
+// ---- driver.Backend ----
+
+// GetContent implements driver.Backend.
+func (b *backend) GetContent(ctx context.Context, path string) ([]byte, error) {
+	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(b.key(path))})
+	if err != nil {
+		return nil, b.classify(err)
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, b.classify(err)
+	}
+	return data, nil
+}
+
+// PutContent implements driver.Backend with one PutObject.
+func (b *backend) PutContent(ctx context.Context, path string, content []byte) error {
+	_, err := b.client.PutObject(ctx, b.putInput(b.key(path), content, b.partChecksum(content)))
+	return b.classify(err)
+}
+
+// Reader implements driver.Backend with a ranged GetObject.
+func (b *backend) Reader(ctx context.Context, path string, offset int64) (io.ReadCloser, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(b.key(path))}
+	if offset > 0 {
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
+	}
+	out, err := b.client.GetObject(ctx, in)
+	if err != nil {
+		if errorCode(err) == "InvalidRange" {
+			// At or beyond the end: an empty reader, if the file exists.
+			if _, herr := b.head(ctx, b.key(path)); herr != nil {
+				return nil, herr
+			}
+			return io.NopCloser(bytes.NewReader(nil)), nil
+		}
+		return nil, b.classify(err)
+	}
+	return out.Body, nil
+}
+
+// head returns the HeadObject output of key.
+func (b *backend) head(ctx context.Context, key string) (*s3.HeadObjectOutput, error) {
+	out, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, b.classify(err)
+	}
+	return out, nil
+}
+
+// Writer implements driver.Backend; see writer.go.
+func (b *backend) Writer(ctx context.Context, path string, append bool) (driver.FileWriter, error) {
+	return b.newWriter(ctx, path, append)
+}
+
+// Stat implements driver.Backend: HeadObject for a file, else a one-key
+// listing below path for a folder.
+func (b *backend) Stat(ctx context.Context, path string) (driver.FileInfo, error) {
+	if path != "/" {
+		out, err := b.head(ctx, b.key(path))
+		if err == nil {
+			return driver.FileInfoFields{FPath: path, FSize: aws.ToInt64(out.ContentLength),
+				FModTime: aws.ToTime(out.LastModified)}, nil
+		}
+		if !errors.Is(err, driver.ErrNotFound) {
+			return nil, err
+		}
+	}
+	out, err := b.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
+		Bucket: aws.String(b.bucket), Prefix: aws.String(b.dirPrefix(path)), MaxKeys: aws.Int32(1),
+	})
+	if err != nil {
+		return nil, b.classify(err)
+	}
+	if path != "/" && len(out.Contents) == 0 {
+		return nil, driver.Errorf(driver.KindNotFound, "no such file or folder")
+	}
+	return driver.FileInfoFields{FPath: path, FIsDir: true}, nil
+}
+
+// List implements driver.Backend with a paginated, delimited
+// ListObjectsV2.
+func (b *backend) List(ctx context.Context, path string) ([]string, error) {
+	prefix := b.dirPrefix(path)
+	var out []string
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
+		Bucket: aws.String(b.bucket), Prefix: aws.String(prefix), Delimiter: aws.String("/"),
+	})
+	seen := false
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, b.classify(err)
+		}
+		for _, o := range page.Contents {
+			seen = true
+			if name, ok := decodeName(aws.ToString(o.Key)[len(prefix):]); ok {
+				out = append(out, driver.Join(path, name))
+			}
+		}
+		for _, cp := range page.CommonPrefixes {
+			seen = true
+			if name, ok := decodeName(strings.TrimSuffix(aws.ToString(cp.Prefix)[len(prefix):], "/")); ok {
+				out = append(out, driver.Join(path, name))
+			}
+		}
+	}
+	if path != "/" && (!seen || len(out) == 0) {
+		return nil, driver.Errorf(driver.KindNotFound, "no such folder")
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// ListFlat implements driver.FlatLister with a paginated, flat
+// ListObjectsV2 that starts after the hint.
+func (b *backend) ListFlat(ctx context.Context, folder, startAfter string, fn func(driver.FileInfo) error) error {
+	prefix := b.dirPrefix(folder)
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(b.bucket), Prefix: aws.String(prefix)}
+	if startAfter != "" && strings.HasPrefix(startAfter, "/") {
+		if k := b.prefix + startAfter[1:]; k > prefix {
+			in.StartAfter = aws.String(k)
+		}
+	}
+	p := s3.NewListObjectsV2Paginator(b.client, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return b.classify(err)
+		}
+		for _, o := range page.Contents {
+			path, ok := b.pathOf(aws.ToString(o.Key))
+			if !ok {
+				continue
+			}
+			if err := fn(driver.FileInfoFields{FPath: path, FSize: aws.ToInt64(o.Size),
+				FModTime: aws.ToTime(o.LastModified)}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Move implements driver.Backend: a server-side copy (one CopyObject up to
+// multipartcopythresholdsize, a parallel multipart copy above it), then a
+// delete of the source.
+func (b *backend) Move(ctx context.Context, sourcePath, destPath string) error {
+	src, err := b.head(ctx, b.key(sourcePath))
+	if err != nil {
+		return err
+	}
+	if sourcePath == destPath {
+		return nil
+	}
+	if err := b.checkParents(ctx, destPath); err != nil {
+		return err
+	}
+	size := aws.ToInt64(src.ContentLength)
+	if size <= int64(b.cfg.MultipartCopyThresholdSize) {
+		in := &s3.CopyObjectInput{
+			Bucket:            aws.String(b.bucket),
+			Key:               aws.String(b.key(destPath)),
+			CopySource:        aws.String(b.copySource(b.key(sourcePath))),
+			ContentType:       aws.String(contentType),
+			StorageClass:      b.storageClass(),
+			ACL:               types.ObjectCannedACL(b.cfg.ObjectACL),
+			ChecksumAlgorithm: b.algorithm(),
+		}
+		in.ServerSideEncryption, in.SSEKMSKeyId = b.sse()
+		if _, err := b.client.CopyObject(ctx, in); err != nil {
+			return b.classify(err)
+		}
+	} else if err := b.multipartCopy(ctx, b.key(sourcePath), b.key(destPath), size); err != nil {
+		return err
+	}
+	_, err = b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(b.key(sourcePath))})
+	return b.classify(err)
+}
+
+// checkParents fails when a folder above path is a file: a Move must not
+// put a file below a file.
+func (b *backend) checkParents(ctx context.Context, path string) error {
+	var parents []string
+	for p := driver.Parent(path); p != "/"; p = driver.Parent(p) {
+		parents = append(parents, p)
+	}
+	errs := make([]error, len(parents))
+	var wg sync.WaitGroup
+	for i, p := range parents {
+		wg.Go(func() {
+			_, err := b.head(ctx, b.key(p))
+			switch {
+			case err == nil:
+				errs[i] = driver.Errorf(driver.KindConflict, "%s is a file", p)
+			case !errors.Is(err, driver.ErrNotFound):
+				errs[i] = err
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// copySource is the CopySource of a key: bucket/key, URL-escaped.
+func (b *backend) copySource(key string) string {
+	return b.bucket + "/" + escapeKey(key)
+}
+
+// escapeKey URL-escapes a key for CopySource, keeping slashes.
+func escapeKey(key string) string {
+	var sb strings.Builder
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c == '/' || driver.ValidNameByte(c) {
+			sb.WriteByte(c)
+		} else {
+			fmt.Fprintf(&sb, "%%%02X", c)
+		}
+	}
+	return sb.String()
+}
+
+// multipartCopy copies src to dst with parallel UploadPartCopy requests of
+// multipartcopychunksize (raised if the object would need more than 10,000
+// parts, never above 5 GiB), and aborts the upload on failure.
+func (b *backend) multipartCopy(ctx context.Context, src, dst string, size int64) error {
+	partSize := int64(b.cfg.MultipartCopyChunkSize)
+	if n := (size + partSize - 1) / partSize; n > maxParts {
+		partSize = (size + maxParts - 1) / maxParts
+		partSize = (partSize + 1<<20 - 1) &^ (1<<20 - 1)
+	}
+	if partSize > maxPartSize {
+		return driver.Errorf(driver.KindInvalidArgument, "object of %d bytes is too large for a multipart copy", size)
+	}
+	id, err := b.createUpload(ctx, dst)
+	if err != nil {
+		return err
+	}
+	parts, err := b.copyParts(ctx, src, dst, id, size, partSize, 1)
+	if err == nil {
+		err = b.complete(ctx, dst, id, parts)
+	}
+	if err != nil {
+		_ = b.abortUpload(context.WithoutCancel(ctx), dst, id)
+		return err
+	}
+	return nil
+}
+
+// copyParts copies [0, size) of src into the upload id of dst as parts of
+// partSize bytes (the last one shorter) numbered from first, with up to
+// multipartcopymaxconcurrency requests in flight.
+func (b *backend) copyParts(ctx context.Context, src, dst, id string, size, partSize int64, first int) ([]types.CompletedPart, error) {
+	n := int((size + partSize - 1) / partSize)
+	parts := make([]types.CompletedPart, n)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, b.cfg.MultipartCopyMaxConcurrency)
+	var wg sync.WaitGroup
+	for i := range n {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			lo := int64(i) * partSize
+			hi := min(lo+partSize, size) - 1
+			out, err := b.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+				Bucket:          aws.String(b.bucket),
+				Key:             aws.String(dst),
+				UploadId:        aws.String(id),
+				PartNumber:      aws.Int32(int32(first + i)),
+				CopySource:      aws.String(b.copySource(src)),
+				CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", lo, hi)),
+			})
+			if err != nil {
+				cancel(b.classify(err))
+				return
+			}
+			parts[i] = b.completedPart(first+i, aws.ToString(out.CopyPartResult.ETag), b.copiedChecksum(out.CopyPartResult))
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	return parts, nil
+}
+
+// complete completes a multipart upload.
+func (b *backend) complete(ctx context.Context, key, id string, parts []types.CompletedPart) error {
+	_, err := b.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket:          aws.String(b.bucket),
+		Key:             aws.String(key),
+		UploadId:        aws.String(id),
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+	})
+	return b.classify(err)
+}
+
+// Delete implements driver.Backend: the key itself and every key below
+// "key/", removed with DeleteObjects in batches of 1000. Keys that merely
+// share the prefix ("/ab" for "/a") are never listed.
+func (b *backend) Delete(ctx context.Context, path string) error {
+	key := b.key(path)
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
+		Bucket: aws.String(b.bucket), Prefix: aws.String(key + "/"),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return b.classify(err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	if _, err := b.head(ctx, key); err == nil {
+		keys = append(keys, key)
+	} else if !errors.Is(err, driver.ErrNotFound) {
+		return err
+	}
+	if len(keys) == 0 {
+		return driver.Errorf(driver.KindNotFound, "no such file or folder")
+	}
+	return b.deleteKeys(ctx, keys)
+}
+
+// deleteKeys removes keys with DeleteObjects, 1000 at a time, and reports
+// the keys that failed.
+func (b *backend) deleteKeys(ctx context.Context, keys []string) error {
+	var failed []string
+	var first error
+	for len(keys) > 0 {
+		n := min(len(keys), maxDeleteBatch)
+		objs := make([]types.ObjectIdentifier, n)
+		for i, k := range keys[:n] {
+			objs[i] = types.ObjectIdentifier{Key: aws.String(k)}
+		}
+		keys = keys[n:]
+		out, err := b.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: aws.String(b.bucket),
+			Delete: &types.Delete{Objects: objs, Quiet: aws.Bool(true)},
+		})
+		if err != nil {
+			return b.classify(err)
+		}
+		for _, e := range out.Errors {
+			if aws.ToString(e.Code) == "NoSuchKey" {
+				continue
+			}
+			failed = append(failed, fmt.Sprintf("%s (%s: %s)", aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message)))
+			if first == nil {
+				first = fmt.Errorf("%s: %s", aws.ToString(e.Code), aws.ToString(e.Message))
+			}
+		}
+	}
+	if len(failed) > 0 {
+		shown := failed[:min(len(failed), 5)]
+		kind := driver.KindOf(classifyCode(first, failed))
+		return &driver.Error{Kind: kind, Detail: fmt.Sprintf("%d keys not deleted: %s", len(failed), strings.Join(shown, ", ")), Err: first}
+	}
+	return nil
+}
+
+// classifyCode classifies the first per-key error of DeleteObjects by its
+// code, which is the text before the first colon.
+func classifyCode(first error, _ []string) error {
+	code, _, _ := strings.Cut(first.Error(), ":")
+	if k, ok := codeKinds[code]; ok {
+		return driver.Wrap(k, first)
+	}
+	return driver.Wrap(driver.KindUnknown, first)
+}
+
+// RedirectURL implements driver.Backend with a presigned GET or HEAD URL,
+// valid for redirectexpiry, for redirectendpoint when it is set.
+func (b *backend) RedirectURL(r *http.Request, path string) (string, error) {
+	ctx := context.Background()
+	method := http.MethodGet
+	if r != nil {
+		ctx = r.Context()
+		if r.Method != "" {
+			method = r.Method
+		}
+	}
+	opt := s3.WithPresignExpires(b.cfg.RedirectExpiry)
+	switch method {
+	case http.MethodGet:
+		req, err := b.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(b.key(path))}, opt)
+		if err != nil {
+			return "", b.classify(err)
+		}
+		return req.URL, nil
+	case http.MethodHead:
+		req, err := b.presign.PresignHeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(b.key(path))}, opt)
+		if err != nil {
+			return "", b.classify(err)
+		}
+		return req.URL, nil
+	}
+	return "", nil
+}
+
+// PurgeUploads implements driver.UploadPurger: it aborts the multipart
+// uploads below the root that were initiated more than olderThan ago and are
+// not named by a recently used upload state, and removes upload states
+// not written for olderThan (with their multipart uploads).
+func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (int, error) {
+	cutoff := time.Now().Add(-olderThan)
+	keep := map[string]bool{} // upload IDs of states written after the cutoff
+	removed := 0
+	var stale []string
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
+		Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix + stateDir),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return removed, b.classify(err)
+		}
+		for _, o := range page.Contents {
+			k := aws.ToString(o.Key)
+			st, err := b.headState(ctx, k)
+			if err != nil {
+				if errors.Is(err, driver.ErrNotFound) {
+					continue
+				}
+				return removed, err
+			}
+			if aws.ToTime(o.LastModified).After(cutoff) {
+				if st.uploadID != "" {
+					keep[st.uploadID] = true
+				}
+				continue
+			}
+			if st.uploadID != "" {
+				if err := b.abortUpload(ctx, b.prefix+strings.TrimPrefix(k, b.prefix+stateDir), st.uploadID); err != nil {
+					return removed, err
+				}
+			}
+			stale = append(stale, k)
+		}
+	}
+	if len(stale) > 0 {
+		if err := b.deleteKeys(ctx, stale); err != nil {
+			return removed, err
+		}
+		removed += len(stale)
+	}
+	up := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{
+		Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix),
+	})
+	for up.HasMorePages() {
+		page, err := up.NextPage(ctx)
+		if err != nil {
+			return removed, b.classify(err)
+		}
+		for _, u := range page.Uploads {
+			id := aws.ToString(u.UploadId)
+			if keep[id] || !aws.ToTime(u.Initiated).Before(cutoff) {
+				continue
+			}
+			if err := b.abortUpload(ctx, aws.ToString(u.Key), id); err != nil {
+				return removed, err
+			}
+			removed++
+		}
+	}
+	return removed, nil
+}

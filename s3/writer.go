@@ -1,0 +1,520 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/stowage/stowage/chunk"
+	"github.com/stowage/stowage/driver"
+)
+
+// Metadata keys of an upload state object (sent as x-amz-meta-*).
+const (
+	metaToken   = "stowage-token"     // the generation of the upload
+	metaUpload  = "stowage-upload-id" // the multipart upload ID, "" before the first part
+	metaNext    = "stowage-next-part" // the number of the next part to upload
+	metaChunk   = "stowage-chunk"     // the part size the upload started with
+	metaTailLen = "stowage-tail-len"  // bytes of the tail (the object's body)
+	metaTailCRC = "stowage-tail-crc"  // CRC-32 (IEEE) of the tail, in hex
+)
+
+// cleanupTimeout bounds the best-effort cleanup (aborting an upload no state
+// names) after a writer failed, whose own context may be done.
+const cleanupTimeout = 30 * time.Second
+
+// uploadState is what the state object of an in-progress upload records.
+// Its body is the tail: the bytes accepted but not yet uploaded as a part,
+// always fewer than chunk.
+type uploadState struct {
+	token    string
+	uploadID string
+	next     int
+	chunk    int64
+	tailLen  int64
+	tailCRC  uint32
+}
+
+func meta(m map[string]string, k string) string {
+	if v, ok := m[k]; ok {
+		return v
+	}
+	for mk, v := range m {
+		if strings.EqualFold(mk, k) {
+			return v
+		}
+	}
+	return ""
+}
+
+// parseState reads an upload state from object metadata and checks it.
+func parseState(m map[string]string) (uploadState, error) {
+	var st uploadState
+	st.token = meta(m, metaToken)
+	st.uploadID = meta(m, metaUpload)
+	next, err1 := strconv.Atoi(meta(m, metaNext))
+	chunkSize, err2 := strconv.ParseInt(meta(m, metaChunk), 10, 64)
+	tailLen, err3 := strconv.ParseInt(meta(m, metaTailLen), 10, 64)
+	crc, err4 := strconv.ParseUint(meta(m, metaTailCRC), 16, 32)
+	st.next, st.chunk, st.tailLen, st.tailCRC = next, chunkSize, tailLen, uint32(crc)
+	if st.token == "" || errors.Join(err1, err2, err3, err4) != nil || next < 1 || next > maxParts+1 ||
+		chunkSize < minChunkSize || chunkSize > maxPartSize || tailLen < 0 || tailLen >= chunkSize ||
+		(st.uploadID == "" && next != 1) {
+		return st, driver.Errorf(driver.KindCorrupt, "the upload state object has bad metadata %v", m)
+	}
+	return st, nil
+}
+
+// headState reads the state of the upload whose state object is key.
+func (b *backend) headState(ctx context.Context, key string) (uploadState, error) {
+	out, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(key)})
+	if err != nil {
+		return uploadState{}, b.classify(err)
+	}
+	return parseState(out.Metadata)
+}
+
+// getState reads the state and the tail of an upload: O(chunksize) work.
+func (b *backend) getState(ctx context.Context, key string) (uploadState, []byte, error) {
+	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(key)})
+	if err != nil {
+		return uploadState{}, nil, b.classify(err)
+	}
+	defer out.Body.Close()
+	st, err := parseState(out.Metadata)
+	if err != nil {
+		return st, nil, err
+	}
+	tail := make([]byte, st.tailLen)
+	if _, err := io.ReadFull(out.Body, tail); err != nil {
+		return st, nil, driver.Wrap(driver.KindCorrupt, fmt.Errorf("reading the upload tail: %w", err))
+	}
+	if crc32.ChecksumIEEE(tail) != st.tailCRC {
+		return st, nil, driver.Errorf(driver.KindCorrupt, "the upload tail does not match its CRC-32")
+	}
+	return st, tail, nil
+}
+
+// putState writes the state object of an upload, with the tail as body.
+func (b *backend) putState(ctx context.Context, key string, st uploadState, tail []byte) error {
+	in := b.putInput(key, tail, b.partChecksum(tail))
+	in.StorageClass = ""
+	in.Metadata = map[string]string{
+		metaToken:   st.token,
+		metaUpload:  st.uploadID,
+		metaNext:    strconv.Itoa(st.next),
+		metaChunk:   strconv.FormatInt(st.chunk, 10),
+		metaTailLen: strconv.Itoa(len(tail)),
+		metaTailCRC: strconv.FormatUint(uint64(crc32.ChecksumIEEE(tail)), 16),
+	}
+	_, err := b.client.PutObject(ctx, in)
+	return b.classify(err)
+}
+
+func (b *backend) deleteObject(ctx context.Context, key string) error {
+	_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(key)})
+	return b.classify(err)
+}
+
+// abortKeyUploads aborts every multipart upload of exactly key, also those
+// of crashed writers that no state object names.
+func (b *backend) abortKeyUploads(ctx context.Context, key string) error {
+	p := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{
+		Bucket: aws.String(b.bucket), Prefix: aws.String(key),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return b.classify(err)
+		}
+		for _, u := range page.Uploads {
+			if aws.ToString(u.Key) != key {
+				continue
+			}
+			if err := b.abortUpload(ctx, key, aws.ToString(u.UploadId)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func newToken() string {
+	var t [16]byte
+	_, _ = rand.Read(t[:])
+	return hex.EncodeToString(t[:])
+}
+
+// partResult is what the writer keeps of an uploaded part.
+type partResult struct {
+	etag string
+	sum  string
+}
+
+// writer is the s3 FileWriter. Its bytes go through the chunk engine into
+// the parts of one multipart upload, created when the first full part is
+// ready; on Close the tail and the upload's state go into the hidden state
+// object, from which a later Writer(path, true) resumes.
+type writer struct {
+	b     *backend
+	ctx   context.Context
+	path  string
+	key   string
+	skey  string
+	token string
+	chunk int64
+	first int // number of this session's first part
+
+	// stateSeen is true when a state object of this upload existed (or
+	// was written) when the writer opened, so that its disappearance means
+	// a Cancel or a newer writer.
+	stateSeen bool
+
+	mu       sync.Mutex
+	uploadID string
+	created  bool // the upload was created by this session
+
+	up    *chunk.Uploader[partResult]
+	ended bool
+}
+
+func (b *backend) newWriter(ctx context.Context, path string, append bool) (*writer, error) {
+	w := &writer{b: b, ctx: ctx, path: path, key: b.key(path), skey: b.stateKey(path),
+		chunk: int64(b.cfg.ChunkSize), first: 1}
+	var tail []byte
+	if !append {
+		st, err := b.headState(ctx, w.skey)
+		switch {
+		case err == nil && st.uploadID != "":
+			if err := b.abortUpload(ctx, w.key, st.uploadID); err != nil {
+				return nil, err
+			}
+		case err != nil && !errors.Is(err, driver.ErrNotFound) && !errors.Is(err, driver.ErrCorrupt):
+			return nil, err
+		}
+		if err := b.abortKeyUploads(ctx, w.key); err != nil {
+			return nil, err
+		}
+		w.token = newToken()
+		if err := b.putState(ctx, w.skey, uploadState{token: w.token, next: 1, chunk: w.chunk}, nil); err != nil {
+			return nil, err
+		}
+		w.stateSeen = true
+	} else {
+		st, t, err := b.getState(ctx, w.skey)
+		switch {
+		case err == nil:
+			w.token, w.uploadID, w.first, w.chunk = st.token, st.uploadID, st.next, st.chunk
+			w.stateSeen = true
+			tail = t
+		case errors.Is(err, driver.ErrNotFound):
+			obj, err := b.head(ctx, w.key)
+			if err != nil {
+				return nil, err
+			}
+			w.token = newToken()
+			if tail, err = w.startFromObject(ctx, aws.ToInt64(obj.ContentLength)); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, err
+		}
+	}
+	opts := chunk.Options{
+		ChunkSize:   w.chunk,
+		Concurrency: b.cfg.MaxConcurrency,
+		FirstPart:   w.first,
+		MaxParts:    maxParts,
+		Tail:        tail,
+	}
+	if b.partChecksum(nil) != "" {
+		opts.Checksum = b.partChecksum
+	}
+	up, err := chunk.NewUploader(ctx, chunk.SinkFunc[partResult](w.uploadPart), opts)
+	if err != nil {
+		return nil, driver.Wrap(driver.KindCorrupt, err)
+	}
+	w.up = up
+	return w, nil
+}
+
+// startFromObject begins an append to the committed object of size bytes
+// at w.key: its whole chunks become the first parts of a new multipart
+// upload by ranged UploadPartCopy (server-side, ≤ 5 GiB each), and the rest,
+// shorter than a chunk, is read back as the tail. So the parts stay exactly
+// chunksize and nothing but the tail crosses the network.
+func (w *writer) startFromObject(ctx context.Context, size int64) ([]byte, error) {
+	k := size / w.chunk
+	if k >= maxParts {
+		return nil, driver.Errorf(driver.KindInvalidArgument,
+			"the object of %d bytes has too many chunks of %d bytes to append to (at most %d parts)", size, w.chunk, maxParts)
+	}
+	if k > 0 {
+		id, err := w.b.createUpload(ctx, w.key)
+		if err != nil {
+			return nil, err
+		}
+		w.uploadID, w.created = id, true
+		if _, err := w.b.copyParts(ctx, w.key, w.key, id, k*w.chunk, w.chunk, 1); err != nil {
+			w.abandon()
+			return nil, err
+		}
+		w.first = int(k) + 1
+	}
+	rest := size - k*w.chunk
+	if rest == 0 {
+		return nil, nil
+	}
+	out, err := w.b.client.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: aws.String(w.b.bucket), Key: aws.String(w.key),
+		Range: aws.String(fmt.Sprintf("bytes=%d-%d", k*w.chunk, size-1)),
+	})
+	if err != nil {
+		w.abandon()
+		return nil, w.b.classify(err)
+	}
+	defer out.Body.Close()
+	tail := make([]byte, rest)
+	if _, err := io.ReadFull(out.Body, tail); err != nil {
+		w.abandon()
+		return nil, w.b.classify(err)
+	}
+	return tail, nil
+}
+
+// ensureUpload returns the upload ID, creating the multipart upload when
+// the first part of this upload is ready.
+func (w *writer) ensureUpload(ctx context.Context) (string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.uploadID == "" {
+		id, err := w.b.createUpload(ctx, w.key)
+		if err != nil {
+			return "", err
+		}
+		w.uploadID, w.created = id, true
+	}
+	return w.uploadID, nil
+}
+
+func (w *writer) currentUpload() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.uploadID
+}
+
+// uploadPart is the chunk engine's sink: one UploadPart with the part's
+// checksum. The SDK retries it with backoff.
+func (w *writer) uploadPart(ctx context.Context, p chunk.Part) (partResult, error) {
+	id, err := w.ensureUpload(ctx)
+	if err != nil {
+		return partResult{}, err
+	}
+	in := &s3.UploadPartInput{
+		Bucket:        aws.String(w.b.bucket),
+		Key:           aws.String(w.key),
+		UploadId:      aws.String(id),
+		PartNumber:    aws.Int32(int32(p.Number)),
+		Body:          bytes.NewReader(p.Data),
+		ContentLength: aws.Int64(int64(len(p.Data))),
+	}
+	w.b.setChecksum(p.Checksum, &in.ContentMD5, &in.ChecksumCRC32, &in.ChecksumCRC32C, &in.ChecksumSHA1, &in.ChecksumSHA256)
+	out, err := w.b.client.UploadPart(ctx, in)
+	if err != nil {
+		return partResult{}, w.b.classify(err)
+	}
+	return partResult{etag: aws.ToString(out.ETag), sum: p.Checksum}, nil
+}
+
+// Write implements driver.FileWriter.
+func (w *writer) Write(p []byte) (int, error) {
+	n, err := w.up.Write(p)
+	return n, w.b.classify(err)
+}
+
+// Size implements driver.FileWriter: the bytes in the parts of earlier
+// sessions (all full) plus those accepted by this one.
+func (w *writer) Size() int64 { return int64(w.first-1)*w.chunk + w.up.Size() }
+
+// abandon aborts the multipart upload if this session created it: no state
+// object names it, so nothing else would find it. Best effort.
+func (w *writer) abandon() {
+	w.mu.Lock()
+	id, created := w.uploadID, w.created
+	w.mu.Unlock()
+	if id == "" || !created {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), cleanupTimeout)
+	defer cancel()
+	_ = w.b.abortUpload(ctx, w.key, id)
+}
+
+// checkToken fails with a conflict when a newer writer (or a Cancel) took
+// over the upload since this writer opened it.
+func (w *writer) checkToken(ctx context.Context) error {
+	st, err := w.b.headState(ctx, w.skey)
+	switch {
+	case errors.Is(err, driver.ErrNotFound):
+		if w.stateSeen {
+			return driver.Errorf(driver.KindConflict, "the upload was cancelled, committed or replaced by another writer")
+		}
+		return nil
+	case errors.Is(err, driver.ErrCorrupt):
+		return driver.Errorf(driver.KindConflict, "the upload was replaced by another writer")
+	case err != nil:
+		return err
+	case st.token != w.token:
+		return driver.Errorf(driver.KindConflict, "a newer writer of the same path replaced this upload")
+	}
+	return nil
+}
+
+// Close implements driver.FileWriter: it waits for every full part, then
+// stores the tail and the upload's state durably, so that a later
+// Writer(path, true) resumes at exactly Size().
+func (w *writer) Close() error {
+	if w.ended {
+		return nil
+	}
+	w.ended = true
+	tail, err := w.up.Drain()
+	if err != nil {
+		w.abandon()
+		return w.b.classify(err)
+	}
+	if err := w.checkToken(w.ctx); err != nil {
+		w.abandon()
+		return err
+	}
+	st := uploadState{token: w.token, uploadID: w.currentUpload(), next: w.first + len(w.up.Parts()), chunk: w.chunk}
+	if err := w.b.putState(w.ctx, w.skey, st, tail); err != nil {
+		w.abandon()
+		return err
+	}
+	return nil
+}
+
+// Commit implements driver.FileWriter: an upload that never reached one
+// full chunk becomes one PutObject; otherwise the tail becomes the last
+// part and CompleteMultipartUpload makes the object, listing the parts of
+// earlier sessions with a paginated ListParts. The state object goes last.
+func (w *writer) Commit(ctx context.Context) error {
+	w.ended = true
+	var (
+		tail     []byte
+		err      error
+		finished bool
+	)
+	if w.currentUpload() != "" {
+		err, finished = w.up.Finish(), true
+	} else {
+		tail, err = w.up.Drain()
+	}
+	if err != nil {
+		w.abandon()
+		return w.b.classify(err)
+	}
+	if err := w.checkToken(ctx); err != nil {
+		w.abandon()
+		return err
+	}
+	id := w.currentUpload()
+	if id == "" {
+		if _, err := w.b.client.PutObject(ctx, w.b.putInput(w.key, tail, w.b.partChecksum(tail))); err != nil {
+			return w.b.classify(err)
+		}
+	} else {
+		parts, err := w.listParts(ctx, id, w.first)
+		if err != nil {
+			return err
+		}
+		for _, c := range w.up.Parts() {
+			parts = append(parts, w.b.completedPart(c.Number, c.Result.etag, c.Result.sum))
+		}
+		if !finished && len(tail) > 0 {
+			n := w.first + len(w.up.Parts())
+			sum := w.b.partChecksum(tail)
+			r, err := w.uploadPart(ctx, chunk.Part{Number: n, Data: tail, Checksum: sum})
+			if err != nil {
+				return err
+			}
+			parts = append(parts, w.b.completedPart(n, r.etag, r.sum))
+		}
+		if err := w.b.complete(ctx, w.key, id, parts); err != nil {
+			return err
+		}
+	}
+	if err := w.b.deleteObject(ctx, w.skey); err != nil && !errors.Is(err, driver.ErrNotFound) {
+		return &driver.Error{Kind: driver.KindOf(err), Detail: "committed, but the upload state was not removed", Err: err}
+	}
+	return nil
+}
+
+// listParts returns the parts numbered below upTo of upload id, from a
+// paginated ListParts, and checks that each is there with exactly chunk
+// bytes.
+func (w *writer) listParts(ctx context.Context, id string, upTo int) ([]types.CompletedPart, error) {
+	if upTo <= 1 {
+		return nil, nil
+	}
+	parts := make([]types.CompletedPart, upTo-1)
+	p := s3.NewListPartsPaginator(w.b.client, &s3.ListPartsInput{
+		Bucket: aws.String(w.b.bucket), Key: aws.String(w.key), UploadId: aws.String(id),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, w.b.classify(err)
+		}
+		for _, part := range page.Parts {
+			n := int(aws.ToInt32(part.PartNumber))
+			if n < 1 || n >= upTo {
+				continue
+			}
+			if aws.ToInt64(part.Size) != w.chunk {
+				return nil, driver.Errorf(driver.KindCorrupt, "part %d has %d bytes, want %d", n, aws.ToInt64(part.Size), w.chunk)
+			}
+			parts[n-1] = w.b.completedPart(n, aws.ToString(part.ETag), w.b.listedChecksum(part))
+		}
+	}
+	for i, c := range parts {
+		if c.PartNumber == nil {
+			return nil, driver.Errorf(driver.KindCorrupt, "part %d of the upload is missing", i+1)
+		}
+	}
+	return parts, nil
+}
+
+// Cancel implements driver.FileWriter: it stops the parts in flight, aborts
+// the multipart upload and removes the state object (unless a newer writer
+// owns it by now).
+func (w *writer) Cancel(ctx context.Context) error {
+	w.ended = true
+	w.up.Abort()
+	var errs []error
+	st, err := w.b.headState(ctx, w.skey)
+	switch {
+	case err == nil && st.token == w.token:
+		errs = append(errs, w.b.deleteObject(ctx, w.skey))
+	case err != nil && !errors.Is(err, driver.ErrNotFound) && !errors.Is(err, driver.ErrCorrupt):
+		errs = append(errs, err)
+	}
+	if id := w.currentUpload(); id != "" {
+		errs = append(errs, w.b.abortUpload(ctx, w.key, id))
+	}
+	return errors.Join(errs...)
+}
