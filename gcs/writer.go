@@ -197,7 +197,7 @@ func (w *writer) start(tail []byte) error {
 		opts.Retry = chunk.RetryPolicy{}
 		sink = chunk.SinkFunc[struct{}](w.uploadPart)
 	} else {
-		opts.Concurrency = 1 // a session takes chunks in order
+		opts.Concurrency = 1             // a session takes chunks in order
 		opts.Retry = chunk.RetryPolicy{} // sendChunk retries and recovers itself
 		sink = chunk.SinkFunc[struct{}](w.sendPart)
 	}
