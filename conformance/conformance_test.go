@@ -107,6 +107,15 @@ func TestCheckMemory(t *testing.T) {
 	if !slices.Contains(names, "prefix/WalkOrder") || !slices.Contains(names, "root/PutGet") {
 		t.Errorf("Check did not report the expected cases: %v", names)
 	}
+	if n := len(allCases()); len(names) != 2*n {
+		t.Errorf("Check reported %d results, want one per case and mode (%d): %v", len(names), 2*n, names)
+	}
+	// A filter that matches one case reports that case only.
+	names = nil
+	Check(t.Context(), h, Options{Short: true, Run: regexp.MustCompile("^prefix/Stat$")}, func(r Result) { names = append(names, r.Name) })
+	if !slices.Equal(names, []string{"prefix/Stat"}) {
+		t.Errorf("Check with a filter reported %v, want [prefix/Stat]", names)
+	}
 }
 
 // TestCatchesBrokenBackends checks that each deliberate bug fails the cases

@@ -58,11 +58,17 @@ func runSuite(t T, h Harness, opts Options) {
 		modes = append(modes, "prefix")
 	}
 	for _, mode := range modes {
+		var cases []testCase
+		for _, c := range allCases() {
+			if opts.Run == nil || opts.Run.MatchString(mode+"/"+c.name) {
+				cases = append(cases, c)
+			}
+		}
+		if len(cases) == 0 {
+			continue
+		}
 		t.Run(mode, func(t T) {
-			for _, c := range allCases() {
-				if opts.Run != nil && !opts.Run.MatchString(mode+"/"+c.name) {
-					continue
-				}
+			for _, c := range cases {
 				t.Run(c.name, func(t T) {
 					if c.large && !opts.Large {
 						t.Skipf("large case: set %s=1 to run it", EnvLarge)
