@@ -49,12 +49,14 @@
 // own name (taking the upload over), or, when the path has no upload but a
 // committed file, copies that file into a new session (with copy_file_range
 // where the kernel offers it, which on btrfs and XFS shares the blocks). A
-// writer owns the upload while its data file is still at its own name; every
-// Write checks that under a shared flock of the upload's lock file, and
-// Commit, Cancel and new writers change names only under an exclusive one, so
-// a writer that lost the upload fails its next Write or Commit with
-// [driver.ErrConflict] and none of its bytes ever land in the committed file
-// or in the newer upload. Commit fsyncs the data, renames it onto the final
+// writer owns the upload while its data file is still at its own name.
+// Commit, Cancel, purge and new writers change names only under an exclusive
+// flock of the upload's lock file; a Write takes the shared flock, checks the
+// name, and keeps the lock as a lease for up to 100ms (dropped by a timer
+// when idle), so that the Writes in between need no system call besides
+// write(2) and a newer writer waits at most that long. A writer that lost the
+// upload fails its next Write, Close or Commit with [driver.ErrConflict], and
+// none of its bytes ever land in the committed file or in the newer upload. Commit fsyncs the data, renames it onto the final
 // path (creating the folders), fsyncs the folder, and removes the upload's
 // folder. Cancel removes the data file, the lock file and the folder. Append
 // to a path with neither an upload nor a file is [driver.ErrNotFound].

@@ -491,6 +491,9 @@ type fileReader struct {
 }
 
 func (r *fileReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
 	if err := r.b.acquire(r.ctx); err != nil {
 		return 0, err
 	}

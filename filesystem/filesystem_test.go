@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -883,4 +884,45 @@ func BenchmarkWrite64MiBRatio(b *testing.B) {
 	}
 	b.ReportMetric(float64(rawT)/float64(drvT), "driver/raw")
 	b.ReportMetric(float64(rawBest)/float64(drvBest), "best-driver/raw")
+}
+
+func TestNameTooLong(t *testing.T) {
+	d := open(t, t.TempDir())
+	long := "/" + strings.Repeat("n", 300)
+	err := d.PutContent(t.Context(), long, []byte("x"))
+	wantKind(t, err, driver.KindInvalidPath, "PutContent of a 300-byte name")
+	_, err = d.Stat(t.Context(), long)
+	wantKind(t, err, driver.KindInvalidPath, "Stat of a 300-byte name")
+	noLeftovers(t, d)
+}
+
+func TestClassify(t *testing.T) {
+	pe := func(e syscall.Errno) error { return &os.PathError{Op: "open", Path: "/x", Err: e} }
+	cases := []struct {
+		err       error
+		read, wrt driver.Kind
+	}{
+		{pe(syscall.ENOENT), driver.KindNotFound, driver.KindNotFound},
+		{pe(syscall.ENOTDIR), driver.KindNotFound, driver.KindInvalidArgument},
+		{pe(syscall.EISDIR), driver.KindNotFound, driver.KindInvalidArgument},
+		{pe(syscall.EACCES), driver.KindPermission, driver.KindPermission},
+		{pe(syscall.EPERM), driver.KindPermission, driver.KindPermission},
+		{pe(syscall.EROFS), driver.KindPermission, driver.KindPermission},
+		{pe(syscall.ENAMETOOLONG), driver.KindInvalidPath, driver.KindInvalidPath},
+		{pe(syscall.ENOSPC), driver.KindUnknown, driver.KindUnknown},
+	}
+	for _, c := range cases {
+		if k := driver.KindOf(classify(c.err)); k != c.read {
+			t.Errorf("classify(%v) = %v, want %v", c.err, k, c.read)
+		}
+		if k := driver.KindOf(classifyWrite(c.err)); k != c.wrt {
+			t.Errorf("classifyWrite(%v) = %v, want %v", c.err, k, c.wrt)
+		}
+		if !errors.Is(classify(c.err), c.err.(*os.PathError).Err) {
+			t.Errorf("classify(%v) lost its cause", c.err)
+		}
+	}
+	if err := classify(context.Canceled); err != context.Canceled {
+		t.Errorf("classify(context.Canceled) = %v", err)
+	}
 }
