@@ -129,16 +129,4 @@ func errorCode(err error) string {
 	return ""
 }
 
-// isNotFound reports whether err says that a key (not a bucket) is missing.
-func isNotFound(err error) bool {
-	switch errorCode(err) {
-	case "NoSuchKey", "NotFound":
-		return true
-	case "NoSuchBucket":
-		return false
-	}
-	var re *awshttp.ResponseError
-	return errors.As(err, &re) && re.HTTPStatusCode() == 404 && errorCode(err) == ""
-}
-
 func quote(s string) string { return "\"" + s + "\"" }

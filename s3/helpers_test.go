@@ -127,15 +127,17 @@ func leftoverUploads(ctx context.Context, d driver.Driver) ([]string, error) {
 		return nil, errors.New("not an s3 driver")
 	}
 	var out []string
-	up := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{
-		Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix),
-	})
+	// No prefix: MinIO lists the uploads of one exact key only.
+	up := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{Bucket: aws.String(b.bucket)})
 	for up.HasMorePages() {
 		page, err := up.NextPage(ctx)
 		if err != nil {
 			return nil, err
 		}
 		for _, u := range page.Uploads {
+			if !strings.HasPrefix(aws.ToString(u.Key), b.prefix) {
+				continue
+			}
 			out = append(out, "multipart upload "+aws.ToString(u.Key)+" "+aws.ToString(u.UploadId))
 		}
 	}

@@ -257,6 +257,24 @@ func (b *backend) completedPart(number int, etag, sum string) types.CompletedPar
 	return p
 }
 
+// validDigest reports whether sum is the base64 of one digest of the
+// configured flexible-checksum algorithm.
+func (b *backend) validDigest(sum string) bool {
+	raw, err := base64.StdEncoding.DecodeString(sum)
+	if err != nil {
+		return false
+	}
+	switch b.algorithm() {
+	case types.ChecksumAlgorithmCrc32, types.ChecksumAlgorithmCrc32c:
+		return len(raw) == 4
+	case types.ChecksumAlgorithmSha1:
+		return len(raw) == sha1.Size
+	case types.ChecksumAlgorithmSha256:
+		return len(raw) == sha256.Size
+	}
+	return true
+}
+
 // listedChecksum picks the configured algorithm's checksum of a listed part.
 func (b *backend) listedChecksum(p types.Part) string {
 	switch b.cfg.Checksum {
@@ -326,14 +344,20 @@ func (b *backend) putInput(key string, data []byte, sum string) *s3.PutObjectInp
 	return in
 }
 
-func (b *backend) createUpload(ctx context.Context, key string) (string, error) {
+// createUpload starts a multipart upload of key. Uploads that receive
+// parts from the client declare the flexible-checksum algorithm; those made
+// only of server-side copies (a multipart Move) declare none, because MinIO
+// refuses UploadPartCopy into an upload with a checksum algorithm.
+func (b *backend) createUpload(ctx context.Context, key string, withChecksum bool) (string, error) {
 	in := &s3.CreateMultipartUploadInput{
-		Bucket:            aws.String(b.bucket),
-		Key:               aws.String(key),
-		ContentType:       aws.String(contentType),
-		StorageClass:      b.storageClass(),
-		ACL:               types.ObjectCannedACL(b.cfg.ObjectACL),
-		ChecksumAlgorithm: b.algorithm(),
+		Bucket:       aws.String(b.bucket),
+		Key:          aws.String(key),
+		ContentType:  aws.String(contentType),
+		StorageClass: b.storageClass(),
+		ACL:          types.ObjectCannedACL(b.cfg.ObjectACL),
+	}
+	if withChecksum {
+		in.ChecksumAlgorithm = b.algorithm()
 	}
 	in.ServerSideEncryption, in.SSEKMSKeyId = b.sse()
 	out, err := b.client.CreateMultipartUpload(ctx, in)
@@ -589,11 +613,11 @@ func (b *backend) multipartCopy(ctx context.Context, src, dst string, size int64
 	if partSize > maxPartSize {
 		return driver.Errorf(driver.KindInvalidArgument, "object of %d bytes is too large for a multipart copy", size)
 	}
-	id, err := b.createUpload(ctx, dst)
+	id, err := b.createUpload(ctx, dst, false)
 	if err != nil {
 		return err
 	}
-	parts, err := b.copyParts(ctx, src, dst, id, size, partSize, 1)
+	parts, err := b.copyParts(ctx, src, dst, id, size, partSize, 1, false)
 	if err == nil {
 		err = b.complete(ctx, dst, id, parts)
 	}
@@ -606,8 +630,10 @@ func (b *backend) multipartCopy(ctx context.Context, src, dst string, size int64
 
 // copyParts copies [0, size) of src into the upload id of dst as parts of
 // partSize bytes (the last one shorter) numbered from first, with up to
-// multipartcopymaxconcurrency requests in flight.
-func (b *backend) copyParts(ctx context.Context, src, dst, id string, size, partSize int64, first int) ([]types.CompletedPart, error) {
+// multipartcopymaxconcurrency requests in flight. withChecksum says that the
+// upload declares the flexible-checksum algorithm, so every part needs its
+// checksum.
+func (b *backend) copyParts(ctx context.Context, src, dst, id string, size, partSize int64, first int, withChecksum bool) ([]types.CompletedPart, error) {
 	n := int((size + partSize - 1) / partSize)
 	parts := make([]types.CompletedPart, n)
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -634,11 +660,24 @@ func (b *backend) copyParts(ctx context.Context, src, dst, id string, size, part
 				CopySource:      aws.String(b.copySource(src)),
 				CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", lo, hi)),
 			})
+			var etag, sum string
+			if err == nil {
+				etag, sum = aws.ToString(out.CopyPartResult.ETag), b.copiedChecksum(out.CopyPartResult)
+			}
+			if withChecksum && (err != nil && driver.KindOf(b.classify(err)) == driver.KindInvalidArgument || err == nil && !b.validDigest(sum)) {
+				// An upload with a checksum algorithm needs each part's
+				// checksum. MinIO refuses UploadPartCopy into such an
+				// upload, and versitygw (v1.8.0) answers a ranged copy of a
+				// multipart object with the source's composite checksum
+				// ("...-N"), which it then rejects: send this part through
+				// the client instead, with its own checksum.
+				etag, sum, err = b.reuploadRange(ctx, src, dst, id, first+i, lo, hi)
+			}
 			if err != nil {
 				cancel(b.classify(err))
 				return
 			}
-			parts[i] = b.completedPart(first+i, aws.ToString(out.CopyPartResult.ETag), b.copiedChecksum(out.CopyPartResult))
+			parts[i] = b.completedPart(first+i, etag, sum)
 		})
 	}
 	wg.Wait()
@@ -646,6 +685,33 @@ func (b *backend) copyParts(ctx context.Context, src, dst, id string, size, part
 		return nil, context.Cause(ctx)
 	}
 	return parts, nil
+}
+
+// reuploadRange uploads bytes [lo, hi] of src as part number of upload id
+// of dst through the client, with the configured checksum.
+func (b *backend) reuploadRange(ctx context.Context, src, dst, id string, number int, lo, hi int64) (etag, sum string, err error) {
+	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(src),
+		Range: aws.String(fmt.Sprintf("bytes=%d-%d", lo, hi))})
+	if err != nil {
+		return "", "", b.classify(err)
+	}
+	data := make([]byte, hi-lo+1)
+	_, err = io.ReadFull(out.Body, data)
+	out.Body.Close()
+	if err != nil {
+		return "", "", b.classify(err)
+	}
+	sum = b.partChecksum(data)
+	in := &s3.UploadPartInput{
+		Bucket: aws.String(b.bucket), Key: aws.String(dst), UploadId: aws.String(id),
+		PartNumber: aws.Int32(int32(number)), Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
+	}
+	b.setChecksum(sum, &in.ContentMD5, &in.ChecksumCRC32, &in.ChecksumCRC32C, &in.ChecksumSHA1, &in.ChecksumSHA256)
+	up, err := b.client.UploadPart(ctx, in)
+	if err != nil {
+		return "", "", b.classify(err)
+	}
+	return aws.ToString(up.ETag), sum, nil
 }
 
 // complete completes a multipart upload.
@@ -810,9 +876,9 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 		}
 		removed += len(stale)
 	}
-	up := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{
-		Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix),
-	})
+	// The listing has no prefix: MinIO lists the uploads of one exact key
+	// only, so a prefix below the bucket would find none there.
+	up := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{Bucket: aws.String(b.bucket)})
 	for up.HasMorePages() {
 		page, err := up.NextPage(ctx)
 		if err != nil {
@@ -820,7 +886,7 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 		}
 		for _, u := range page.Uploads {
 			id := aws.ToString(u.UploadId)
-			if keep[id] || !aws.ToTime(u.Initiated).Before(cutoff) {
+			if !strings.HasPrefix(aws.ToString(u.Key), b.prefix) || keep[id] || !aws.ToTime(u.Initiated).Before(cutoff) {
 				continue
 			}
 			if err := b.abortUpload(ctx, aws.ToString(u.Key), id); err != nil {

@@ -263,12 +263,12 @@ func (w *writer) startFromObject(ctx context.Context, size int64) ([]byte, error
 			"the object of %d bytes has too many chunks of %d bytes to append to (at most %d parts)", size, w.chunk, maxParts)
 	}
 	if k > 0 {
-		id, err := w.b.createUpload(ctx, w.key)
+		id, err := w.b.createUpload(ctx, w.key, true)
 		if err != nil {
 			return nil, err
 		}
 		w.uploadID, w.created = id, true
-		if _, err := w.b.copyParts(ctx, w.key, w.key, id, k*w.chunk, w.chunk, 1); err != nil {
+		if _, err := w.b.copyParts(ctx, w.key, w.key, id, k*w.chunk, w.chunk, 1, w.b.algorithm() != ""); err != nil {
 			w.abandon()
 			return nil, err
 		}
@@ -301,7 +301,7 @@ func (w *writer) ensureUpload(ctx context.Context) (string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.uploadID == "" {
-		id, err := w.b.createUpload(ctx, w.key)
+		id, err := w.b.createUpload(ctx, w.key, true)
 		if err != nil {
 			return "", err
 		}

@@ -1,0 +1,174 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stowage/stowage/driver"
+)
+
+func baseParams() driver.Params {
+	return driver.Params{"bucket": "b", "region": "us-east-1"}
+}
+
+func TestConfigErrors(t *testing.T) {
+	const secret = "sup3r-s3cret-value"
+	cases := []struct {
+		name   string
+		params driver.Params
+		want   []string // substrings of the error
+	}{
+		{"chunksize below", driver.Params{"chunksize": "4MiB"}, []string{"chunksize", "4MiB", "minimum 5MiB", "5MiB..5GiB"}},
+		{"chunksize above", driver.Params{"chunksize": "6GiB"}, []string{"chunksize", "maximum 5GiB"}},
+		{"chunksize number", driver.Params{"chunksize": 1000}, []string{"chunksize", "below the minimum 5MiB"}},
+		{"maxconcurrency", driver.Params{"maxconcurrency": 0}, []string{"maxconcurrency", "1..64"}},
+		{"copy chunk", driver.Params{"multipartcopychunksize": "1MiB"}, []string{"multipartcopychunksize", "5MiB..5GiB"}},
+		{"copy threshold", driver.Params{"multipartcopythresholdsize": "6GiB"}, []string{"multipartcopythresholdsize", "5GiB"}},
+		{"maxretries", driver.Params{"maxretries": 99}, []string{"maxretries", "0..20"}},
+		{"redirectexpiry", driver.Params{"redirectexpiry": "200h"}, []string{"redirectexpiry", "168h"}},
+		{"checksum", driver.Params{"checksum": "crc64"}, []string{"checksum", "md5, crc32"}},
+		{"storageclass", driver.Params{"storageclass": "COLD"}, []string{"storageclass", "STANDARD"}},
+		{"unknown", driver.Params{"chunk_size": "5MiB"}, []string{"unknown parameter", "chunk_size", "chunksize"}},
+		{"region", driver.Params{"region": nil}, []string{"region is required unless regionendpoint"}},
+		{"bucket", driver.Params{"bucket": ""}, []string{"bucket is required"}},
+		{"keyid", driver.Params{"keyid": "k"}, []string{"keyid needs encrypt"}},
+		{"v4auth", driver.Params{"v4auth": false}, []string{"v4auth"}},
+		{"endpoint", driver.Params{"regionendpoint": "ftp://x"}, []string{"regionendpoint", "not an http"}},
+		{"rootdirectory", driver.Params{"rootdirectory": "/a//b"}, []string{"rootdirectory", "not a folder path"}},
+		{"secret not echoed", driver.Params{"accesskey": "AK", "secretkey": []any{secret}}, []string{"secretkey", "(value hidden)"}},
+		{"secret without key", driver.Params{"secretkey": secret}, []string{"accesskey is required"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := baseParams()
+			for k, v := range c.params {
+				if v == nil {
+					delete(p, k)
+				} else {
+					p[k] = v
+				}
+			}
+			_, err := New(context.Background(), p)
+			if err == nil {
+				t.Fatalf("New(%v) = nil error", p)
+			}
+			if !errors.Is(err, driver.ErrInvalidArgument) {
+				t.Errorf("error %v is not ErrInvalidArgument", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error %q echoes the secret", err)
+			}
+			if !strings.HasPrefix(err.Error(), "s3: ") {
+				t.Errorf("error %q does not name the driver", err)
+			}
+		})
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	var c Config
+	if err := driver.Decode(driverName, driver.Params{"bucket": "b", "regionendpoint": "127.0.0.1:9000", "secure": "false"}, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.ChunkSize != 10<<20 || c.MaxConcurrency != 4 || c.Checksum != "md5" || c.MaxRetries != 5 {
+		t.Errorf("defaults: %+v", c)
+	}
+	if !c.pathStyle() || c.region() != "us-east-1" {
+		t.Errorf("regionendpoint should imply path style and us-east-1: %v %s", c.pathStyle(), c.region())
+	}
+	if ep, _ := endpointURL(c.RegionEndpoint, c.Secure); ep != "http://127.0.0.1:9000" {
+		t.Errorf("endpoint = %q", ep)
+	}
+	c.ForcePathStyle = "false"
+	if c.pathStyle() {
+		t.Error("forcepathstyle false ignored")
+	}
+	d, err := New(context.Background(), driver.Params{"bucket": "b", "region": "eu-west-1", "chunksize": 25000000, "rootdirectory": "/registry/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := driver.BackendOf(d).(*backend)
+	if got := b.Capabilities().ChunkSize; got != 25000000 {
+		t.Errorf("chunksize 25000000 became %d", got)
+	}
+	if b.key("/a/b") != "registry/a/b" || b.dirPrefix("/") != "registry/" || b.stateKey("/a") != "registry/~stowage/uploads/a" {
+		t.Errorf("key mapping: %q %q %q", b.key("/a/b"), b.dirPrefix("/"), b.stateKey("/a"))
+	}
+}
+
+func TestKeyMapping(t *testing.T) {
+	b := &backend{prefix: "r/"}
+	for _, p := range []string{"/a", "/a/b", "/.", "/..", "/a/./b", "/a/../b", "/...", "/.a", "/a..", "/-"} {
+		k := b.key(p)
+		if strings.Contains("/"+k+"/", "/./") || strings.Contains("/"+k+"/", "/../") {
+			t.Errorf("key(%s) = %q keeps a dot component", p, k)
+		}
+		got, ok := b.pathOf(k)
+		if !ok || got != p {
+			t.Errorf("pathOf(key(%s)=%q) = %q, %v", p, k, got, ok)
+		}
+	}
+	for _, k := range []string{"r/~stowage/uploads/a", "r/a/", "r/a/./b", "r/..", "x/a", "r/a%2Fb", "r/"} {
+		if p, ok := b.pathOf(k); ok {
+			t.Errorf("pathOf(%q) = %q, want no path", k, p)
+		}
+	}
+	if got := escapeKey("r/a b/%2E"); got != "r/a%20b/%252E" {
+		t.Errorf("escapeKey = %q", got)
+	}
+}
+
+func TestParseState(t *testing.T) {
+	good := map[string]string{metaToken: "t", metaUpload: "u", metaNext: "3", metaChunk: "5242880", metaTailLen: "10", metaTailCRC: "ff"}
+	st, err := parseState(good)
+	if err != nil || st.next != 3 || st.chunk != 5<<20 || st.tailLen != 10 || st.tailCRC != 0xff || st.uploadID != "u" {
+		t.Fatalf("parseState = %+v, %v", st, err)
+	}
+	// Metadata keys may come back in another case.
+	upper := map[string]string{}
+	for k, v := range good {
+		upper[strings.ToUpper(k[:1])+k[1:]] = v
+	}
+	if _, err := parseState(upper); err != nil {
+		t.Errorf("parseState with capitalised keys: %v", err)
+	}
+	for _, bad := range []map[string]string{
+		{metaToken: "t", metaUpload: "u", metaNext: "0", metaChunk: "5242880", metaTailLen: "1", metaTailCRC: "0"},
+		{metaToken: "t", metaUpload: "u", metaNext: "2", metaChunk: "100", metaTailLen: "1", metaTailCRC: "0"},
+		{metaToken: "t", metaUpload: "u", metaNext: "2", metaChunk: "5242880", metaTailLen: "5242880", metaTailCRC: "0"},
+		{metaToken: "t", metaUpload: "", metaNext: "2", metaChunk: "5242880", metaTailLen: "1", metaTailCRC: "0"},
+		{metaToken: "", metaUpload: "u", metaNext: "2", metaChunk: "5242880", metaTailLen: "1", metaTailCRC: "0"},
+		{metaToken: "t", metaUpload: "u", metaNext: "10002", metaChunk: "5242880", metaTailLen: "1", metaTailCRC: "0"},
+		{},
+	} {
+		if _, err := parseState(bad); !errors.Is(err, driver.ErrCorrupt) {
+			t.Errorf("parseState(%v) = %v, want ErrCorrupt", bad, err)
+		}
+	}
+}
+
+func TestPartChecksum(t *testing.T) {
+	data := []byte("hello world")
+	want := map[string]string{
+		"md5":           "XrY7u+Ae7tCTyyK7j1rNww==",
+		"crc32":         "DUoRhQ==",
+		"crc32c":        "yZRlqg==",
+		"sha1":          "Kq5sNclPz7QV2+lfQIuc6R7oRu0=",
+		"sha256":        "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=",
+		"none":          "",
+		"whensupported": "",
+	}
+	for mode, w := range want {
+		b := &backend{cfg: &Config{Checksum: mode}}
+		if got := b.partChecksum(data); got != w {
+			t.Errorf("%s: %q, want %q", mode, got, w)
+		}
+	}
+}
