@@ -26,9 +26,19 @@ func TestConformance(t *testing.T) {
 	if base == "" {
 		base = t.TempDir()
 	}
+	conformance.Run(t, harness(base))
+}
+
+func BenchmarkConformance(b *testing.B) {
+	conformance.Benchmark(b, harness(b.TempDir()))
+}
+
+// harness opens the backend at base/own for the backend's own root and at
+// base/prefixed/<root> for a prefix.
+func harness(base string) conformance.Harness {
 	own := filepath.Join(base, "own")
 	prefixed := filepath.Join(base, "prefixed")
-	conformance.Run(t, conformance.Harness{
+	return conformance.Harness{
 		Name:       "filesystem",
 		RootPrefix: true,
 		New: func(ctx context.Context, root string) (driver.Driver, error) {
@@ -42,7 +52,7 @@ func TestConformance(t *testing.T) {
 			return leftovers(backendOf(d))
 		},
 		ChildEnv: []string{envBase + "=" + base},
-	})
+	}
 }
 
 func backendOf(d driver.Driver) *Backend { return driver.BackendOf(d).(*Backend) }
@@ -925,4 +935,53 @@ func TestClassify(t *testing.T) {
 	if err := classify(context.Canceled); err != context.Canceled {
 		t.Errorf("classify(context.Canceled) = %v", err)
 	}
+}
+
+// TestTakeoverOfAStreamingWriter checks that a newer writer in another
+// driver gets the upload while an older one keeps writing (the lease must
+// not starve it), and that the older one then fails.
+func TestTakeoverOfAStreamingWriter(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	d1, d2 := open(t, root), open(t, root)
+	old, err := d1.Writer(ctx, "/hot", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 32<<10)
+		for range 32 << 10 { // at most 1 GiB
+			if _, err := old.Write(buf); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- errors.New("wrote 1 GiB without losing the upload")
+	}()
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	w, err := d2.Writer(ctx, "/hot", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("takeover took %v", took)
+	}
+	select {
+	case err := <-done:
+		wantKind(t, err, driver.KindConflict, "Write of the older writer")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the older writer kept writing")
+	}
+	old.Close()
+	write(t, w, "new")
+	if err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if got := get(t, d1, "/hot"); got != "new" {
+		t.Fatalf("got %d bytes", len(got))
+	}
+	noLeftovers(t, d1)
 }

@@ -241,12 +241,15 @@ type fileWriter struct {
 	size     int64
 	created  bool // the session's data file was created (not taken over) by open
 
-	mu     sync.Mutex  // guards the fields below against the lease timer
-	f      *os.File    // data file, nil once released
-	lf     *os.File    // lock file, nil once released
-	held   bool        // the shared lock is held as a lease
-	heldAt time.Time   // when the lease was taken
-	timer  *time.Timer // drops the lease
+	mu     sync.Mutex // guards the fields below against the lease timer
+	f      *os.File   // data file, nil once released
+	lf     *os.File   // lock file, nil once released
+	held   bool       // the shared lock is held as a lease
+	heldAt time.Time  // when the lease was taken
+	// expired is set when a lease ran out: the next Write pauses for
+	// leaseYield before taking a new one.
+	expired bool
+	timer   *time.Timer // drops the lease
 }
 
 const (
@@ -283,7 +286,12 @@ func (w *fileWriter) hold() error {
 	}
 	if w.held {
 		w.drop()
+		w.expired = true
+	}
+	if w.expired {
+		// Let a writer waiting for the exclusive lock in.
 		time.Sleep(leaseYield)
+		w.expired = false
 	}
 	if err := flock(w.lf, lockShared); err != nil {
 		return classify(err)
@@ -321,6 +329,7 @@ func (w *fileWriter) expire() {
 		return
 	}
 	w.drop()
+	w.expired = true
 }
 
 // stopLease stops the timer and forgets the lease, before the caller
