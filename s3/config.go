@@ -186,6 +186,20 @@ func rootPrefix(root string) (string, error) {
 	return r + "/", nil
 }
 
+// Key returns the object key of a driver path under c's rootdirectory, as
+// the driver maps it. It is exported for the upload-manager baseline of
+// `stowage bench`.
+func (c *Config) Key(path string) (string, error) {
+	if !driver.ValidPath(path) {
+		return "", driver.Errorf(driver.KindInvalidPath, "%q", path)
+	}
+	prefix, err := rootPrefix(c.RootDirectory)
+	if err != nil {
+		return "", driver.Errorf(driver.KindInvalidArgument, "%v", err)
+	}
+	return prefix + encodeRel(path[1:]), nil
+}
+
 func (c *Config) pathStyle() bool {
 	if c.ForcePathStyle == "" {
 		return c.RegionEndpoint != ""

@@ -25,8 +25,10 @@ import (
 	"github.com/stowage/stowage/driver"
 )
 
-// driverName is the name the backend registers under.
-const driverName = "s3"
+// Name is the name the backend registers under.
+const Name = "s3"
+
+const driverName = Name
 
 // stateDir is the folder, below the root prefix, of the hidden objects that
 // hold the state of in-progress uploads. '~' can not appear in a driver
