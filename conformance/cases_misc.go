@@ -6,11 +6,14 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/stowage/stowage/driver"
 )
 
 func miscCases() []testCase {
 	return []testCase{
 		{name: "RedirectURL", fn: testRedirectURL},
+		{name: "Capabilities", fn: testCapabilities},
 	}
 }
 
@@ -64,5 +67,26 @@ func testRedirectURL(t T, e *env) {
 		if method == http.MethodHead && resp.ContentLength != int64(len(content)) {
 			t.Errorf("HEAD through RedirectURL: size %d, want %d", resp.ContentLength, len(content))
 		}
+	}
+}
+
+// testCapabilities checks what can be checked of the declared capabilities.
+func testCapabilities(t T, e *env) {
+	b := driver.BackendOf(e.d)
+	if b == nil {
+		t.Fatalf("Harness.New returned a %T, not a Driver made by driver.New: the shared layer is missing", e.d)
+	}
+	if b.Name() != e.d.Name() || e.d.Name() == "" {
+		t.Errorf("Name() = %q, backend name %q", e.d.Name(), b.Name())
+	}
+	c := b.Capabilities()
+	if _, flat := b.(driver.FlatLister); c.NativeWalk != flat {
+		t.Errorf("Capabilities().NativeWalk = %v, but the backend implements driver.FlatLister: %v", c.NativeWalk, flat)
+	}
+	if c.ChunkSize < 0 || c.MaxParts < 0 {
+		t.Errorf("Capabilities() = %+v: negative limits", c)
+	}
+	if e.h.ChunkSize > 0 && c.ChunkSize > 0 && e.h.ChunkSize != c.ChunkSize {
+		t.Errorf("Harness.ChunkSize %d differs from Capabilities().ChunkSize %d", e.h.ChunkSize, c.ChunkSize)
 	}
 }

@@ -74,7 +74,9 @@
 // unchanged), WalkRoot.
 //
 // Other: RedirectURL (with Capabilities().RedirectURL, GET and HEAD through
-// the URL return the content and size; without it, "").
+// the URL return the content and size; without it, ""), Capabilities
+// (NativeWalk matches driver.FlatLister, limits not negative, the Driver
+// is made by driver.New).
 //
 // Cases a backend declares it lacks (through driver.Capabilities) are
 // skipped; a backend that claims a capability it does not have fails.
