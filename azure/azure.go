@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -119,7 +120,7 @@ type backend struct {
 	prefix   string // blob name prefix of the root: "" or "dir/"
 	shared   *azblob.SharedKeyCredential
 	token    azcore.TokenCredential // nil unless a token credential
-	noBatch  bool                   // Blob Batch refused once: use single deletes
+	noBatch  atomic.Bool            // Blob Batch refused once: use single deletes
 	limits   limits
 	udcMu    sync.Mutex
 	udc      *service.UserDelegationCredential

@@ -530,3 +530,67 @@ func TestRedirectURL(t *testing.T) {
 		t.Errorf("RedirectURL for POST = %q, %v; want none", u, err)
 	}
 }
+
+// BenchmarkUpload256MiB compares, on the same server in the same run, the
+// driver's one-session upload, the registry's PATCH pattern (a writer
+// closed and resumed every 32 MiB), and azblob's own UploadStream with the
+// same block size and concurrency.
+func BenchmarkUpload256MiB(b *testing.B) {
+	const size = 256 << 20
+	cfg := testConfig(b, fmt.Sprintf("/bench-%x", rand.Uint32()))
+	cfg.ChunkSize = DefaultChunkSize
+	be := openTest(b, b.Context(), cfg)
+	d := driver.New(be)
+	data := randBytes(1, size)
+	b.Cleanup(func() {
+		names, _ := be.listNames(context.Background(), be.prefix)
+		_ = be.deleteNames(context.Background(), names)
+	})
+	upload := func(b *testing.B, p string, segment int) {
+		var w driver.FileWriter
+		var err error
+		for off := 0; off < size; off += segment {
+			if w, err = d.Writer(b.Context(), p, off > 0); err != nil {
+				b.Fatal(err)
+			}
+			for o := off; o < min(off+segment, size); o += 8 << 20 {
+				if _, err := w.Write(data[o:min(o+8<<20, off+segment, size)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if off+segment < size {
+				if err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if err := w.Commit(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		_ = w.Close()
+	}
+	b.Run("driver", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			upload(b, "/one", size)
+		}
+	})
+	b.Run("patch32MiB", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			upload(b, "/patch", 32<<20)
+		}
+	})
+	b.Run("UploadStream", func(b *testing.B) {
+		b.SetBytes(size)
+		bb := be.cont.NewBlockBlobClient(be.key("/raw"))
+		for b.Loop() {
+			_, err := bb.UploadStream(b.Context(), bytes.NewReader(data), &blockblob.UploadStreamOptions{
+				BlockSize: int64(cfg.ChunkSize), Concurrency: cfg.MaxConcurrency,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -307,14 +307,14 @@ func (b *backend) deleteNames(ctx context.Context, names []string) error {
 		n := min(len(names), batchSize)
 		group := names[:n]
 		names = names[n:]
-		if !b.noBatch && len(group) > 1 {
+		if !b.noBatch.Load() && len(group) > 1 {
 			err := b.deleteBatch(ctx, group)
 			if err == nil {
 				continue
 			}
 			var de *driver.Error
 			if errors.As(err, &de) && (de.Kind == driver.KindUnsupported || de.Kind == driver.KindInvalidArgument) {
-				b.noBatch = true
+				b.noBatch.Store(true)
 			} else {
 				return err
 			}
