@@ -370,3 +370,15 @@ func retryable(err error) bool {
 	}
 	return errors.Is(err, errLostAnswer)
 }
+
+// Bucket opens the bucket of c with the client library, configured exactly
+// as the backend configures it (credentials, emulator endpoint, transport
+// hook of ctx), and returns it with the key prefix of rootdirectory ("" or
+// "dir/"). `stowage bench --baseline` uploads through it.
+func Bucket(ctx context.Context, c Config) (*storage.BucketHandle, string, error) {
+	b, err := newBackend(ctx, c)
+	if err != nil {
+		return nil, "", err
+	}
+	return b.bucket, b.prefix, nil
+}
