@@ -13,6 +13,7 @@ import (
 	mrand "math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -100,6 +101,9 @@ type env struct {
 	uploadsBefore []string
 	seed          uint64
 	rng           *mrand.Rand
+
+	mu      sync.Mutex
+	tracked map[string]bool // tops already deleted at the end
 }
 
 // runCase opens the backend for one case, runs it, and checks that the case
@@ -202,8 +206,23 @@ func (e *env) bg() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), cleanupTimeout)
 }
 
-// track deletes path (file or folder) when the case ends.
+// track deletes path when the case ends: the top folder (or file) of path
+// within the case's working folder, once, whatever else lies there.
 func (e *env) track(path string) {
+	rel := strings.TrimPrefix(path, e.dir+"/")
+	if i := strings.IndexByte(rel, '/'); i >= 0 {
+		path = e.p(rel[:i])
+	}
+	e.mu.Lock()
+	if e.tracked == nil {
+		e.tracked = map[string]bool{}
+	}
+	seen := e.tracked[path]
+	e.tracked[path] = true
+	e.mu.Unlock()
+	if seen {
+		return
+	}
 	e.t.Cleanup(func() {
 		ctx, cancel := e.bg()
 		defer cancel()
