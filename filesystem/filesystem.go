@@ -353,16 +353,20 @@ func createUnique(folder, prefix string) (string, *os.File, error) {
 }
 
 // renameInto renames the file src onto dst, creating dst's folders, then
-// fsyncs dst's folder. It retries when a concurrent Delete or Move removed a
-// folder it just created, and copies when dst is on another filesystem
+// fsyncs dst's folder and the parents of the folders it created, so the new
+// name survives a crash. It retries when a concurrent Delete or Move removed
+// a folder it just created, and copies when dst is on another filesystem
 // (EXDEV). src is gone when it returns nil.
 func (b *Backend) renameInto(src, dst string) error {
 	parent := filepath.Dir(dst)
+	var created []string
 	for attempt := 0; ; attempt++ {
-		if err := os.MkdirAll(parent, dirPerm); err != nil {
+		c, err := mkdirs(parent)
+		if err != nil {
 			return classifyWrite(err)
 		}
-		err := os.Rename(src, dst)
+		created = append(created, c...)
+		err = os.Rename(src, dst)
 		if err == nil {
 			break
 		}
@@ -383,7 +387,44 @@ func (b *Backend) renameInto(src, dst string) error {
 		}
 		return classifyWrite(err)
 	}
-	return syncDir(parent)
+	synced := map[string]bool{parent: true}
+	if err := syncDir(parent); err != nil {
+		return err
+	}
+	for _, c := range created {
+		if up := filepath.Dir(c); !synced[up] {
+			synced[up] = true
+			if err := syncDir(up); err != nil && driver.KindOf(err) != driver.KindNotFound {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// mkdirs creates dir and its missing parents, and returns the folders it
+// found missing, deepest first (usually none).
+func mkdirs(dir string) ([]string, error) {
+	var missing []string
+	for d := dir; ; {
+		_, err := os.Stat(d)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		missing = append(missing, d)
+		up := filepath.Dir(d)
+		if up == d {
+			break
+		}
+		d = up
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	return missing, os.MkdirAll(dir, dirPerm)
 }
 
 // copyAcross copies the file src to dst through a hidden temporary file in

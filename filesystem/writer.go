@@ -416,9 +416,12 @@ func (w *fileWriter) persist() error {
 	if err := w.hold(); err != nil {
 		return err
 	}
-	// The data file's name (created or renamed by this session) must
-	// survive a crash too.
-	return syncDir(w.dir)
+	// The data file's name (created or renamed by this session) and the
+	// upload's folder must survive a crash too.
+	if err := syncDir(w.dir); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(w.dir))
 }
 
 // releaseLock closes the lock file, which drops any lock. The caller holds
