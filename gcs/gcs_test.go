@@ -409,3 +409,40 @@ func TestPurgeUploads(t *testing.T) {
 		t.Errorf("resume of a purged upload: %v, want not found", err)
 	}
 }
+
+// TestThrottledPartsRetried answers some part uploads with 429 through the
+// transport hook; the upload must back off, retry and still be exact.
+func TestThrottledPartsRetried(t *testing.T) {
+	var n atomic.Int64
+	ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if strings.Contains(r.URL.Path, "/upload/") && strings.Contains(r.URL.RawQuery, "parts") && n.Add(1)%3 == 0 {
+				if r.Body != nil {
+					_ = r.Body.Close()
+				}
+				return &http.Response{StatusCode: http.StatusTooManyRequests, Status: "429 Too Many Requests",
+					Header: http.Header{"Content-Type": {"application/json"}}, Request: r,
+					Body: io.NopCloser(strings.NewReader(`{"error":{"code":429,"message":"injected"}}`))}, nil
+			}
+			return base.RoundTrip(r)
+		})
+	})
+	d, b := openTest(t, ctx, ModeComposite, 256<<10)
+	data := seeded(t, 9*256<<10+5)
+	w, err := d.Writer(ctx, "/t", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, w, data)
+	if err := w.Commit(ctx); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	_ = w.Close()
+	if n.Load() < 3 {
+		t.Fatalf("only %d part uploads seen: the fault was not injected", n.Load())
+	}
+	checkContent(t, ctx, d, "/t", data)
+	if h := hiddenObjects(t, ctx, b); len(h) != 0 {
+		t.Errorf("left %v", h)
+	}
+}

@@ -492,24 +492,37 @@ func (b *backend) writePlaceholder(ctx context.Context, p string, st *uploadStat
 }
 
 // putObject uploads data as one object in one request, checked by CRC32C.
+// Without conditions the same bytes to the same name are safe to send again,
+// so a lost answer, a 429 or a 5xx is retried with backoff and jitter that
+// honours ctx (the client library does not retry a one-request upload).
 func (b *backend) putObject(ctx context.Context, name string, data []byte, crc uint32, cond storage.Conditions) (*storage.ObjectAttrs, error) {
 	o := b.bucket.Object(name)
+	policy := b.retry
 	if cond != (storage.Conditions{}) {
 		o = o.If(cond)
+		policy = chunk.RetryPolicy{} // a retry could fail its own precondition
 	}
-	ow := o.NewWriter(ctx)
-	ow.ChunkSize = 0 // one request
-	ow.ContentType = "application/octet-stream"
-	ow.CRC32C = crc
-	ow.SendCRC32C = true
-	if _, err := ow.Write(data); err != nil {
-		_ = ow.Close()
+	var attrs *storage.ObjectAttrs
+	err := chunk.Retry(ctx, policy, func(ctx context.Context) error {
+		ow := o.NewWriter(ctx)
+		ow.ChunkSize = 0 // one request
+		ow.ContentType = "application/octet-stream"
+		ow.CRC32C = crc
+		ow.SendCRC32C = true
+		if _, err := ow.Write(data); err != nil {
+			_ = ow.Close()
+			return err
+		}
+		if err := ow.Close(); err != nil {
+			return err
+		}
+		attrs = ow.Attrs()
+		return nil
+	})
+	if err != nil {
 		return nil, classify(err)
 	}
-	if err := ow.Close(); err != nil {
-		return nil, classify(err)
-	}
-	return ow.Attrs(), nil
+	return attrs, nil
 }
 
 // compose joins the objects names into dst, at most 32 per request:
@@ -546,7 +559,8 @@ func (b *backend) composeOnce(ctx context.Context, names []string, dst string) (
 	for i, n := range names {
 		srcs[i] = b.bucket.Object(n)
 	}
-	c := b.bucket.Object(dst).ComposerFrom(srcs...)
+	// Composing the same sources again gives the same object: retry always.
+	c := b.bucket.Object(dst).Retryer(storage.WithPolicy(storage.RetryAlways)).ComposerFrom(srcs...)
 	c.ContentType = "application/octet-stream"
 	attrs, err := c.Run(ctx)
 	return attrs, classify(err)
