@@ -60,8 +60,9 @@ type Harness struct {
 	ChunkSize int64
 
 	// ModTimeGranularity is how coarse the backend's ModTime is (such as
-	// time.Second). The rewrite case sleeps that long between writes so a
-	// rewrite must show a later ModTime. 0 means 10ms.
+	// time.Second). When set, the ModTime case sleeps a little longer than
+	// that between writes and requires a strictly later ModTime; when 0, it
+	// sleeps 15ms and requires only that ModTime does not go back.
 	ModTimeGranularity time.Duration
 }
 
@@ -73,8 +74,9 @@ type Options struct {
 	Large bool
 	// Seed seeds the random data; 0 picks a random seed (logged).
 	Seed uint64
-	// Run, when not nil, selects cases whose full name (such as
-	// "prefix/Writer/StateMachine") it matches.
+	// Run, when not nil, selects the cases whose full name it matches: the
+	// mode ("root" for the backend's own root, "prefix" for a fresh prefix),
+	// a slash and the case name, such as "prefix/WriterStateMachine".
 	Run *regexp.Regexp
 	// Timeout bounds one case under [Check]; 0 means 10 minutes (60 minutes
 	// with Large). Under [Run], go test's -timeout applies.
@@ -109,7 +111,7 @@ func (s Status) String() string {
 
 // Result is the outcome of one case (or group of cases) under [Check].
 type Result struct {
-	// Name is the full name, such as "prefix/Writer/StateMachine".
+	// Name is the full name, such as "prefix/WriterStateMachine".
 	Name string
 	// Status is the outcome.
 	Status Status
