@@ -90,8 +90,8 @@
 //
 // # Sizes and time
 //
-// The default run uses sizes up to a few tens of MiB. go test -short (Options.Short) scales the
-// biggest cases down further. STOWAGE_LARGE=1 (Options.Large) adds the large
+// The default run uses sizes up to a few tens of MiB. go test -short
+// (Options.Short) scales the biggest cases down further. STOWAGE_LARGE=1 (Options.Large) adds the large
 // cases: a 5 GiB stream written and read back, and a 10 GiB blob built from
 // alternating 3 GiB and (5 MiB - 128 B) appends with Close and a resumed
 // append between them; both are verified with a streaming hash, never held in
