@@ -62,38 +62,63 @@ func init() {
 	})
 }
 
-// Config is the decoded configuration of the backend; see the package doc.
+// Config is the decoded configuration of the backend; see the package doc
+// for each parameter.
 type Config struct {
-	AccountName      string         `param:"accountname"`
-	AccountKey       string         `param:"accountkey" secret:"true"`
-	Container        string         `param:"container" required:"true"`
-	Credentials      map[string]any `param:"credentials"`
-	ConnectionString string         `param:"connectionstring" secret:"true"`
-	Realm            string         `param:"realm" default:"core.windows.net"`
-	ServiceURL       string         `param:"serviceurl"`
-	RootDirectory    string         `param:"rootdirectory"`
-	ChunkSize        driver.Size    `param:"chunksize" default:"8MiB" min:"64KiB" max:"4000MiB"`
-	MaxConcurrency   int            `param:"maxconcurrency" default:"4" min:"1" max:"64"`
-	Checksum         string         `param:"checksum" default:"md5" oneof:"md5|crc64|none"`
-	MaxRetries       int            `param:"max_retries" default:"5" min:"0" max:"100"`
-	RetryDelay       time.Duration  `param:"retry_delay" default:"500ms" min:"0s" max:"1m"`
-	SkipVerify       bool           `param:"skipverify"`
-	RedirectExpiry   time.Duration  `param:"redirectexpiry" default:"20m" min:"1m" max:"168h"`
+	// AccountName is the storage account (accountname).
+	AccountName string `param:"accountname"`
+	// AccountKey is the account's shared key (accountkey).
+	AccountKey string `param:"accountkey" secret:"true"`
+	// Container is the container holding the blobs (container).
+	Container string `param:"container" required:"true"`
+	// Credentials selects the credential type (credentials; see
+	// [Credentials]).
+	Credentials map[string]any `param:"credentials"`
+	// ConnectionString replaces account name, key and URL
+	// (connectionstring).
+	ConnectionString string `param:"connectionstring" secret:"true"`
+	// Realm is the DNS suffix of the service (realm).
+	Realm string `param:"realm" default:"core.windows.net"`
+	// ServiceURL is the blob service URL, overriding Realm (serviceurl).
+	ServiceURL string `param:"serviceurl"`
+	// RootDirectory is the blob name prefix of the root (rootdirectory).
+	RootDirectory string `param:"rootdirectory"`
+	// ChunkSize is the block size of writers (chunksize).
+	ChunkSize driver.Size `param:"chunksize" default:"8MiB" min:"64KiB" max:"4000MiB"`
+	// MaxConcurrency is the number of blocks a writer stages at once
+	// (maxconcurrency).
+	MaxConcurrency int `param:"maxconcurrency" default:"4" min:"1" max:"64"`
+	// Checksum is the per-block transactional checksum (checksum).
+	Checksum string `param:"checksum" default:"md5" oneof:"md5|crc64|none"`
+	// MaxRetries is the SDK's retry count per request (max_retries).
+	MaxRetries int `param:"max_retries" default:"5" min:"0" max:"100"`
+	// RetryDelay is the SDK's first retry delay (retry_delay).
+	RetryDelay time.Duration `param:"retry_delay" default:"500ms" min:"0s" max:"1m"`
+	// SkipVerify turns off TLS certificate checks (skipverify).
+	SkipVerify bool `param:"skipverify"`
+	// RedirectExpiry is the lifetime of RedirectURL's SAS URLs
+	// (redirectexpiry).
+	RedirectExpiry time.Duration `param:"redirectexpiry" default:"20m" min:"1m" max:"168h"`
 }
 
 // Credentials is the decoded credentials parameter.
 type Credentials struct {
-	Type     string `param:"type" oneof:"shared_key|client_secret|default_credentials"`
+	// Type is shared_key, client_secret or default_credentials.
+	Type string `param:"type" oneof:"shared_key|client_secret|default_credentials"`
+	// ClientID is the application (client) ID of client_secret.
 	ClientID string `param:"clientid"`
+	// TenantID is the Entra ID tenant of client_secret.
 	TenantID string `param:"tenantid"`
-	Secret   string `param:"secret" secret:"true"`
+	// Secret is the client secret of client_secret.
+	Secret string `param:"secret" secret:"true"`
 	// AccountName and AccountKey may sit here too, as some configurations
 	// put them; the top-level parameters take precedence.
 	AccountName string `param:"accountname"`
-	AccountKey  string `param:"accountkey" secret:"true"`
+	// AccountKey is the shared key, as AccountName.
+	AccountKey string `param:"accountkey" secret:"true"`
 }
 
-// Validate checks what struct tags can not.
+// Validate checks what struct tags can not; driver.Decode calls it.
 func (c *Config) Validate() error {
 	if c.ConnectionString == "" && c.ServiceURL == "" && c.AccountName == "" {
 		if cr, ok := c.Credentials["accountname"].(string); !ok || cr == "" {
@@ -103,9 +128,11 @@ func (c *Config) Validate() error {
 	if c.ConnectionString != "" && (c.AccountKey != "" || c.Credentials != nil) {
 		return errors.New("connectionstring excludes accountkey and credentials")
 	}
-	for _, part := range strings.Split(strings.Trim(c.RootDirectory, "/"), "/") {
-		if c.RootDirectory != "" && strings.Trim(c.RootDirectory, "/") != "" && !driver.ValidName(part) {
-			return fmt.Errorf("parameter rootdirectory: %q is not a valid folder path", c.RootDirectory)
+	if root := strings.Trim(c.RootDirectory, "/"); root != "" {
+		for _, part := range strings.Split(root, "/") {
+			if !driver.ValidName(part) {
+				return fmt.Errorf("parameter rootdirectory: %q is not a valid folder path", c.RootDirectory)
+			}
 		}
 	}
 	return nil
