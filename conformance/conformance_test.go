@@ -136,6 +136,13 @@ func TestCatchesBrokenBackends(t *testing.T) {
 		{"no conflict", faults{noConflict: true}, "^prefix/NewerWriterWins$", []string{"prefix/NewerWriterWins"}},
 		{"commit after the writer's context ended", faults{commitLateCtx: true}, "^prefix/ContextCancelStopsWrite$",
 			[]string{"prefix/ContextCancelStopsWrite"}},
+		{"unsorted flat listing", faults{unsortedFlat: true}, "^prefix/(WalkOrder|WalkRoot)$",
+			[]string{"prefix/WalkOrder", "prefix/WalkRoot"}},
+		{"read beyond the end fails", faults{readBeyondErr: true}, "^prefix/ReadOffsets$", []string{"prefix/ReadOffsets"}},
+		{"resumed size wrong", faults{resumeSizeZero: true}, "^prefix/(ResumeAppend32B|CrossProcessResume|ZeroPutThenAppend|AppendToCommitted)$",
+			[]string{"prefix/ResumeAppend32B", "prefix/AppendToCommitted"}},
+		{"move clobbers the destination", faults{moveClobbers: true}, "^prefix/MoveMissingSource$", []string{"prefix/MoveMissingSource"}},
+		{"shallow delete", faults{shallowDelete: true}, "^prefix/(Delete|List1200|Move)$", []string{"prefix/Delete"}},
 		{"lying redirect", faults{lyingRedirect: true}, "^prefix/RedirectURL$", []string{"prefix/RedirectURL"}},
 	}
 	for _, tc := range tests {

@@ -103,6 +103,11 @@ type faults struct {
 	noConflict     bool // a newer writer does not invalidate older ones
 	lyingRedirect  bool // claims RedirectURL but returns ""
 	commitLateCtx  bool // Commit ignores the writer's cancelled context
+	unsortedFlat   bool // ListFlat in reverse order
+	readBeyondErr  bool // Reader beyond the end fails
+	resumeSizeZero bool // a resumed writer reports Size 0
+	moveClobbers   bool // Move of a missing source deletes the destination
+	shallowDelete  bool // Delete of a folder removes only its direct files
 }
 
 func newMemStore() *memStore {
@@ -170,6 +175,9 @@ func (b *memBackend) Reader(ctx context.Context, p string, off int64) (io.ReadCl
 	if err != nil {
 		return nil, err
 	}
+	if b.faults.readBeyondErr && off >= int64(len(data)) && off > 0 {
+		return nil, driver.Errorf(driver.KindInvalidOffset, "beyond the end")
+	}
 	off = min(off, int64(len(data)))
 	return io.NopCloser(bytes.NewReader(data[off:])), nil
 }
@@ -232,6 +240,9 @@ func (b *memBackend) Move(ctx context.Context, src, dst string) error {
 	defer b.s.unlock()
 	f, ok := b.s.files[b.key(src)]
 	if !ok {
+		if b.faults.moveClobbers {
+			delete(b.s.files, b.key(dst))
+		}
 		return notFound()
 	}
 	for d := driver.Parent(dst); d != "/"; d = driver.Parent(d) {
@@ -250,6 +261,10 @@ func (b *memBackend) Delete(ctx context.Context, p string) error {
 	k := b.key(p)
 	n := 0
 	for fk := range b.s.files {
+		deep := below(fk, k) && strings.Contains(fk[len(k)+1:], "/")
+		if b.faults.shallowDelete && deep {
+			continue
+		}
 		if fk == k || below(fk, k) || (b.faults.prefixDelete && strings.HasPrefix(fk, k)) {
 			delete(b.s.files, fk)
 			n++
@@ -290,7 +305,7 @@ func (b *flatMem) ListFlat(ctx context.Context, folder, startAfter string, fn fu
 		}
 	}
 	b.s.unlock()
-	sort.Slice(infos, func(i, j int) bool { return infos[i].Path() < infos[j].Path() })
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Path() < infos[j].Path() != b.faults.unsortedFlat })
 	for _, fi := range infos {
 		if startAfter != "" && fi.Path() <= startAfter {
 			continue
@@ -322,7 +337,11 @@ func (b *memBackend) Writer(ctx context.Context, p string, appendMode bool) (dri
 			b.s.uploads[k] = u
 		}
 	}
-	return &memWriter{b: b, k: k, id: u.ID, ctx: ctx, size: int64(len(u.Data))}, nil
+	size := int64(len(u.Data))
+	if b.faults.resumeSizeZero {
+		size = 0
+	}
+	return &memWriter{b: b, k: k, id: u.ID, ctx: ctx, size: size}, nil
 }
 
 type memWriter struct {
