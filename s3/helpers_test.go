@@ -157,7 +157,7 @@ func leftoverUploads(ctx context.Context, d driver.Driver) ([]string, error) {
 }
 
 // harness is the conformance harness of srv.
-func (srv testServer) harness(t *testing.T, extra driver.Params) conformance.Harness {
+func (srv testServer) harness(t testing.TB, extra driver.Params) conformance.Harness {
 	base := srv.params(t, extra)
 	return conformance.Harness{
 		Name:       "s3-" + srv.name,

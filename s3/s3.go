@@ -64,6 +64,7 @@ type backend struct {
 	presign *s3.PresignClient
 	bucket  string
 	prefix  string // root prefix: "" or "a/b/"
+	tails   tailCache
 }
 
 func newBackend(ctx context.Context, c *Config) (*backend, error) {
@@ -91,6 +92,7 @@ func newBackend(ctx context.Context, c *Config) (*backend, error) {
 		presign: s3.NewPresignClient(presignClient),
 		bucket:  c.Bucket,
 		prefix:  prefix,
+		tails:   tailCache{limit: tailCacheChunks * int64(c.ChunkSize)},
 	}, nil
 }
 

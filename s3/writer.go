@@ -108,6 +108,86 @@ func (b *backend) getState(ctx context.Context, key string) (uploadState, []byte
 	return st, tail, nil
 }
 
+// resumeState returns the state and tail of an upload for a resume. When
+// this process closed the upload last, the tail is still in the tail cache,
+// and a HeadObject that shows the same state (token, upload ID, next part,
+// tail length and CRC) replaces the GetObject of the tail.
+func (b *backend) resumeState(ctx context.Context, key string) (uploadState, []byte, error) {
+	if c, ok := b.tails.take(key); ok {
+		st, err := b.headState(ctx, key)
+		if err != nil && !errors.Is(err, driver.ErrCorrupt) {
+			return st, nil, err
+		}
+		if err == nil && st == c.st {
+			return st, c.tail, nil
+		}
+	}
+	return b.getState(ctx, key)
+}
+
+// tailCacheChunks bounds the tail cache: the tails of at most this many
+// chunks' worth of closed uploads stay in memory, the oldest go first.
+const tailCacheChunks = 4
+
+// tailCache keeps, per state key, the tail that this process's last Close
+// of that upload wrote, so that a resume in the same process reads the
+// state's metadata instead of the whole tail. A resume takes its entry out,
+// so an upload's tail is either here or in its writer, never both.
+type tailCache struct {
+	mu    sync.Mutex
+	limit int64
+	bytes int64
+	m     map[string]cachedTail
+	order []string // keys, oldest first (may hold stale keys)
+}
+
+type cachedTail struct {
+	st   uploadState
+	tail []byte
+}
+
+func (c *tailCache) put(key string, st uploadState, tail []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]cachedTail{}
+	}
+	if old, ok := c.m[key]; ok {
+		c.bytes -= int64(len(old.tail))
+	}
+	c.m[key] = cachedTail{st: st, tail: tail}
+	c.bytes += int64(len(tail))
+	c.order = append(c.order, key)
+	for c.bytes > c.limit && len(c.order) > 0 {
+		k := c.order[0]
+		c.order = c.order[1:]
+		if e, ok := c.m[k]; ok && k != key {
+			c.bytes -= int64(len(e.tail))
+			delete(c.m, k)
+		}
+	}
+	if len(c.order) > 4*len(c.m)+16 { // drop stale keys
+		keep := c.order[:0]
+		for _, k := range c.order {
+			if _, ok := c.m[k]; ok {
+				keep = append(keep, k)
+			}
+		}
+		c.order = keep
+	}
+}
+
+func (c *tailCache) take(key string) (cachedTail, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if ok {
+		delete(c.m, key)
+		c.bytes -= int64(len(e.tail))
+	}
+	return e, ok
+}
+
 // putState writes the state object of an upload, with the tail as body.
 func (b *backend) putState(ctx context.Context, key string, st uploadState, tail []byte) error {
 	in := b.putInput(key, tail, b.partChecksum(tail))
@@ -214,7 +294,7 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 		}
 		w.stateSeen = true
 	} else {
-		st, t, err := b.getState(ctx, w.skey)
+		st, t, err := b.resumeState(ctx, w.skey)
 		switch {
 		case err == nil:
 			w.token, w.uploadID, w.first, w.chunk = st.token, st.uploadID, st.next, st.chunk
@@ -391,20 +471,26 @@ func (w *writer) Close() error {
 		return nil
 	}
 	w.ended = true
+	// The ownership check runs while the last parts upload.
+	tokenErr := make(chan error, 1)
+	go func() { tokenErr <- w.checkToken(w.ctx) }()
 	tail, err := w.up.Drain()
+	terr := <-tokenErr
 	if err != nil {
 		w.abandon()
 		return w.b.classify(err)
 	}
-	if err := w.checkToken(w.ctx); err != nil {
+	if terr != nil {
 		w.abandon()
-		return err
+		return terr
 	}
 	st := uploadState{token: w.token, uploadID: w.currentUpload(), next: w.first + len(w.up.Parts()), chunk: w.chunk}
 	if err := w.b.putState(w.ctx, w.skey, st, tail); err != nil {
 		w.abandon()
 		return err
 	}
+	st.tailLen, st.tailCRC = int64(len(tail)), crc32.ChecksumIEEE(tail)
+	w.b.tails.put(w.skey, st, tail)
 	return nil
 }
 
@@ -414,6 +500,7 @@ func (w *writer) Close() error {
 // earlier sessions with a paginated ListParts. The state object goes last.
 func (w *writer) Commit(ctx context.Context) error {
 	w.ended = true
+	w.b.tails.take(w.skey)
 	var (
 		tail     []byte
 		err      error
@@ -504,6 +591,7 @@ func (w *writer) listParts(ctx context.Context, id string, upTo int) ([]types.Co
 // owns it by now).
 func (w *writer) Cancel(ctx context.Context) error {
 	w.ended = true
+	w.b.tails.take(w.skey)
 	w.up.Abort()
 	var errs []error
 	st, err := w.b.headState(ctx, w.skey)

@@ -59,10 +59,27 @@ minio_ready() {
 	fi
 }
 
+# minio_free_port PORT: PORT, or the next even step above it, such that
+# nothing listens on it nor on the port after it (the console), checked with
+# bash's /dev/tcp: a server already there (another test run) must not be
+# mistaken for ours.
+minio_free_port() {
+	local p=$1 i
+	for i in $(seq 0 2 50); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + i))") 2>/dev/null &&
+			! (exec 3<>"/dev/tcp/127.0.0.1/$((p + i + 1))") 2>/dev/null; then
+			echo $((p + i))
+			return 0
+		fi
+	done
+	echo "minio: no free port in $p..$((p + 51))" >&2
+	return 1
+}
+
 minio_start() {
 	local dir port data url i
 	dir=$(minio_dir)
-	port=${STOWAGE_MINIO_PORT:-9000}
+	port=$(minio_free_port "${STOWAGE_MINIO_PORT:-9000}") || return 1
 	minio_install || return 1
 	data=$(mktemp -d "${TMPDIR:-/tmp}/stowage-minio.XXXXXX") || return 1
 	url="http://127.0.0.1:$port"

@@ -51,10 +51,25 @@ versitygw_answers() {
 	fi
 }
 
+# versitygw_free_port PORT: PORT, or the next port above it that nothing
+# listens on (checked with bash's /dev/tcp): a server already on the port (another test run) must
+# not be mistaken for ours.
+versitygw_free_port() {
+	local p=$1 i
+	for i in $(seq 0 50); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + i))") 2>/dev/null; then
+			echo $((p + i))
+			return 0
+		fi
+	done
+	echo "versitygw: no free port in $p..$((p + 50))" >&2
+	return 1
+}
+
 versitygw_start() {
 	local dir port data url i
 	dir=$(versitygw_dir)
-	port=${STOWAGE_VERSITYGW_PORT:-7070}
+	port=$(versitygw_free_port "${STOWAGE_VERSITYGW_PORT:-7070}") || return 1
 	versitygw_install || return 1
 	data=$(mktemp -d "${TMPDIR:-/tmp}/stowage-versitygw.XXXXXX") || return 1
 	mkdir -p "$data/data" || return 1

@@ -1,0 +1,216 @@
+package s3
+
+import (
+	"context"
+	"io"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/stowage/stowage/conformance"
+	"github.com/stowage/stowage/driver"
+)
+
+// BenchmarkConformance runs the shared benchmarks against MinIO.
+func BenchmarkConformance(b *testing.B) {
+	conformance.Benchmark(b, testServers[0].harness(b, nil))
+}
+
+// patternReader yields size deterministic, incompressible-enough bytes.
+type patternReader struct {
+	left int64
+	x    uint64
+}
+
+func (r *patternReader) Read(p []byte) (int, error) {
+	if r.left == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	for i := range p {
+		r.x = r.x*6364136223846793005 + 1442695040888963407
+		p[i] = byte(r.x >> 56)
+	}
+	r.left -= int64(len(p))
+	return len(p), nil
+}
+
+// heapPeak samples the heap every few milliseconds and keeps two peaks
+// above the values at its start: the live heap as marked by the latest GC
+// (/gc/heap/live:bytes: what the upload holds), and all heap objects
+// including garbage not yet collected (which GOGC, not the driver, bounds).
+type heapPeak struct {
+	baseLive, baseAll int64
+	live, all         atomic.Int64
+	stop              chan struct{}
+	done              sync.WaitGroup
+}
+
+func heapNow() (live, all int64) {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64()), int64(s[1].Value.Uint64())
+}
+
+func startHeapPeak() *heapPeak {
+	runtime.GC()
+	h := &heapPeak{stop: make(chan struct{})}
+	h.baseLive, h.baseAll = heapNow()
+	h.done.Go(func() {
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-h.stop:
+				return
+			case <-t.C:
+				live, all := heapNow()
+				if live > h.live.Load() {
+					h.live.Store(live)
+				}
+				if all > h.all.Load() {
+					h.all.Store(all)
+				}
+			}
+		}
+	})
+	return h
+}
+
+// end stops sampling and returns the peaks above the start.
+func (h *heapPeak) end() (live, all int64) {
+	runtime.GC() // so the live figure includes the end of the upload
+	l, _ := heapNow()
+	if l > h.live.Load() {
+		h.live.Store(l)
+	}
+	close(h.stop)
+	h.done.Wait()
+	return max(0, h.live.Load()-h.baseLive), max(0, h.all.Load()-h.baseAll)
+}
+
+// BenchmarkUploadRatios uploads the same bytes to MinIO, in one run and
+// interleaved, three ways: the driver's writer in one session, the SDK's
+// upload manager (same client, part size and parts in flight), and the
+// registry's PATCH pattern (8 MiB writes, Close and resume every 32 MiB).
+// It reports each one's MB/s, the ratios driver/manager and patch/driver,
+// and the driver's peak heap against the bound chunksize × (maxconcurrency
+// + 2) + 16 MiB. The blob is 1 GiB (64 MiB with -short); STOWAGE_BENCH_MIB
+// overrides it, STOWAGE_BENCH_CHECKSUM the checksum mode.
+func BenchmarkUploadRatios(b *testing.B) {
+	size := int64(1 << 30)
+	if testing.Short() {
+		size = 64 << 20
+	}
+	if v, err := strconv.ParseInt(os.Getenv("STOWAGE_BENCH_MIB"), 10, 64); err == nil && v > 0 {
+		size = v << 20
+	}
+	checksum := "md5"
+	if v := os.Getenv("STOWAGE_BENCH_CHECKSUM"); v != "" {
+		checksum = v
+	}
+	ctx := context.Background()
+	const chunk = 10 << 20
+	d, bk := testServers[0].open(b, ctx, driver.Params{"chunksize": chunk, "checksum": checksum})
+	mgr := manager.NewUploader(bk.client, func(u *manager.Uploader) {
+		u.PartSize = chunk
+		u.Concurrency = bk.cfg.MaxConcurrency
+	})
+	bound := int64(chunk*(bk.cfg.MaxConcurrency+2) + 16<<20)
+
+	const write = 8 << 20
+	buf := make([]byte, write)
+	session := func(p string, patch bool) (time.Duration, int64, int64) {
+		hp := startHeapPeak()
+		start := time.Now()
+		src := &patternReader{left: size}
+		w, err := d.Writer(ctx, p, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var sinceClose int64
+		for {
+			n, rerr := io.ReadFull(src, buf)
+			if n > 0 {
+				if _, err := w.Write(buf[:n]); err != nil {
+					b.Fatal(err)
+				}
+				sinceClose += int64(n)
+			}
+			if rerr != nil {
+				break
+			}
+			if patch && sinceClose >= 32<<20 {
+				if err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
+				if w, err = d.Writer(ctx, p, true); err != nil {
+					b.Fatal(err)
+				}
+				sinceClose = 0
+			}
+		}
+		if err := w.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+		_ = w.Close()
+		took := time.Since(start)
+		live, all := hp.end()
+		return took, live, all
+	}
+	viaManager := func(p string) time.Duration {
+		key := bk.key(p)
+		start := time.Now()
+		if _, err := mgr.Upload(ctx, &s3.PutObjectInput{Bucket: aws.String(bk.bucket), Key: aws.String(key),
+			Body: &patternReader{left: size}}); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	mbps := func(d time.Duration) float64 { return float64(size) / 1e6 / d.Seconds() }
+
+	var tDrv, tMgr, tPatch time.Duration
+	var peakLive, peakAll int64
+	for i := 0; b.Loop(); i++ {
+		// Alternate the order so neither side always runs on a warm server.
+		var dd, pp time.Duration
+		var l1, a1, l2, a2 int64
+		if i%2 == 0 {
+			dd, l1, a1 = session("/bench/driver", false)
+			tMgr += viaManager("/bench/manager")
+		} else {
+			tMgr += viaManager("/bench/manager")
+			dd, l1, a1 = session("/bench/driver", false)
+		}
+		pp, l2, a2 = session("/bench/patch", true)
+		tDrv += dd
+		tPatch += pp
+		peakLive, peakAll = max(peakLive, l1, l2), max(peakAll, a1, a2)
+		for _, p := range []string{"/bench/driver", "/bench/patch"} {
+			_ = d.Delete(ctx, p)
+		}
+		_, _ = bk.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bk.bucket), Key: aws.String(bk.key("/bench/manager"))})
+	}
+	b.ReportMetric(mbps(tDrv), "driver-MB/s")
+	b.ReportMetric(mbps(tMgr), "manager-MB/s")
+	b.ReportMetric(mbps(tPatch), "patch-MB/s")
+	b.ReportMetric(tMgr.Seconds()/tDrv.Seconds(), "driver/manager")
+	b.ReportMetric(tDrv.Seconds()/tPatch.Seconds(), "patch/driver")
+	b.ReportMetric(float64(peakLive)/(1<<20), "peak-live-MiB")
+	b.ReportMetric(float64(peakAll)/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(float64(bound)/(1<<20), "bound-MiB")
+	if peakLive > bound {
+		b.Errorf("peak live heap %d MiB above the bound %d MiB", peakLive>>20, bound>>20)
+	}
+}
