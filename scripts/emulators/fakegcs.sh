@@ -38,7 +38,7 @@ fakegcs_install() {
 	echo "fakegcs: installing fake-gcs-server@$FAKEGCS_VERSION into $dir" >&2
 	mkdir -p "$dir" || return 1
 	# Build outside any module so the project's go.mod is not consulted.
-	(cd "${TMPDIR:-/tmp}" && GOBIN="$dir" GOFLAGS=-mod=mod go install "github.com/fsouza/fake-gcs-server@$FAKEGCS_VERSION") >&2 || return 1
+	(cd "${TMPDIR:-/tmp}" && GOBIN="$dir" go install "github.com/fsouza/fake-gcs-server@$FAKEGCS_VERSION") >&2 || return 1
 	[ -x "$dir/fake-gcs-server" ]
 }
 
@@ -48,9 +48,15 @@ fakegcs_start() {
 	port=${STOWAGE_FAKEGCS_PORT:-4443}
 	bucket=${STOWAGE_GCS_BUCKET:-stowage-test}
 	fakegcs_install || return 1
-	data=$(mktemp -d "${TMPDIR:-/tmp}/stowage-fakegcs.XXXXXX") || return 1
 	host="127.0.0.1:$port"
 	url="http://$host"
+	# Never test against a server someone else started on the port.
+	code=$(curl -s -o /dev/null -w '%{http_code}' "$url/_internal/healthcheck" 2>/dev/null)
+	if [ -n "$code" ] && [ "$code" != "000" ]; then
+		echo "fakegcs: port $port is already in use; set STOWAGE_FAKEGCS_PORT to a free port" >&2
+		return 1
+	fi
+	data=$(mktemp -d "${TMPDIR:-/tmp}/stowage-fakegcs.XXXXXX") || return 1
 	backend=${STOWAGE_FAKEGCS_BACKEND:-memory}
 	case "${STOWAGE_LARGE:-}" in
 	1 | true) backend=filesystem ;;
