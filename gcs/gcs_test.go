@@ -446,3 +446,44 @@ func TestThrottledPartsRetried(t *testing.T) {
 		t.Errorf("left %v", h)
 	}
 }
+
+// TestResumeSmallerChunk resumes an upload with a smaller chunksize than
+// the one it began with: the persisted tail is longer than a chunk, and its
+// whole chunks are sent before the writer continues.
+func TestResumeSmallerChunk(t *testing.T) {
+	for _, mode := range []string{ModeResumable, ModeComposite} {
+		t.Run(mode, func(t *testing.T) {
+			ctx := t.Context()
+			big, b := openTest(t, ctx, mode, 1<<20)
+			small, err := Open(ctx, testParams(t, strings.TrimSuffix(b.prefix, "/"), mode, 256<<10))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, c := seeded(t, 1<<20+700<<10), seeded(t, 300<<10+3)
+			w, err := big.Writer(ctx, "/s", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustWrite(t, w, a)
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			w, err = small.Writer(ctx, "/s", true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.Size() != int64(len(a)) {
+				t.Fatalf("Size = %d, want %d", w.Size(), len(a))
+			}
+			mustWrite(t, w, c)
+			if err := w.Commit(ctx); err != nil {
+				t.Fatalf("Commit: %v", err)
+			}
+			_ = w.Close()
+			checkContent(t, ctx, small, "/s", append(a, c...))
+			if h := hiddenObjects(t, ctx, b); len(h) != 0 {
+				t.Errorf("left %v", h)
+			}
+		})
+	}
+}
