@@ -126,6 +126,15 @@ func testList1200(t T, e *env) {
 	if err != nil || n != 1200 {
 		t.Errorf("Walk of 1200 files: %d visited, %v", n, err)
 	}
+	// Resuming past the first page of a listing.
+	var after []string
+	err = e.d.Walk(e.ctx, e.p("many"), func(fi driver.FileInfo) error {
+		after = append(after, fi.Path())
+		return nil
+	}, driver.WithStartAfter(paths[1100]))
+	if err != nil || !slices.Equal(after, paths[1101:]) {
+		t.Errorf("Walk of 1200 files after %s: %d visited (want %d), %v", paths[1100], len(after), 99, err)
+	}
 	if err := e.d.Delete(e.ctx, e.p("many")); err != nil {
 		t.Fatalf("Delete(%s) of 1200 files: %v", e.p("many"), err)
 	}
