@@ -55,8 +55,10 @@ type FlatLister interface {
 // in-progress uploads (multipart uploads, sessions, staged blocks) and can
 // remove what crashed clients abandoned.
 type UploadPurger interface {
-	// PurgeUploads removes in-progress uploads started before olderThan ago,
-	// and returns how many it removed.
+	// PurgeUploads removes in-progress uploads below the backend's root
+	// (its rootdirectory) that were started more than olderThan ago, and
+	// returns how many it removed. It never touches uploads outside the
+	// root, so a store shared by several roots is safe.
 	PurgeUploads(ctx context.Context, olderThan time.Duration) (int, error)
 }
 
@@ -257,6 +259,9 @@ func (w *writer) Commit(ctx context.Context) error {
 		return w.state.err()
 	}
 	if err := ctx.Err(); err != nil {
+		return w.d.err("Commit", w.path, err)
+	}
+	if err := w.ctx.Err(); err != nil {
 		return w.d.err("Commit", w.path, err)
 	}
 	err := w.w.Commit(ctx)

@@ -132,7 +132,7 @@ type Driver interface {
 	// everything below it; for a file, it skips the rest of the file's
 	// folder. fn returning ErrFilledBuffer (also known as ErrStopWalk) ends
 	// the walk with a nil error. Any other error from fn ends the walk and is
-	// returned unchanged. A missing path is ErrNotFound. WithStartAfter
+	// returned unchanged. A missing path, or a file, is ErrNotFound. WithStartAfter
 	// resumes a walk: only entries that sort after the hint are visited.
 	Walk(ctx context.Context, path string, fn WalkFn, opts ...WalkOption) error
 }
