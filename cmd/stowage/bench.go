@@ -153,9 +153,14 @@ func runBench(ctx context.Context, a *app, args []string) error {
 	if o.segment <= 0 {
 		return usageErr(errors.New("--segment must be positive"))
 	}
-	for _, w := range o.writes {
-		if w <= 0 {
-			return usageErr(errors.New("--writes must be positive"))
+	for _, l := range []struct {
+		name string
+		v    sizeList
+	}{{"--sizes", o.sizes}, {"--writes", o.writes}, {"--chunksize", o.chunks}} {
+		for _, n := range l.v {
+			if n <= 0 {
+				return usageErr(fmt.Errorf("%s: sizes must be positive", l.name))
+			}
 		}
 	}
 	var patterns []string

@@ -181,6 +181,7 @@ func TestConfigErrorsExit2(t *testing.T) {
 		{"too many args", nil, []string{"stat", "--driver", "filesystem", "--param", "rootdirectory=" + dir, "/a", "/b"}, "want arguments"},
 		{"bad path", nil, []string{"stat", "--driver", "filesystem", "--param", "rootdirectory=" + dir, "a//b"}, "not a store path"},
 		{"bench chunksize unsupported", nil, []string{"bench", "--driver", "filesystem", "--param", "rootdirectory=" + dir, "--chunksize", "5MiB", "--sizes", "1KiB"}, `unknown parameter "chunksize"`},
+		{"zero size", nil, []string{"bench", "--sizes", "1KiB,0"}, "--sizes: sizes must be positive"},
 		{"bad flag list", nil, []string{"bench", "--sizes", "12XB"}, "unknown unit"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
