@@ -571,3 +571,13 @@ func TestCheckReportsFailure(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFillAt measures the data generator, which must stay far faster
+// than any store (it runs inside the timed upload).
+func BenchmarkFillAt(b *testing.B) {
+	buf := make([]byte, 8<<20)
+	b.SetBytes(int64(len(buf)))
+	for i := 0; b.Loop(); i++ {
+		fillAt(buf, 1, int64(i)*int64(len(buf)))
+	}
+}
