@@ -57,10 +57,15 @@
 // # Paths and keys
 //
 // A driver path "/a/b" is the key "<rootdirectory>/a/b" (without the
-// leading slash). A folder is a key prefix. Keys that no driver path maps to
-// (names with bytes outside [A-Za-z0-9._-], directory markers) are skipped
-// by List and Walk. The state of in-progress uploads lives below
-// "<rootdirectory>/~stowage/uploads/", which no driver path can reach.
+// leading slash). A folder is a key prefix. The path components "." and
+// "..", plain names for the driver, are stored as "%2E" and "%2E%2E",
+// because some servers (versitygw over POSIX, MinIO) resolve or reject them
+// in keys; '%' never appears in a driver path, so the mapping is one-to-one.
+// In Walk order such a name sorts before siblings that begin with "-", ".-"
+// or "..". Keys that no driver path maps to (names with bytes outside
+// [A-Za-z0-9._-], directory markers) are skipped by List and Walk. The state
+// of in-progress uploads lives below "<rootdirectory>/~stowage/uploads/",
+// which no driver path can reach.
 //
 // # Writer
 //
@@ -74,7 +79,11 @@
 // bytes) and whose metadata names the upload ID, the next part number, the
 // part size and a generation token. Writer(path, true), in any process,
 // reads that object (O(chunksize) work: no listing of uploads, no copy of
-// the object) and continues with the next part. Commit completes the
+// the object) and continues with the next part. In the process that closed
+// the upload, a HeadObject that shows the same state object (ETag, token,
+// part number, tail length and CRC) replaces even that read: the backend
+// keeps the tails of recently closed uploads, at most 4 × chunksize bytes in
+// all, and a resume takes its tail out. Commit completes the
 // upload (listing the parts of earlier sessions with a paginated ListParts,
 // so more than 1000 parts work) or, when the whole upload is shorter than
 // one chunk, stores it with one PutObject; then it removes the state object.
@@ -90,7 +99,10 @@
 // Append to a committed object starts a new multipart upload whose first
 // parts are ranged UploadPartCopy requests of the object's whole chunks
 // (server-side, each exactly chunksize, so below the 5 GiB copy limit); the
-// remaining bytes, fewer than chunksize, are read back as the tail.
+// remaining bytes, fewer than chunksize, are read back as the tail. (With a
+// flexible checksum, MinIO refuses UploadPartCopy into the upload and
+// versitygw returns a composite checksum for a ranged copy of a multipart
+// object; such chunks are then sent through the client instead.)
 //
 // Memory: one upload holds at most chunksize × (maxconcurrency + 1) bytes of
 // part buffers (the chunk engine), plus the tail read back on resume and

@@ -46,6 +46,7 @@ type uploadState struct {
 	chunk    int64
 	tailLen  int64
 	tailCRC  uint32
+	etag     string // of the state object; not part of its content
 }
 
 func meta(m map[string]string, k string) string {
@@ -84,7 +85,9 @@ func (b *backend) headState(ctx context.Context, key string) (uploadState, error
 	if err != nil {
 		return uploadState{}, b.classify(err)
 	}
-	return parseState(out.Metadata)
+	st, err := parseState(out.Metadata)
+	st.etag = aws.ToString(out.ETag)
+	return st, err
 }
 
 // getState reads the state and the tail of an upload: O(chunksize) work.
@@ -110,15 +113,15 @@ func (b *backend) getState(ctx context.Context, key string) (uploadState, []byte
 
 // resumeState returns the state and tail of an upload for a resume. When
 // this process closed the upload last, the tail is still in the tail cache,
-// and a HeadObject that shows the same state (token, upload ID, next part,
-// tail length and CRC) replaces the GetObject of the tail.
+// and a HeadObject that shows the same state object (ETag, token, upload ID,
+// next part, tail length and CRC) replaces the GetObject of the tail.
 func (b *backend) resumeState(ctx context.Context, key string) (uploadState, []byte, error) {
 	if c, ok := b.tails.take(key); ok {
 		st, err := b.headState(ctx, key)
 		if err != nil && !errors.Is(err, driver.ErrCorrupt) {
 			return st, nil, err
 		}
-		if err == nil && st == c.st {
+		if err == nil && st == c.st && st.etag != "" {
 			return st, c.tail, nil
 		}
 	}
@@ -189,7 +192,7 @@ func (c *tailCache) take(key string) (cachedTail, bool) {
 }
 
 // putState writes the state object of an upload, with the tail as body.
-func (b *backend) putState(ctx context.Context, key string, st uploadState, tail []byte) error {
+func (b *backend) putState(ctx context.Context, key string, st uploadState, tail []byte) (etag string, err error) {
 	in := b.putInput(key, tail, b.partChecksum(tail))
 	in.StorageClass = ""
 	in.Metadata = map[string]string{
@@ -200,8 +203,11 @@ func (b *backend) putState(ctx context.Context, key string, st uploadState, tail
 		metaTailLen: strconv.Itoa(len(tail)),
 		metaTailCRC: strconv.FormatUint(uint64(crc32.ChecksumIEEE(tail)), 16),
 	}
-	_, err := b.client.PutObject(ctx, in)
-	return b.classify(err)
+	out, err := b.client.PutObject(ctx, in)
+	if err != nil {
+		return "", b.classify(err)
+	}
+	return aws.ToString(out.ETag), nil
 }
 
 func (b *backend) deleteObject(ctx context.Context, key string) error {
@@ -289,7 +295,7 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 			return nil, err
 		}
 		w.token = newToken()
-		if err := b.putState(ctx, w.skey, uploadState{token: w.token, next: 1, chunk: w.chunk}, nil); err != nil {
+		if _, err := b.putState(ctx, w.skey, uploadState{token: w.token, next: 1, chunk: w.chunk}, nil); err != nil {
 			return nil, err
 		}
 		w.stateSeen = true
@@ -485,11 +491,12 @@ func (w *writer) Close() error {
 		return terr
 	}
 	st := uploadState{token: w.token, uploadID: w.currentUpload(), next: w.first + len(w.up.Parts()), chunk: w.chunk}
-	if err := w.b.putState(w.ctx, w.skey, st, tail); err != nil {
+	etag, err := w.b.putState(w.ctx, w.skey, st, tail)
+	if err != nil {
 		w.abandon()
 		return err
 	}
-	st.tailLen, st.tailCRC = int64(len(tail)), crc32.ChecksumIEEE(tail)
+	st.tailLen, st.tailCRC, st.etag = int64(len(tail)), crc32.ChecksumIEEE(tail), etag
 	w.b.tails.put(w.skey, st, tail)
 	return nil
 }
