@@ -549,9 +549,28 @@ func (b *backend) compose(ctx context.Context, folder string, names []string, ds
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
+		// The sources of this level are no longer needed: free their
+		// storage now rather than at the end.
+		b.deleteNames(ctx, names)
 		names = next
 	}
 	return b.composeOnce(ctx, names, dst)
+}
+
+// deleteNames deletes the objects names, at most maxconcurrency at once,
+// ignoring errors (the caller deletes the whole folder later anyway).
+func (b *backend) deleteNames(ctx context.Context, names []string) {
+	sem := make(chan struct{}, b.cfg.MaxConcurrency)
+	var wg sync.WaitGroup
+	for _, n := range names {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			_ = b.bucket.Object(n).Delete(ctx)
+		}()
+	}
+	wg.Wait()
 }
 
 func (b *backend) composeOnce(ctx context.Context, names []string, dst string) (*storage.ObjectAttrs, error) {
