@@ -76,11 +76,28 @@ func TestConformanceComposite(t *testing.T) {
 	conformance.Run(t, harness(t, ModeComposite, 256<<10))
 }
 
-// TestMain keeps a STORAGE_EMULATOR_HOST from the environment out of the
-// way of the explicit endpoint.
+// TestMain removes STORAGE_EMULATOR_HOST from the environment: every test
+// names its server explicitly (the endpoint parameter), and the tests of the
+// variable set it themselves.
 func TestMain(m *testing.M) {
-	if v := os.Getenv("STORAGE_EMULATOR_HOST"); v != "" && !strings.Contains(v, "127.0.0.1") {
-		os.Unsetenv("STORAGE_EMULATOR_HOST")
-	}
+	os.Unsetenv("STORAGE_EMULATOR_HOST")
 	os.Exit(m.Run())
+}
+
+// TestEmulatorHostVariable opens the backend without an endpoint parameter
+// but with STORAGE_EMULATOR_HOST, as the client library's users expect.
+func TestEmulatorHostVariable(t *testing.T) {
+	env := conformance.RequireEnv(t, envEndpoint, envBucket)
+	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(env[envEndpoint], "http://"))
+	ctx := t.Context()
+	d, err := Open(ctx, driver.Params{"bucket": env[envBucket], "rootdirectory": "gcs-envhost-" + randHex(4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := driver.BackendOf(d).(*backend)
+	t.Cleanup(func() { _, _ = b.deleteAll(context.Background(), b.prefix) })
+	if err := d.PutContent(ctx, "/x", []byte("hello")); err != nil {
+		t.Fatalf("PutContent: %v", err)
+	}
+	checkContent(t, ctx, d, "/x", []byte("hello"))
 }
