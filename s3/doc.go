@@ -89,12 +89,16 @@
 // one chunk, stores it with one PutObject; then it removes the state object.
 // Nothing is visible at the path before Commit.
 //
-// Writer(path, false) aborts the multipart upload named by the state
-// object, and any other multipart upload of the same key, and writes a new
-// state with a fresh token: an older writer then fails with
-// driver.ErrConflict on its next part upload (NoSuchUpload), Close or
-// Commit (the token no longer matches). Cancel aborts the multipart upload
-// and removes the state object.
+// Writer(path, false) aborts the multipart upload named by the state object
+// (that of a closed, resumable upload) and writes a new state with a fresh
+// token. An older writer then fails with driver.ErrConflict on its next part
+// upload (NoSuchUpload), Close or Commit (the token no longer matches), and
+// aborts its own multipart upload once its parts have stopped. The new
+// writer does not abort an upload that a live writer may still be sending
+// parts to: S3 documents that parts in flight may outlive an abort, and
+// MinIO then keeps listing a ghost upload that can no longer be aborted.
+// Uploads of crashed writers are removed by PurgeUploads. Cancel aborts the
+// multipart upload and removes the state object.
 //
 // Append to a committed object starts a new multipart upload whose first
 // parts are ranged UploadPartCopy requests of the object's whole chunks

@@ -513,7 +513,12 @@ func (b *backend) ListFlat(ctx context.Context, folder, startAfter string, fn fu
 			return b.classify(err)
 		}
 		for _, o := range page.Contents {
-			path, ok := b.pathOf(aws.ToString(o.Key))
+			key := aws.ToString(o.Key)
+			if folder == "/" && key >= b.prefix+"~" {
+				// Only upload state and invalid names sort after '~'.
+				return nil
+			}
+			path, ok := b.pathOf(key)
 			if !ok {
 				continue
 			}

@@ -218,9 +218,10 @@ func TestAppendToCommitted(t *testing.T) {
 	})
 }
 
-// TestNewWriterAbortsOlder checks that Writer(path, false) aborts the
-// multipart upload of an older writer, which then fails with a conflict,
-// and that Cancel leaves nothing in ListMultipartUploads.
+// TestNewWriterAbortsOlder checks that after Writer(path, false) an older
+// writer fails with a conflict and its multipart upload is gone, that a
+// closed upload is aborted by the new writer, and that Cancel leaves nothing
+// in ListMultipartUploads.
 func TestNewWriterAbortsOlder(t *testing.T) {
 	forEachServer(t, func(t *testing.T, srv testServer) {
 		r := seeded(t)
@@ -266,6 +267,35 @@ func TestNewWriterAbortsOlder(t *testing.T) {
 		_ = w2.Close()
 		if got, _ := d.GetContent(ctx, p); !bytes.Equal(got, want) {
 			t.Error("content is not the newer writer's")
+		}
+		if left, _ := leftoverUploads(ctx, d); len(left) != 0 {
+			t.Errorf("the older writer's upload was left behind: %v", left)
+		}
+		// A closed upload is aborted by the next Writer(path, false).
+		w4, err := d.Writer(ctx, p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w4.Write(randBytes(r, 6*mib)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w4.Close(); err != nil {
+			t.Fatal(err)
+		}
+		st, err := b.headState(ctx, b.stateKey(p))
+		if err != nil || st.uploadID == "" {
+			t.Fatalf("state after Close: %+v, %v", st, err)
+		}
+		w5, err := d.Writer(ctx, p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.client.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String(b.bucket), Key: aws.String(b.key(p)),
+			UploadId: aws.String(st.uploadID)}); errorCode(err) != "NoSuchUpload" {
+			t.Errorf("the closed upload survived a new writer: ListParts %v", err)
+		}
+		if err := w5.Cancel(ctx); err != nil {
+			t.Fatal(err)
 		}
 		// Cancel after a Close and a resume leaves nothing.
 		w3, err := d.Writer(ctx, p, false)

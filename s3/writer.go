@@ -215,29 +215,6 @@ func (b *backend) deleteObject(ctx context.Context, key string) error {
 	return b.classify(err)
 }
 
-// abortKeyUploads aborts every multipart upload of exactly key, also those
-// of crashed writers that no state object names.
-func (b *backend) abortKeyUploads(ctx context.Context, key string) error {
-	p := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{
-		Bucket: aws.String(b.bucket), Prefix: aws.String(key),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return b.classify(err)
-		}
-		for _, u := range page.Uploads {
-			if aws.ToString(u.Key) != key {
-				continue
-			}
-			if err := b.abortUpload(ctx, key, aws.ToString(u.UploadId)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 func newToken() string {
 	var t [16]byte
 	_, _ = rand.Read(t[:])
@@ -282,6 +259,7 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 		chunk: int64(b.cfg.ChunkSize), first: 1}
 	var tail []byte
 	if !append {
+		b.tails.take(w.skey)
 		st, err := b.headState(ctx, w.skey)
 		switch {
 		case err == nil && st.uploadID != "":
@@ -289,9 +267,6 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 				return nil, err
 			}
 		case err != nil && !errors.Is(err, driver.ErrNotFound) && !errors.Is(err, driver.ErrCorrupt):
-			return nil, err
-		}
-		if err := b.abortKeyUploads(ctx, w.key); err != nil {
 			return nil, err
 		}
 		w.token = newToken()
