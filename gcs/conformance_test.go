@@ -3,6 +3,7 @@ package gcs
 import (
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -68,12 +69,23 @@ func leftoverUploads(ctx context.Context, d driver.Driver) ([]string, error) {
 	}
 }
 
+// suiteChunk is the chunk size of the conformance runs: the minimum, so
+// the suite's uneven appends cross many chunk boundaries; with the large
+// cases (STOWAGE_LARGE) the default 16 MiB, or a 10 GiB blob would be
+// 40,000 chunks.
+func suiteChunk() driver.Size {
+	if v, _ := strconv.ParseBool(os.Getenv(conformance.EnvLarge)); v {
+		return 16 << 20
+	}
+	return 256 << 10
+}
+
 func TestConformanceResumable(t *testing.T) {
-	conformance.Run(t, harness(t, ModeResumable, 256<<10))
+	conformance.Run(t, harness(t, ModeResumable, suiteChunk()))
 }
 
 func TestConformanceComposite(t *testing.T) {
-	conformance.Run(t, harness(t, ModeComposite, 256<<10))
+	conformance.Run(t, harness(t, ModeComposite, suiteChunk()))
 }
 
 // TestMain removes STORAGE_EMULATOR_HOST from the environment: every test
