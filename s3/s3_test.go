@@ -2,6 +2,7 @@ package s3
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -731,5 +733,64 @@ func TestLarge(t *testing.T) {
 		if err := d.Delete(ctx, "/big"); err != nil {
 			t.Fatal(err)
 		}
+	})
+}
+
+// slowDown answers the first n requests with 503 SlowDown, as S3 does when
+// it throttles, and passes the rest to the server.
+type slowDown struct {
+	base http.RoundTripper
+	n    atomic.Int64
+}
+
+func (s *slowDown) RoundTrip(req *http.Request) (*http.Response, error) {
+	if s.n.Add(-1) >= 0 {
+		if req.Body != nil {
+			_, _ = io.Copy(io.Discard, req.Body)
+			req.Body.Close()
+		}
+		body := `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`
+		return &http.Response{StatusCode: 503, Status: "503 Slow Down", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(strings.NewReader(body)),
+			ContentLength: int64(len(body)), Request: req}, nil
+	}
+	return s.base.RoundTrip(req)
+}
+
+// TestThrottling checks that SlowDown is retried with backoff, that a
+// persistent one ends as ErrThrottled after maxretries, and that the
+// backoff stops with the context.
+func TestThrottling(t *testing.T) {
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		sd := &slowDown{}
+		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
+			sd.base = base
+			return sd
+		})
+		d, _ := srv.open(t, ctx, driver.Params{"maxretries": 3})
+		sd.n.Store(3)
+		if err := d.PutContent(ctx, "/s/obj", []byte("x")); err != nil {
+			t.Errorf("PutContent after 3 SlowDowns with maxretries 3: %v", err)
+		}
+		sd.n.Store(100)
+		start := time.Now()
+		err := d.PutContent(ctx, "/s/obj", []byte("x"))
+		if !errors.Is(err, driver.ErrThrottled) {
+			t.Errorf("persistent SlowDown: %v, want ErrThrottled", err)
+		}
+		if left := sd.n.Load(); left != 100-4 {
+			t.Errorf("%d attempts, want 4", 100-left)
+		}
+		t.Logf("gave up after %v: %v", time.Since(start), err)
+		cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		d2, _ := srv.open(t, ctx, driver.Params{"maxretries": 20})
+		sd.n.Store(1 << 30)
+		start = time.Now()
+		err = d2.PutContent(cctx, "/s/obj", []byte("x"))
+		if err == nil || time.Since(start) > 2*time.Second {
+			t.Errorf("backoff ignored the context: %v after %v", err, time.Since(start))
+		}
+		sd.n.Store(0)
 	})
 }
