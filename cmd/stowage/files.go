@@ -96,6 +96,13 @@ func runLs(ctx context.Context, a *app, args []string) error {
 		})
 	}
 	names, err := d.List(ctx, folder)
+	if errors.Is(err, driver.ErrNotFound) {
+		// ls of a file shows the file, as ls(1) does.
+		if fi, serr := d.Stat(ctx, folder); serr == nil && !fi.IsDir() {
+			show(fi)
+			return nil
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -256,6 +256,12 @@ func TestFileCommands(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^ +12  \d{4}-\d\d-\d\dT\S+  /a/b.txt$`).MatchString(r.stdout) || !strings.Contains(r.stdout, "/a/d/") {
 		t.Fatalf("ls -l: %q", r.stdout)
 	}
+	if r := must(run("", "ls", "-l", "/a/b.txt")); !strings.HasSuffix(r.stdout, "  /a/b.txt\n") || !strings.Contains(r.stdout, " 12  ") {
+		t.Fatalf("ls -l of a file: %q", r.stdout)
+	}
+	if r := run("", "ls", "/nosuch"); r.code != 1 || !strings.Contains(r.stderr, "not found") {
+		t.Fatalf("ls of a missing folder: %+v", r)
+	}
 	if r := must(run("", "stat", "/a/b.txt")); !strings.Contains(r.stdout, "kind: file\nsize: 12\n") {
 		t.Fatalf("stat: %q", r.stdout)
 	}
