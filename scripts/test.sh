@@ -21,8 +21,8 @@
 #   test.sh calls <name>_install and <name>_start for every file present, and <name>_stop on
 #   exit (also on Ctrl-C). Functions return a status; they never call exit. Network is the Go
 #   module proxy, Debian packages (apt-get, as root) and npm only; no Docker.
-#   Helper for emulator scripts: stowage_need COMMAND DEBIAN_PACKAGE installs the package
-#   with apt-get when COMMAND is missing.
+#   Helper for emulator scripts: stowage_need COMMAND DEBIAN_PACKAGE... installs the
+#   packages with apt-get when COMMAND is missing.
 #
 # Options (for local use): --no-emulators (start no server; backend tests then skip, or fail
 # under CI=true), --short-only (skip step 4).
@@ -77,10 +77,12 @@ step() {
 }
 
 apt_updated=0
-# stowage_need COMMAND PACKAGE: install a Debian package when a command is missing.
+# stowage_need COMMAND PACKAGE...: install Debian packages when a command is missing.
 stowage_need() {
-	command -v "$1" >/dev/null 2>&1 && return 0
-	echo "test.sh: $1 is missing; installing Debian package $2" >&2
+	local cmd=$1
+	shift
+	command -v "$cmd" >/dev/null 2>&1 && return 0
+	echo "test.sh: $cmd is missing; installing Debian package(s) $*" >&2
 	local sudo=""
 	if [ "$(id -u)" != 0 ]; then
 		sudo=sudo
@@ -89,8 +91,8 @@ stowage_need() {
 		$sudo apt-get update -qq >&2 || return 1
 		apt_updated=1
 	fi
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$2" >&2 || return 1
-	command -v "$1" >/dev/null 2>&1
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >&2 || return 1
+	command -v "$cmd" >/dev/null 2>&1
 }
 
 if ! command -v go >/dev/null 2>&1; then
@@ -98,7 +100,7 @@ if ! command -v go >/dev/null 2>&1; then
 	exit 1
 fi
 # The race detector needs cgo and a C compiler; the emulator scripts use curl.
-stowage_need gcc gcc || record FAIL "install gcc" 0
+stowage_need gcc gcc libc6-dev || record FAIL "install gcc" 0
 stowage_need curl curl || record FAIL "install curl" 0
 export CGO_ENABLED=1
 
