@@ -11,8 +11,10 @@
 #                      its data
 #
 # The server's PID is in VERSITYGW_PID. The bucket is not created here: the
-# tests create it with the SDK. Object metadata lives in extended attributes
-# of the data folder, so that folder must be on a filesystem with user xattrs (ext4, xfs, tmpfs).
+# tests create it with the SDK. Object metadata goes to sidecar files
+# (--sidecar) rather than extended attributes: ext4 limits xattrs to one
+# block, and the metadata of an upload with more than 1000 parts is larger
+# ("No space left on device").
 #
 # Settings (environment): STOWAGE_CACHE (default ~/.cache/stowage-emulators),
 # STOWAGE_VERSITYGW_PORT (default 7070).
@@ -72,10 +74,10 @@ versitygw_start() {
 	port=$(versitygw_free_port "${STOWAGE_VERSITYGW_PORT:-7070}") || return 1
 	versitygw_install || return 1
 	data=$(mktemp -d "${TMPDIR:-/tmp}/stowage-versitygw.XXXXXX") || return 1
-	mkdir -p "$data/data" || return 1
+	mkdir -p "$data/data" "$data/meta" || return 1
 	url="http://127.0.0.1:$port"
 	ROOT_ACCESS_KEY=$VERSITYGW_ACCESS ROOT_SECRET_KEY=$VERSITYGW_SECRET \
-		"$dir/versitygw" --port "127.0.0.1:$port" --quiet posix "$data/data" \
+		"$dir/versitygw" --port "127.0.0.1:$port" --quiet posix --sidecar "$data/meta" "$data/data" \
 		>"$data/versitygw.log" 2>&1 &
 	VERSITYGW_PID=$!
 	VERSITYGW_DATA=$data
