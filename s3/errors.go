@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -87,7 +88,7 @@ func classify(err error, bucket string) error {
 	}
 	switch code {
 	case "NoSuchBucket":
-		return &driver.Error{Kind: driver.KindNotFound, Detail: "bucket " + quote(bucket) + " does not exist", Err: err}
+		return &driver.Error{Kind: driver.KindNotFound, Detail: "bucket " + strconv.Quote(bucket) + " does not exist", Err: err}
 	case "NoSuchUpload":
 		return &driver.Error{Kind: driver.KindConflict,
 			Detail: "the multipart upload is gone (aborted by a newer writer of the same path, a Cancel, or a purge)", Err: err}
@@ -128,5 +129,3 @@ func errorCode(err error) string {
 	}
 	return ""
 }
-
-func quote(s string) string { return "\"" + s + "\"" }

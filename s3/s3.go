@@ -767,7 +767,7 @@ func (b *backend) Delete(ctx context.Context, path string) error {
 // the keys that failed.
 func (b *backend) deleteKeys(ctx context.Context, keys []string) error {
 	var failed []string
-	var first error
+	kind := driver.KindUnknown
 	for len(keys) > 0 {
 		n := min(len(keys), maxDeleteBatch)
 		objs := make([]types.ObjectIdentifier, n)
@@ -783,31 +783,23 @@ func (b *backend) deleteKeys(ctx context.Context, keys []string) error {
 			return b.classify(err)
 		}
 		for _, e := range out.Errors {
-			if aws.ToString(e.Code) == "NoSuchKey" {
+			code := aws.ToString(e.Code)
+			if code == "NoSuchKey" {
 				continue
 			}
-			failed = append(failed, fmt.Sprintf("%s (%s: %s)", aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message)))
-			if first == nil {
-				first = fmt.Errorf("%s: %s", aws.ToString(e.Code), aws.ToString(e.Message))
+			if len(failed) == 0 {
+				if k, ok := codeKinds[code]; ok {
+					kind = k
+				}
 			}
+			failed = append(failed, fmt.Sprintf("%s (%s: %s)", aws.ToString(e.Key), code, aws.ToString(e.Message)))
 		}
 	}
 	if len(failed) > 0 {
-		shown := failed[:min(len(failed), 5)]
-		kind := driver.KindOf(classifyCode(first, failed))
-		return &driver.Error{Kind: kind, Detail: fmt.Sprintf("%d keys not deleted: %s", len(failed), strings.Join(shown, ", ")), Err: first}
+		return &driver.Error{Kind: kind, Detail: fmt.Sprintf("%d keys not deleted: %s",
+			len(failed), strings.Join(failed[:min(len(failed), 5)], ", "))}
 	}
 	return nil
-}
-
-// classifyCode classifies the first per-key error of DeleteObjects by its
-// code, which is the text before the first colon.
-func classifyCode(first error, _ []string) error {
-	code, _, _ := strings.Cut(first.Error(), ":")
-	if k, ok := codeKinds[code]; ok {
-		return driver.Wrap(k, first)
-	}
-	return driver.Wrap(driver.KindUnknown, first)
 }
 
 // RedirectURL implements driver.Backend with a presigned GET or HEAD URL,

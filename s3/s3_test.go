@@ -794,3 +794,49 @@ func TestThrottling(t *testing.T) {
 		sd.n.Store(0)
 	})
 }
+
+// deleteDenier answers DeleteObjects with a per-key AccessDenied for every
+// key, the way S3 reports keys it could not delete.
+type deleteDenier struct{ base http.RoundTripper }
+
+func (d deleteDenier) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodPost || !req.URL.Query().Has("delete") {
+		return d.base.RoundTrip(req)
+	}
+	body, _ := io.ReadAll(req.Body)
+	req.Body.Close()
+	var sb strings.Builder
+	sb.WriteString(`<?xml version="1.0" encoding="UTF-8"?><DeleteResult>`)
+	for _, part := range strings.Split(string(body), "<Key>")[1:] {
+		key, _, _ := strings.Cut(part, "</Key>")
+		fmt.Fprintf(&sb, "<Error><Key>%s</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>", key)
+	}
+	sb.WriteString(`</DeleteResult>`)
+	return &http.Response{StatusCode: 200, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(strings.NewReader(sb.String())),
+		ContentLength: int64(sb.Len()), Request: req}, nil
+}
+
+// TestDeleteReportsKeys checks that keys DeleteObjects could not delete
+// are reported, with the kind of their error.
+func TestDeleteReportsKeys(t *testing.T) {
+	srv := testServers[0]
+	ctx := t.Context()
+	d, b := srv.open(t, ctx, nil)
+	for _, p := range []string{"/del/a", "/del/b/c"} {
+		if err := d.PutContent(ctx, p, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dctx := driver.WithTransport(ctx, func(base http.RoundTripper) http.RoundTripper { return deleteDenier{base} })
+	d2, err := New(dctx, driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
+		"accesskey": b.cfg.AccessKey, "secretkey": b.cfg.SecretKey, "rootdirectory": b.cfg.RootDirectory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d2.Delete(ctx, "/del")
+	if !errors.Is(err, driver.ErrPermission) || !strings.Contains(err.Error(), "2 keys not deleted") ||
+		!strings.Contains(err.Error(), "del/a") {
+		t.Errorf("Delete with denied keys: %v", err)
+	}
+}
