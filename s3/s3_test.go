@@ -650,12 +650,12 @@ func TestHiddenState(t *testing.T) {
 	})
 }
 
-// TestLarge (STOWAGE_LARGE=1): an upload of more than 1000 parts, resumed
+// TestLarge (STOWAGE_LARGE=1, not -short): an upload of more than 1000 parts, resumed
 // after part 1000 so Commit pages through ListParts, then a Move of the
 // object, which is larger than 5 GiB, with the multipart copy.
 func TestLarge(t *testing.T) {
-	if v, _ := strconv.ParseBool(os.Getenv("STOWAGE_LARGE")); !v {
-		t.Skip("large case: set STOWAGE_LARGE=1")
+	if v, _ := strconv.ParseBool(os.Getenv("STOWAGE_LARGE")); !v || testing.Short() {
+		t.Skip("large case: set STOWAGE_LARGE=1 and run without -short")
 	}
 	forEachServer(t, func(t *testing.T, srv testServer) {
 		ctx, rec := recording(t.Context())
