@@ -96,6 +96,7 @@
 // A status query finalises the object instead of answering 308, so the
 // lost-answer path is tested against a small in-test fake; chunk offsets are
 // not checked (a re-sent chunk is appended twice), which the backend never
-// relies on; sessions live in the server's memory; signatures of signed URLs
-// are not checked.
+// relies on; sessions live in the server's memory, and so do composes (a 10
+// GiB upload exhausts it); preconditions on delete are ignored (the backend
+// reads the generation first); signatures of signed URLs are not checked.
 package gcs
