@@ -95,7 +95,7 @@
 // cases: a 5 GiB stream written and read back, and a 10 GiB blob built from
 // alternating 3 GiB and (5 MiB - 128 B) appends with Close and a resumed
 // append between them; both are verified with a streaming hash, never held in
-// memory. They need about 15 GiB of storage and more than go test's default
+// memory. They run once per backend, in root mode only. They need about 15 GiB of storage and more than go test's default
 // timeout: STOWAGE_LARGE=1 go test -timeout 60m (against the filesystem
 // backend on this kind of machine they took 2 and 7 minutes). The default
 // run against the filesystem backend takes about 15 seconds.

@@ -74,6 +74,11 @@ func runSuite(t T, h Harness, opts Options) {
 					if c.large && !opts.Large {
 						t.Skipf("large case: set %s=1 to run it", EnvLarge)
 					}
+					if c.large && mode != "root" {
+						// Tens of GiB per run: once per backend is enough,
+						// and the root prefix changes nothing about size.
+						t.Skipf("large cases run once, in root mode")
+					}
 					runCase(t, h, opts, mode, c)
 				})
 			}
