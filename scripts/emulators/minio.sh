@@ -83,8 +83,11 @@ minio_start() {
 	minio_install || return 1
 	data=$(mktemp -d "${TMPDIR:-/tmp}/stowage-minio.XXXXXX") || return 1
 	url="http://127.0.0.1:$port"
+	# MinIO moves deleted objects to a trash folder that it empties every
+	# 5 minutes by default; the multi-GiB cases write and delete tens of GiB
+	# in that time, so empty it every few seconds.
 	MINIO_ROOT_USER=$MINIO_USER MINIO_ROOT_PASSWORD=$MINIO_PASSWORD MINIO_BROWSER=off \
-		MINIO_UPDATE=off MINIO_CI_CD=1 \
+		MINIO_UPDATE=off MINIO_CI_CD=1 MINIO_API_DELETE_CLEANUP_INTERVAL=5s \
 		"$dir/minio" server "$data/data" --address "127.0.0.1:$port" \
 		--console-address "127.0.0.1:$((port + 1))" --quiet >"$data/minio.log" 2>&1 &
 	MINIO_PID=$!
