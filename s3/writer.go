@@ -306,6 +306,7 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 	}
 	up, err := chunk.NewUploader(ctx, chunk.SinkFunc[partResult](w.uploadPart), opts)
 	if err != nil {
+		w.abandon()
 		return nil, driver.Wrap(driver.KindCorrupt, err)
 	}
 	w.up = up
