@@ -64,6 +64,12 @@ type Harness struct {
 	// that between writes and requires a strictly later ModTime; when 0, it
 	// sleeps 15ms and requires only that ModTime does not go back.
 	ModTimeGranularity time.Duration
+
+	// SkipCases names cases (such as "MixedAppends10GiB") that the test
+	// server behind this harness cannot run, each with the reason, which
+	// the skip reports. It is for limits of an emulator, never of the
+	// backend: a real service must pass every case.
+	SkipCases map[string]string
 }
 
 // Options tune a run of the suite.

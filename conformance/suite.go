@@ -74,6 +74,9 @@ func runSuite(t T, h Harness, opts Options) {
 					if c.large && !opts.Large {
 						t.Skipf("large case: set %s=1 to run it", EnvLarge)
 					}
+					if why, ok := h.SkipCases[c.name]; ok {
+						t.Skipf("%s cannot run this case: %s", h.Name, why)
+					}
 					if c.large && mode != "root" {
 						// Tens of GiB per run: once per backend is enough,
 						// and the root prefix changes nothing about size.
