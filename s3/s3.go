@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/stowage/stowage/chunk"
 	"github.com/stowage/stowage/driver"
 )
 
@@ -369,6 +370,45 @@ func (b *backend) createUpload(ctx context.Context, key string, withChecksum boo
 		return "", b.classify(err)
 	}
 	return aws.ToString(out.UploadId), nil
+}
+
+// abortSettle is how often, and after which pauses, abortUploadSettled
+// looks again for an upload it aborted (about 1.6 s in all).
+var abortSettle = []time.Duration{20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond,
+	200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}
+
+// abortUploadSettled aborts an upload whose part uploads were just
+// cancelled, and aborts it again while it is still listed. A cancelled
+// request may still be running on the server, and a part it stores after
+// the abort brings the upload back (versitygw) or leaves a ghost in the
+// listing (MinIO); S3 documents that an upload may need more than one
+// abort.
+func (b *backend) abortUploadSettled(ctx context.Context, key, uploadID string) error {
+	if err := b.abortUpload(ctx, key, uploadID); err != nil {
+		return err
+	}
+	for _, pause := range abortSettle {
+		out, err := b.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{
+			Bucket: aws.String(b.bucket), Prefix: aws.String(key),
+		})
+		if err != nil {
+			return b.classify(err)
+		}
+		listed := false
+		for _, u := range out.Uploads {
+			listed = listed || aws.ToString(u.Key) == key && aws.ToString(u.UploadId) == uploadID
+		}
+		if !listed {
+			return nil
+		}
+		if err := chunk.Sleep(ctx, pause); err != nil {
+			return err
+		}
+		if err := b.abortUpload(ctx, key, uploadID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (b *backend) abortUpload(ctx context.Context, key, uploadID string) error {

@@ -422,7 +422,7 @@ func (w *writer) abandon() {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), cleanupTimeout)
 	defer cancel()
-	_ = w.b.abortUpload(ctx, w.key, id)
+	_ = w.b.abortUploadSettled(ctx, w.key, id)
 }
 
 // checkToken fails with a conflict when a newer writer (or a Cancel) took
@@ -585,7 +585,7 @@ func (w *writer) Cancel(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if id := w.currentUpload(); id != "" {
-		errs = append(errs, w.b.abortUpload(ctx, w.key, id))
+		errs = append(errs, w.b.abortUploadSettled(ctx, w.key, id))
 	}
 	return errors.Join(errs...)
 }
