@@ -363,11 +363,18 @@ func (w *writer) ensureUpload(ctx context.Context) (string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.uploadID == "" {
-		id, err := w.b.createUpload(ctx, w.key, true)
+		// Not cancelled with the part: a create that the server carried
+		// out must be known here, or a Cancel could not abort it.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		id, err := w.b.createUpload(cctx, w.key, true)
+		cancel()
 		if err != nil {
 			return "", err
 		}
 		w.uploadID, w.created = id, true
+		if ctx.Err() != nil {
+			return "", context.Cause(ctx)
+		}
 	}
 	return w.uploadID, nil
 }
