@@ -98,7 +98,8 @@
 // parts to: S3 documents that parts in flight may outlive an abort, and
 // MinIO then keeps listing a ghost upload that can no longer be aborted.
 // Uploads of crashed writers are removed by PurgeUploads. Cancel aborts the
-// multipart upload and removes the state object.
+// multipart upload, again while it is still listed (a cancelled part request
+// may still be running on the server), and removes the state object.
 //
 // Append to a committed object starts a new multipart upload whose first
 // parts are ranged UploadPartCopy requests of the object's whole chunks
