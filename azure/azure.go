@@ -172,9 +172,7 @@ func New(ctx context.Context, c Config) (driver.Driver, error) {
 }
 
 func newBackend(ctx context.Context, c Config) (*backend, error) {
-	cfgErr := func(format string, args ...any) error {
-		return &driver.Error{Driver: Name, Op: "config", Kind: driver.KindInvalidArgument, Detail: fmt.Sprintf(format, args...)}
-	}
+	cfgErr := func(format string, args ...any) error { return driver.ConfigError(Name, format, args...) }
 	if err := c.Validate(); err != nil {
 		return nil, cfgErr("%v", err)
 	}

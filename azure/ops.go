@@ -238,30 +238,13 @@ func (b *backend) Move(ctx context.Context, sourcePath, destPath string) error {
 
 // checkNoFileAbove fails when a folder of p is a file.
 func (b *backend) checkNoFileAbove(ctx context.Context, p string) error {
-	var folders []string
-	for f := driver.Parent(p); f != "/"; f = driver.Parent(f) {
-		folders = append(folders, f)
-	}
-	errs := make([]error, len(folders))
-	var wg sync.WaitGroup
-	for i, f := range folders {
-		wg.Go(func() {
-			_, err := b.cont.NewBlobClient(b.key(f)).GetProperties(ctx, nil)
-			switch {
-			case err == nil:
-				errs[i] = driver.Errorf(driver.KindInvalidArgument, "%s is a file, not a folder", f)
-			case !isNotFound(err):
-				errs[i] = classify(err)
-			}
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
+	return driver.CheckNoFileAbove(ctx, p, func(ctx context.Context, f string) (bool, error) {
+		_, err := b.cont.NewBlobClient(b.key(f)).GetProperties(ctx, nil)
+		if err != nil && isNotFound(err) {
+			return false, nil
 		}
-	}
-	return nil
+		return err == nil, classify(err)
+	})
 }
 
 // Delete removes the file, or the folder with everything below it and the

@@ -493,3 +493,31 @@ func TestTransportHook(t *testing.T) {
 type rtFunc func(*http.Request) (*http.Response, error)
 
 func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestCheckNoFileAbove(t *testing.T) {
+	files := map[string]bool{"/a/b": true}
+	isFile := func(ctx context.Context, p string) (bool, error) {
+		if p == "/x/err" {
+			return false, Errorf(KindThrottled, "slow down")
+		}
+		return files[p], nil
+	}
+	ctx := context.Background()
+	if err := CheckNoFileAbove(ctx, "/a/c/d", isFile); err != nil {
+		t.Errorf("no file above: %v", err)
+	}
+	if err := CheckNoFileAbove(ctx, "/top", isFile); err != nil {
+		t.Errorf("top level: %v", err)
+	}
+	err := CheckNoFileAbove(ctx, "/a/b/c/d", isFile)
+	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "/a/b is a file") {
+		t.Errorf("file above: %v", err)
+	}
+	if err := CheckNoFileAbove(ctx, "/x/err/y", isFile); !errors.Is(err, ErrThrottled) {
+		t.Errorf("isFile error: %v", err)
+	}
+	ce := ConfigError("s3", "parameter %s: %s", "chunksize", "bad")
+	if ce.Error() != "s3: config: invalid argument: parameter chunksize: bad" {
+		t.Errorf("ConfigError: %q", ce)
+	}
+}

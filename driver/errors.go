@@ -248,3 +248,10 @@ func annotate(driverName, op, path, dest string, err error) error {
 	}
 	return &Error{Driver: driverName, Op: op, Path: path, Dest: dest, Kind: KindUnknown, Err: err}
 }
+
+// ConfigError returns the error of a bad configuration of driverName: an
+// [*Error] of KindInvalidArgument with Op "config". Name the parameter, the
+// value (never a secret) and the bounds in the message.
+func ConfigError(driverName, format string, args ...any) *Error {
+	return &Error{Driver: driverName, Op: "config", Kind: KindInvalidArgument, Detail: fmt.Sprintf(format, args...)}
+}

@@ -105,9 +105,7 @@ func Decode(driverName string, params Params, dst any) error {
 		known = append(known, name)
 	}
 	sort.Strings(known)
-	cfgErr := func(format string, args ...any) error {
-		return &Error{Driver: driverName, Op: "config", Kind: KindInvalidArgument, Detail: fmt.Sprintf(format, args...)}
-	}
+	cfgErr := func(format string, args ...any) error { return ConfigError(driverName, format, args...) }
 	seen := map[int]bool{}
 	keys := make([]string, 0, len(params))
 	for k := range params {

@@ -2,7 +2,6 @@ package driver
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -51,8 +50,7 @@ func Open(ctx context.Context, name string, params Params) (Driver, error) {
 	f := registry[name]
 	registryMu.RUnlock()
 	if f == nil {
-		return nil, &Error{Driver: name, Op: "config", Kind: KindInvalidArgument,
-			Detail: fmt.Sprintf("unknown storage driver %q (registered: %s)", name, strings.Join(Registered(), ", "))}
+		return nil, ConfigError(name, "unknown storage driver %q (registered: %s)", name, strings.Join(Registered(), ", "))
 	}
 	return f(ctx, params)
 }

@@ -93,9 +93,7 @@ func New(ctx context.Context, c Config) (driver.Driver, error) {
 }
 
 func newBackend(c Config) (*Backend, error) {
-	cfgErr := func(format string, args ...any) error {
-		return &driver.Error{Driver: Name, Op: "config", Kind: driver.KindInvalidArgument, Detail: fmt.Sprintf(format, args...)}
-	}
+	cfgErr := func(format string, args ...any) error { return driver.ConfigError(Name, format, args...) }
 	if c.RootDirectory == "" {
 		return nil, cfgErr("parameter rootdirectory is required and must not be empty")
 	}

@@ -183,31 +183,13 @@ func (b *backend) Move(ctx context.Context, src, dst string) error {
 
 // checkNoFileAbove fails when a folder on the way to p is a file.
 func (b *backend) checkNoFileAbove(ctx context.Context, p string) error {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	for a := driver.Parent(p); a != "/"; a = driver.Parent(a) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := b.bucket.Object(b.key(a)).Attrs(ctx)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				errs = append(errs, driver.Errorf(driver.KindInvalidArgument, "%s is a file, not a folder", a))
-			case !errors.Is(err, storage.ErrObjectNotExist):
-				errs = append(errs, classify(err))
-			}
-		}()
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return errs[0]
-	}
-	return nil
+	return driver.CheckNoFileAbove(ctx, p, func(ctx context.Context, a string) (bool, error) {
+		_, err := b.bucket.Object(b.key(a)).Attrs(ctx)
+		if errors.Is(err, storage.ErrObjectNotExist) {
+			return false, nil
+		}
+		return err == nil, classify(err)
+	})
 }
 
 // Delete removes the file or the folder at p (in parallel, at most
