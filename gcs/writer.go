@@ -439,7 +439,7 @@ func (w *writer) cleanup(ctx context.Context, placeholder bool) error {
 		errs = append(errs, w.b.cancelSession(ctx, w.st.Session))
 	}
 	if w.st.Mode == ModeComposite {
-		errs = append(errs, w.b.deletePrefix(ctx, w.b.partsPrefix(w.path, w.st.ID)))
+		errs = append(errs, w.b.deleteParts(ctx, w.b.partsPrefix(w.path, w.st.ID)))
 	}
 	if placeholder {
 		err := w.b.deleteIfGeneration(ctx, w.b.placeholderKey(w.path), w.gen)
@@ -448,6 +448,24 @@ func (w *writer) cleanup(ctx context.Context, placeholder bool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// deleteParts deletes the temporary parts below prefix, and looks again a
+// few times after short pauses: a part request that Abort cancelled on the
+// client may still complete on the server just after the first listing, and
+// its object must not outlive the upload.
+func (b *backend) deleteParts(ctx context.Context, prefix string) error {
+	pause := 25 * time.Millisecond
+	for round := 0; ; round++ {
+		n, err := b.deleteAll(ctx, prefix)
+		if err != nil || (n == 0 && round > 0) || round == 5 {
+			return err
+		}
+		if err := chunk.Sleep(ctx, pause); err != nil {
+			return err
+		}
+		pause *= 2
+	}
 }
 
 // deleteIfGeneration deletes object name if its generation is gen, and
