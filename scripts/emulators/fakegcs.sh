@@ -14,10 +14,10 @@
 # STOWAGE_FAKEGCS_PORT (default 4443), STOWAGE_GCS_BUCKET (default
 # stowage-test).
 #
-# The server keeps objects in memory, except when STOWAGE_LARGE is 1 or true
-# (the multi-GiB cases) or STOWAGE_FAKEGCS_BACKEND=filesystem: then in a
-# temporary folder (-backend filesystem), so the server's memory does not
-# grow with the blob. The filesystem backend can not store the object names
+# The server keeps objects in memory, except with
+# STOWAGE_FAKEGCS_BACKEND=filesystem: then in a temporary folder (-backend
+# filesystem), so the server's memory does not grow with the blob (the gcs
+# tests run the 5 GiB composite case only then). The filesystem backend can not store the object names
 # "d/." and "d/.." (the conformance case DotNames fails there): an emulator
 # gap, not a backend one.
 # -public-host must equal the host:port the client uses, or reads of objects
@@ -58,9 +58,6 @@ fakegcs_start() {
 	fi
 	data=$(mktemp -d "${TMPDIR:-/tmp}/stowage-fakegcs.XXXXXX") || return 1
 	backend=${STOWAGE_FAKEGCS_BACKEND:-memory}
-	case "${STOWAGE_LARGE:-}" in
-	1 | true) backend=filesystem ;;
-	esac
 	"$dir/fake-gcs-server" -scheme http -host 127.0.0.1 -port "$port" \
 		-public-host "$host" -external-url "$url" \
 		-backend "$backend" -filesystem-root "$data/root" -log-level warn \
