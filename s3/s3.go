@@ -610,25 +610,13 @@ func (b *backend) Move(ctx context.Context, sourcePath, destPath string) error {
 // checkParents fails when a folder above path is a file: a Move must not
 // put a file below a file.
 func (b *backend) checkParents(ctx context.Context, path string) error {
-	var parents []string
-	for p := driver.Parent(path); p != "/"; p = driver.Parent(p) {
-		parents = append(parents, p)
-	}
-	errs := make([]error, len(parents))
-	var wg sync.WaitGroup
-	for i, p := range parents {
-		wg.Go(func() {
-			_, err := b.head(ctx, b.key(p))
-			switch {
-			case err == nil:
-				errs[i] = driver.Errorf(driver.KindConflict, "%s is a file", p)
-			case !errors.Is(err, driver.ErrNotFound):
-				errs[i] = err
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return driver.CheckNoFileAbove(ctx, path, func(ctx context.Context, p string) (bool, error) {
+		_, err := b.head(ctx, b.key(p))
+		if errors.Is(err, driver.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	})
 }
 
 // copySource is the CopySource of a key: bucket/key, URL-escaped.
