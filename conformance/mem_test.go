@@ -102,7 +102,7 @@ type faults struct {
 	leakyCancel    bool // Cancel keeps the upload
 	noConflict     bool // a newer writer does not invalidate older ones
 	lyingRedirect  bool // claims RedirectURL but returns ""
-	commitLateCtx  bool // Commit ignores the writer's cancelled context
+	commitLateCtx  bool // Commit ignores the writer's cancelled context (driver.New stops it)
 	unsortedFlat   bool // ListFlat in reverse order
 	readBeyondErr  bool // Reader beyond the end fails
 	resumeSizeZero bool // a resumed writer reports Size 0
