@@ -182,7 +182,9 @@ type Uploader[R any] struct {
 	peak atomic.Int64 // most bytes of buffers ever held (for tests)
 
 	mu      sync.Mutex
-	results []Completed[R] // index: number - first; Number 0 until done
+	results []Completed[R]  // index: number - first; Number 0 until done
+	landed  []chan struct{} // index: number - first; closed when the part is uploaded
+	pending int             // no part below this number is still in flight
 }
 
 // NewUploader starts an upload that sends parts to sink. ctx bounds the whole
@@ -201,13 +203,14 @@ func NewUploader[R any](ctx context.Context, sink Sink[R], opts Options) (*Uploa
 	opts.Tail = nil
 
 	u := &Uploader[R]{
-		sink:   sink,
-		opts:   opts,
-		chunk:  int(opts.ChunkSize),
-		first:  opts.FirstPart,
-		next:   opts.FirstPart,
-		pool:   poolFor(int(opts.ChunkSize)),
-		tokens: make(chan struct{}, opts.Concurrency),
+		sink:    sink,
+		opts:    opts,
+		chunk:   int(opts.ChunkSize),
+		first:   opts.FirstPart,
+		next:    opts.FirstPart,
+		pending: opts.FirstPart,
+		pool:    poolFor(int(opts.ChunkSize)),
+		tokens:  make(chan struct{}, opts.Concurrency),
 	}
 	u.ctx, u.cancel = context.WithCancelCause(ctx)
 	if len(tail) > 0 {
@@ -330,6 +333,69 @@ func (u *Uploader[R]) Parts() []Completed[R] {
 // (FirstPart-1) × ChunkSize + Size().
 func (u *Uploader[R]) Size() int64 { return u.size.Load() }
 
+// Checkpoint is a snapshot of an upload taken by [Uploader.Checkpoint] while
+// parts may still be in flight.
+type Checkpoint struct {
+	// Next is the number the next part would get: every part below it has
+	// been handed to the sink (or uploaded by an earlier Uploader).
+	Next int
+
+	// Pending is the lowest part number that was still in flight when the
+	// snapshot was taken; Next when none was. Every part below Pending is
+	// uploaded.
+	Pending int
+
+	// Tail is a copy of the bytes accepted but not yet handed to the sink,
+	// always shorter than ChunkSize; nil when there are none.
+	Tail []byte
+}
+
+// Checkpoint returns what the upload would leave behind if every part in
+// flight succeeded: a backend can persist it (the tail and the next part
+// number) while those parts still upload, instead of after [Uploader.Drain],
+// as long as it records Pending so that a resume checks the parts from
+// Pending to Next-1 on the service. Call it from the goroutine that calls
+// Write, with no Write running; a Drain that follows returns the same tail.
+func (u *Uploader[R]) Checkpoint() Checkpoint {
+	cp := Checkpoint{Next: u.next}
+	if u.fill != nil && len(*u.fill) > 0 {
+		cp.Tail = bytes.Clone(*u.fill)
+	}
+	u.mu.Lock()
+	for u.pending < u.next && u.results[u.pending-u.first].Number != 0 {
+		u.pending++
+	}
+	cp.Pending = u.pending
+	u.mu.Unlock()
+	return cp
+}
+
+// WaitPart waits until part number n, handed to the sink by this Uploader,
+// is uploaded, and returns nil then, or the upload's error if it fails
+// first (also when the failure is another part's). A part number that this
+// Uploader did not hand to the sink (below FirstPart, or not dispatched yet)
+// is an error. WaitPart may be called from any goroutine.
+func (u *Uploader[R]) WaitPart(n int) error {
+	u.mu.Lock()
+	if n < u.first || n-u.first >= len(u.landed) {
+		u.mu.Unlock()
+		return fmt.Errorf("chunk: WaitPart(%d): not a part of this upload (parts %d to %d)", n, u.first, u.first+len(u.landed)-1)
+	}
+	ch := u.landed[n-u.first]
+	u.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-u.ctx.Done():
+		select {
+		case <-ch: // uploaded before the context ended (as after Drain)
+			return nil
+		default:
+			return context.Cause(u.ctx)
+		}
+	}
+}
+
 // usable returns the error that ends the upload, if any, dropping the buffer
 // being filled when the upload has failed.
 func (u *Uploader[R]) usable() error {
@@ -375,6 +441,7 @@ func (u *Uploader[R]) dispatch() error {
 	u.next++
 	u.mu.Lock()
 	u.results = append(u.results, Completed[R]{})
+	u.landed = append(u.landed, make(chan struct{}))
 	u.mu.Unlock()
 	go u.upload(b, number)
 	return nil
@@ -411,6 +478,7 @@ func (u *Uploader[R]) upload(b *[]byte, number int) {
 	}
 	u.mu.Lock()
 	u.results[number-u.first] = Completed[R]{Number: number, Size: int64(len(data)), Checksum: sum, Result: res}
+	close(u.landed[number-u.first])
 	u.mu.Unlock()
 }
 

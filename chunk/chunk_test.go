@@ -1119,3 +1119,116 @@ func BenchmarkUploader(b *testing.B) {
 		})
 	}
 }
+
+// TestCheckpoint holds parts in the sink with gates and checks that
+// Checkpoint reports the next part, the lowest part in flight and the tail
+// while they upload, that WaitPart waits for exactly its part, and that
+// Drain then returns the same tail.
+func TestCheckpoint(t *testing.T) {
+	const chunk = 8
+	s := newFakeSink(t)
+	gates := map[int]chan struct{}{1: make(chan struct{}), 2: make(chan struct{}), 3: make(chan struct{})}
+	s.hook = func(ctx context.Context, p Part, _ int) error {
+		select {
+		case <-gates[p.Number]:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	u, err := NewUploader[string](context.Background(), s, Options{ChunkSize: chunk, Concurrency: 4, FirstPart: 1, Tail: []byte("abc")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("defghijklmnopqrstuvwxyz0123") // 3+27 = 30 bytes: parts 1-3 and a 6-byte tail
+	if _, err := u.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	cp := u.Checkpoint()
+	if cp.Next != 4 || cp.Pending != 1 || string(cp.Tail) != "yz0123" {
+		t.Fatalf("Checkpoint = %+v (tail %q), want Next 4, Pending 1, tail %q", cp, cp.Tail, "yz0123")
+	}
+
+	// Part 2 lands first: Pending stays at 1, WaitPart(2) returns and
+	// WaitPart(1) still waits.
+	close(gates[2])
+	if err := u.WaitPart(2); err != nil {
+		t.Fatalf("WaitPart(2) = %v", err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- u.WaitPart(1) }()
+	select {
+	case err := <-waited:
+		t.Fatalf("WaitPart(1) returned %v before part 1 was uploaded", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if cp := u.Checkpoint(); cp.Pending != 1 {
+		t.Fatalf("Pending = %d with part 1 in flight, want 1", cp.Pending)
+	}
+	close(gates[1])
+	if err := <-waited; err != nil {
+		t.Fatalf("WaitPart(1) = %v", err)
+	}
+	if cp := u.Checkpoint(); cp.Pending != 3 || cp.Next != 4 {
+		t.Fatalf("Checkpoint = %+v after parts 1 and 2, want Pending 3, Next 4", cp)
+	}
+	for _, n := range []int{0, 4, 9} {
+		if err := u.WaitPart(n); err == nil {
+			t.Errorf("WaitPart(%d) = nil for a part this upload did not dispatch", n)
+		}
+	}
+	close(gates[3])
+	tail, err := u.Drain()
+	if err != nil || string(tail) != "yz0123" {
+		t.Fatalf("Drain = %q, %v; want %q", tail, err, "yz0123")
+	}
+	if err := u.WaitPart(3); err != nil {
+		t.Fatalf("WaitPart(3) after Drain = %v", err)
+	}
+	if cp := u.Checkpoint(); cp.Pending != 4 || cp.Tail != nil {
+		t.Fatalf("Checkpoint after Drain = %+v, want Pending 4 and no tail", cp)
+	}
+	checkObject(t, s, chunk, []byte("abcdefghijklmnopqrstuvwx"))
+}
+
+// TestWaitPartFailure checks that WaitPart returns the upload's error when
+// another part fails, and after Abort.
+func TestWaitPartFailure(t *testing.T) {
+	errBoom := errors.New("boom")
+	s := newFakeSink(t)
+	release := make(chan struct{})
+	s.hook = func(ctx context.Context, p Part, _ int) error {
+		if p.Number == 2 {
+			return errBoom
+		}
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	u, err := NewUploader[string](context.Background(), s, Options{ChunkSize: 4, Concurrency: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Write([]byte("aaaabbbbcc")); err != nil && !errors.Is(err, errBoom) {
+		t.Fatal(err)
+	}
+	if err := u.WaitPart(1); !errors.Is(err, errBoom) {
+		t.Fatalf("WaitPart(1) = %v, want the error of part 2", err)
+	}
+	close(release)
+
+	u2, err := NewUploader[string](context.Background(), newFakeSink(t), Options{ChunkSize: 4, Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u2.Write([]byte("aaaab")); err != nil {
+		t.Fatal(err)
+	}
+	u2.Abort()
+	if err := u2.WaitPart(1); err != nil && !errors.Is(err, ErrAborted) {
+		t.Fatalf("WaitPart after Abort = %v, want nil (uploaded) or ErrAborted", err)
+	}
+}

@@ -20,6 +20,14 @@
 // by earlier sessions are (FirstPart-1) × ChunkSize, and the object size so
 // far is that plus [Uploader.Size].
 //
+// Waiting for every part before persisting the tail makes each suspend as
+// slow as its slowest part plus the write of the tail. A backend that
+// records which parts a resume must check can do both at once:
+// [Uploader.Checkpoint] returns the tail, the next part number and the lowest
+// part still in flight, [Uploader.WaitPart] waits for one part (such as the
+// one holding the previous session's tail, which must land before the
+// persisted tail is replaced), and Drain then waits for the rest.
+//
 // At commit the backend calls [Uploader.Finish], which uploads the tail as
 // the final part. An empty upload uploads no part unless
 // [Options.EmptyPart] asks for one empty part; the backend decides what a
@@ -52,9 +60,10 @@
 // # Limits
 //
 // The engine keeps no state outside the process: persisting the tail, the
-// part list and any upload ID is the backend's job. Write, Drain and Finish
-// must be called from one goroutine at a time, as with any io.Writer; Abort,
-// Parts and Size may be called from any goroutine. A sink must honour its
-// context for cancellation to stop a part upload that is in flight, and must
-// not keep the part's data after it returns.
+// part list and any upload ID is the backend's job. Write, Checkpoint, Drain
+// and Finish must be called from one goroutine at a time, as with any
+// io.Writer; Abort, Parts, Size and WaitPart may be called from any
+// goroutine. A sink must honour its context for cancellation to stop a part
+// upload that is in flight, and must not keep the part's data after it
+// returns.
 package chunk
