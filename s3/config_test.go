@@ -139,6 +139,16 @@ func TestParseState(t *testing.T) {
 	if _, err := parseState(upper); err != nil {
 		t.Errorf("parseState with capitalised keys: %v", err)
 	}
+	if st.pending != 3 {
+		t.Errorf("pending = %d without %s, want next (3)", st.pending, metaPending)
+	}
+	withPending := map[string]string{metaPending: "2"}
+	for k, v := range good {
+		withPending[k] = v
+	}
+	if st, err := parseState(withPending); err != nil || st.pending != 2 {
+		t.Errorf("parseState with pending 2 = %+v, %v", st, err)
+	}
 	for _, bad := range []map[string]string{
 		{metaToken: "t", metaUpload: "u", metaNext: "0", metaChunk: "5242880", metaTailLen: "1", metaTailCRC: "0"},
 		{metaToken: "t", metaUpload: "u", metaNext: "2", metaChunk: "100", metaTailLen: "1", metaTailCRC: "0"},
@@ -146,6 +156,9 @@ func TestParseState(t *testing.T) {
 		{metaToken: "t", metaUpload: "", metaNext: "2", metaChunk: "5242880", metaTailLen: "1", metaTailCRC: "0"},
 		{metaToken: "", metaUpload: "u", metaNext: "2", metaChunk: "5242880", metaTailLen: "1", metaTailCRC: "0"},
 		{metaToken: "t", metaUpload: "u", metaNext: "10002", metaChunk: "5242880", metaTailLen: "1", metaTailCRC: "0"},
+		{metaToken: "t", metaUpload: "u", metaNext: "3", metaChunk: "5242880", metaTailLen: "1", metaTailCRC: "0", metaPending: "4"},
+		{metaToken: "t", metaUpload: "u", metaNext: "3", metaChunk: "5242880", metaTailLen: "1", metaTailCRC: "0", metaPending: "0"},
+		{metaToken: "t", metaUpload: "u", metaNext: "3", metaChunk: "5242880", metaTailLen: "1", metaTailCRC: "0", metaPending: "x"},
 		{},
 	} {
 		if _, err := parseState(bad); !errors.Is(err, driver.ErrCorrupt) {

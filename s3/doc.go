@@ -73,13 +73,19 @@
 // exactly chunksize (the last one of the object may be shorter), also
 // across any number of Close and resume cycles, and uploads up to
 // maxconcurrency of them in parallel to one multipart upload, created when
-// the first full part is ready. Close waits until every full part is
-// uploaded, then writes one hidden state object,
+// the first full part is ready. Close writes one hidden state object,
 // "~stowage/uploads/<path>", whose body is the tail (fewer than chunksize
 // bytes) and whose metadata names the upload ID, the next part number, the
-// part size and a generation token. Writer(path, true), in any process,
-// reads that object (O(chunksize) work: no listing of uploads, no copy of
-// the object) and continues with the next part. In the process that closed
+// part size, a generation token and the lowest part still uploading, and
+// returns once that object and every full part are stored. The state is
+// written while the last parts upload, not after them, but only once the
+// part holding the previous session's tail has landed, so a failed Close
+// or a crash never loses bytes an earlier Close acknowledged.
+// Writer(path, true), in any process, reads that object (O(chunksize) work:
+// no listing of uploads, no copy of the object), checks the parts it names
+// as pending with one ListParts from that part on, and continues with the
+// next part (or, after a Close that failed, after the last part that
+// landed; the bytes after it were never acknowledged). In the process that closed
 // the upload, a HeadObject that shows the same state object (ETag, token,
 // part number, tail length and CRC) replaces even that read: the backend
 // keeps the tails of recently closed uploads, at most 4 × chunksize bytes in
@@ -110,9 +116,9 @@
 // object; such chunks are then sent through the client instead.)
 //
 // Memory: one upload holds at most chunksize × (maxconcurrency + 1) bytes of
-// part buffers (the chunk engine), plus the tail read back on resume and
-// written on Close (at most chunksize each, not at the same time as a full
-// set of buffers): within chunksize × (maxconcurrency + 2).
+// part buffers (the chunk engine), plus one copy of the tail (fewer than
+// chunksize bytes) read back on resume or written on Close while the last
+// parts upload: within chunksize × (maxconcurrency + 2).
 //
 // # Other operations
 //

@@ -30,6 +30,7 @@ const (
 	metaChunk   = "stowage-chunk"     // the part size the upload started with
 	metaTailLen = "stowage-tail-len"  // bytes of the tail (the object's body)
 	metaTailCRC = "stowage-tail-crc"  // CRC-32 (IEEE) of the tail, in hex
+	metaPending = "stowage-pending"   // the lowest part still uploading when the state was written
 )
 
 // cleanupTimeout bounds the best-effort cleanup (aborting an upload no state
@@ -39,10 +40,17 @@ const cleanupTimeout = 30 * time.Second
 // uploadState is what the state object of an in-progress upload records.
 // Its body is the tail: the bytes accepted but not yet uploaded as a part,
 // always fewer than chunk.
+//
+// Close writes the state while the session's last parts still upload, so
+// the parts from pending to next-1 may not exist if that Close failed or
+// its process died; a resume that cannot tell checks them with one ListParts
+// (see verifyParts). Every part below pending was uploaded before the state
+// was written.
 type uploadState struct {
 	token    string
 	uploadID string
 	next     int
+	pending  int
 	chunk    int64
 	tailLen  int64
 	tailCRC  uint32
@@ -71,7 +79,13 @@ func parseState(m map[string]string) (uploadState, error) {
 	tailLen, err3 := strconv.ParseInt(meta(m, metaTailLen), 10, 64)
 	crc, err4 := strconv.ParseUint(meta(m, metaTailCRC), 16, 32)
 	st.next, st.chunk, st.tailLen, st.tailCRC = next, chunkSize, tailLen, uint32(crc)
-	if st.token == "" || errors.Join(err1, err2, err3, err4) != nil || next < 1 || next > maxParts+1 ||
+	st.pending = next
+	var err5 error
+	if v := meta(m, metaPending); v != "" {
+		st.pending, err5 = strconv.Atoi(v)
+	}
+	if st.token == "" || errors.Join(err1, err2, err3, err4, err5) != nil || next < 1 || next > maxParts+1 ||
+		st.pending < 1 || st.pending > next ||
 		chunkSize < minChunkSize || chunkSize > maxPartSize || tailLen < 0 || tailLen >= chunkSize ||
 		(st.uploadID == "" && next != 1) {
 		return st, driver.Errorf(driver.KindCorrupt, "the upload state object has bad metadata %v", m)
@@ -90,9 +104,11 @@ func (b *backend) headState(ctx context.Context, key string) (uploadState, error
 	return st, err
 }
 
-// getState reads the state and the tail of an upload: O(chunksize) work.
-func (b *backend) getState(ctx context.Context, key string) (uploadState, []byte, error) {
-	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(key)})
+// getState reads the state and the tail of the upload of the object key
+// from its state object skey, and checks the parts that were still
+// uploading when the state was written: O(chunksize) work.
+func (b *backend) getState(ctx context.Context, key, skey string) (uploadState, []byte, error) {
+	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(skey)})
 	if err != nil {
 		return uploadState{}, nil, b.classify(err)
 	}
@@ -108,16 +124,73 @@ func (b *backend) getState(ctx context.Context, key string) (uploadState, []byte
 	if crc32.ChecksumIEEE(tail) != st.tailCRC {
 		return st, nil, driver.Errorf(driver.KindCorrupt, "the upload tail does not match its CRC-32")
 	}
+	if st.pending < st.next {
+		landed, err := b.verifyParts(ctx, key, st)
+		if err != nil {
+			return st, nil, err
+		}
+		if landed < st.next {
+			// The Close that wrote this state did not finish: the upload
+			// is durable up to the first missing part, and the bytes
+			// after it, tail included, were never acknowledged.
+			st.next, st.pending, st.tailLen, st.tailCRC, tail = landed, landed, 0, crc32.ChecksumIEEE(nil), nil
+		}
+	}
 	return st, tail, nil
+}
+
+// verifyParts checks, with a paginated ListParts that starts at part
+// st.pending, that the parts from st.pending to st.next-1 of the upload
+// exist with exactly st.chunk bytes, and returns the number of the first
+// one that does not (st.next when all do). The parts pending after a Close
+// are those still in flight when it wrote the state (at most
+// maxconcurrency, unless a slow part let later ones finish), so this is
+// usually one request.
+func (b *backend) verifyParts(ctx context.Context, key string, st uploadState) (int, error) {
+	have := make([]bool, st.next-st.pending)
+	p := s3.NewListPartsPaginator(b.client, &s3.ListPartsInput{
+		Bucket: aws.String(b.bucket), Key: aws.String(key), UploadId: aws.String(st.uploadID),
+		PartNumberMarker: aws.String(strconv.Itoa(st.pending - 1)),
+		MaxParts:         aws.Int32(int32(min(len(have), 1000))),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return 0, b.classify(err)
+		}
+		done := false
+		for _, part := range page.Parts {
+			n := int(aws.ToInt32(part.PartNumber))
+			if n >= st.next {
+				done = true
+				continue
+			}
+			if n >= st.pending && aws.ToInt64(part.Size) == st.chunk {
+				have[n-st.pending] = true
+			}
+		}
+		if done {
+			break
+		}
+	}
+	for i, ok := range have {
+		if !ok {
+			return st.pending + i, nil
+		}
+	}
+	return st.next, nil
 }
 
 // resumeState returns the state and tail of an upload for a resume. When
 // this process closed the upload last, the tail is still in the tail cache,
 // and a HeadObject that shows the same state object (ETag, token, upload ID,
 // next part, tail length and CRC) replaces the GetObject of the tail.
-func (b *backend) resumeState(ctx context.Context, key string) (uploadState, []byte, error) {
-	if c, ok := b.tails.take(key); ok {
-		st, err := b.headState(ctx, key)
+//
+// The cache holds only states whose Close saw every part uploaded, so its
+// pending parts need no check.
+func (b *backend) resumeState(ctx context.Context, key, skey string) (uploadState, []byte, error) {
+	if c, ok := b.tails.take(skey); ok {
+		st, err := b.headState(ctx, skey)
 		if err != nil && !errors.Is(err, driver.ErrCorrupt) {
 			return st, nil, err
 		}
@@ -125,7 +198,7 @@ func (b *backend) resumeState(ctx context.Context, key string) (uploadState, []b
 			return st, c.tail, nil
 		}
 	}
-	return b.getState(ctx, key)
+	return b.getState(ctx, key, skey)
 }
 
 // tailCacheChunks bounds the tail cache: the tails of at most this many
@@ -203,6 +276,9 @@ func (b *backend) putState(ctx context.Context, key string, st uploadState, tail
 		metaTailLen: strconv.Itoa(len(tail)),
 		metaTailCRC: strconv.FormatUint(uint64(crc32.ChecksumIEEE(tail)), 16),
 	}
+	if st.pending != 0 && st.pending < st.next {
+		in.Metadata[metaPending] = strconv.Itoa(st.pending)
+	}
 	out, err := b.client.PutObject(ctx, in)
 	if err != nil {
 		return "", b.classify(err)
@@ -241,6 +317,12 @@ type writer struct {
 	chunk int64
 	first int // number of this session's first part
 
+	// resumedTail is the length of the tail this session started with: an
+	// earlier Close acknowledged those bytes, so the part that now holds
+	// them (the first) must land before Close replaces the state that
+	// holds them.
+	resumedTail int
+
 	// stateSeen is true when a state object of this upload existed (or
 	// was written) when the writer opened, so that its disappearance means
 	// a Cancel or a newer writer.
@@ -275,7 +357,7 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 		}
 		w.stateSeen = true
 	} else {
-		st, t, err := b.resumeState(ctx, w.skey)
+		st, t, err := b.resumeState(ctx, w.key, w.skey)
 		switch {
 		case err == nil:
 			w.token, w.uploadID, w.first, w.chunk = st.token, st.uploadID, st.next, st.chunk
@@ -310,6 +392,7 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 		return nil, driver.Wrap(driver.KindCorrupt, err)
 	}
 	w.up = up
+	w.resumedTail = len(tail)
 	return w, nil
 }
 
@@ -452,35 +535,71 @@ func (w *writer) checkToken(ctx context.Context) error {
 	return nil
 }
 
-// Close implements driver.FileWriter: it waits for every full part, then
-// stores the tail and the upload's state durably, so that a later
-// Writer(path, true) resumes at exactly Size().
+// Close implements driver.FileWriter: it stores the tail and the upload's
+// state durably and returns once every full part is uploaded, so that a
+// later Writer(path, true) resumes at exactly Size().
+//
+// The state object is written while the last parts still upload (and
+// records the lowest of them as pending), not after them: a Close would
+// otherwise cost its slowest part plus the write of the tail, one after the
+// other. It waits first for the part that holds the bytes of the previous
+// session's tail, which the state being replaced acknowledged. If a pending
+// part then fails, or the process dies, the state names parts that may not
+// exist; a resume in another process checks them (verifyParts) and resumes
+// after the last one that landed, never before what an earlier successful
+// Close acknowledged.
 func (w *writer) Close() error {
 	if w.ended {
 		return nil
 	}
 	w.ended = true
-	// The ownership check runs while the last parts upload.
+	// The ownership check runs while the parts upload.
 	tokenErr := make(chan error, 1)
 	go func() { tokenErr <- w.checkToken(w.ctx) }()
-	tail, err := w.up.Drain()
-	terr := <-tokenErr
+	var err error
+	if w.resumedTail > 0 && w.up.Size() >= w.chunk { // the first part was dispatched
+		err = w.up.WaitPart(w.first)
+	}
+	if terr := <-tokenErr; err == nil {
+		err = terr
+	}
+	cp := w.up.Checkpoint()
+	id := w.currentUpload()
+	if err == nil && id == "" && cp.Next > w.first {
+		id, err = w.ensureUpload(w.ctx)
+	}
 	if err != nil {
+		w.up.Abort()
 		w.abandon()
 		return w.b.classify(err)
 	}
-	if terr != nil {
-		w.abandon()
-		return terr
+	st := uploadState{token: w.token, uploadID: id, next: cp.Next, pending: cp.Pending, chunk: w.chunk}
+	type putResult struct {
+		etag string
+		err  error
 	}
-	st := uploadState{token: w.token, uploadID: w.currentUpload(), next: w.first + len(w.up.Parts()), chunk: w.chunk}
-	etag, err := w.b.putState(w.ctx, w.skey, st, tail)
-	if err != nil {
+	put := make(chan putResult, 1)
+	go func() {
+		etag, err := w.b.putState(w.ctx, w.skey, st, cp.Tail)
+		put <- putResult{etag, err}
+	}()
+	_, derr := w.up.Drain()
+	pr := <-put
+	switch {
+	case pr.err != nil:
+		// The earlier state (if any) still stands and does not name an
+		// upload this session created.
+		w.up.Abort()
 		w.abandon()
-		return err
+		return pr.err
+	case derr != nil:
+		// The new state names the upload and its pending parts; a resume
+		// checks them, so the upload must stay.
+		return w.b.classify(derr)
 	}
-	st.tailLen, st.tailCRC, st.etag = int64(len(tail)), crc32.ChecksumIEEE(tail), etag
-	w.b.tails.put(w.skey, st, tail)
+	// Every part landed, so a resume from the cache checks none of them.
+	st.tailLen, st.tailCRC, st.etag = int64(len(cp.Tail)), crc32.ChecksumIEEE(cp.Tail), pr.etag
+	w.b.tails.put(w.skey, st, cp.Tail)
 	return nil
 }
 

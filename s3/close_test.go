@@ -1,0 +1,142 @@
+package s3
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stowage/stowage/driver"
+)
+
+// partFailer fails the UploadPart of one part number, after a delay (so
+// the writer has moved on to Close), with a non-retryable AccessDenied; it
+// passes every other request through. part 0 disarms it.
+type partFailer struct {
+	base  http.RoundTripper
+	part  atomic.Int64
+	delay time.Duration
+}
+
+func (f *partFailer) RoundTrip(req *http.Request) (*http.Response, error) {
+	q := req.URL.Query()
+	n, _ := strconv.Atoi(q.Get("partNumber"))
+	if req.Method != http.MethodPut || n == 0 || int64(n) != f.part.Load() || isStateKey(req.URL.Path) {
+		return f.base.RoundTrip(req)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+	}
+	select {
+	case <-time.After(f.delay):
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+	const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>injected failure</Message></Error>`
+	return &http.Response{StatusCode: 403, Status: "403 Forbidden", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)), Request: req}, nil
+}
+
+// TestFailedCloseKeepsAcknowledgedBytes covers a Close whose last parts
+// fail after the state object was replaced (Close writes it while they
+// upload), and one whose first part (holding the previous session's tail)
+// fails. A resume, in the same process or another one, must come back at a
+// size whose bytes all landed and never below what an earlier successful
+// Close acknowledged; writing the rest from there and committing must give
+// exactly the bytes written.
+func TestFailedCloseKeepsAcknowledgedBytes(t *testing.T) {
+	const chunk = 5 * mib
+	cases := []struct {
+		name     string
+		failPart int64 // in session 2, which holds parts 3, 4 and 5
+		wantSize int64 // at the resume after the failed Close
+	}{
+		// Parts 3 and 4 land, 5 fails: resume after part 4, the tail of
+		// the failed session is gone (it was never acknowledged).
+		{"last part", 5, 4 * chunk},
+		// Part 3 holds the 2.5-chunk tail of session 1: it fails, so the
+		// state of session 1 must still stand.
+		{"part with the earlier tail", 3, 2*chunk + chunk/2},
+	}
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		for _, tc := range cases {
+			for _, other := range []bool{false, true} {
+				name := tc.name + "/same process"
+				if other {
+					name = tc.name + "/other process"
+				}
+				t.Run(name, func(t *testing.T) {
+					r := seeded(t)
+					pf := &partFailer{delay: 300 * time.Millisecond}
+					ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
+						pf.base = base
+						return pf
+					})
+					params := driver.Params{"chunksize": chunk, "maxconcurrency": 4, "maxretries": 0}
+					d, b := srv.open(t, ctx, params)
+					p := "/fc/blob"
+					all := randBytes(r, 5*chunk+chunk/2)
+
+					w, err := d.Writer(ctx, p, false)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := w.Write(all[:2*chunk+chunk/2]); err != nil {
+						t.Fatal(err)
+					}
+					if err := w.Close(); err != nil {
+						t.Fatal(err)
+					}
+
+					if w, err = d.Writer(ctx, p, true); err != nil {
+						t.Fatal(err)
+					}
+					pf.part.Store(tc.failPart)
+					if _, err := w.Write(all[2*chunk+chunk/2:]); err != nil {
+						t.Fatalf("Write returned the part's failure early (raise the delay): %v", err)
+					}
+					if err := w.Close(); !errors.Is(err, driver.ErrPermission) {
+						t.Fatalf("Close with part %d failing = %v, want ErrPermission", tc.failPart, err)
+					}
+					pf.part.Store(0)
+
+					rd := d
+					if other {
+						p2 := driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
+							"accesskey": b.cfg.AccessKey, "secretkey": b.cfg.SecretKey,
+							"rootdirectory": b.cfg.RootDirectory, "chunksize": chunk}
+						if rd, err = New(ctx, p2); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if w, err = rd.Writer(ctx, p, true); err != nil {
+						t.Fatalf("resume after the failed Close: %v", err)
+					}
+					if w.Size() != tc.wantSize {
+						t.Fatalf("resumed at %d bytes, want %d", w.Size(), tc.wantSize)
+					}
+					if _, err := w.Write(all[w.Size():]); err != nil {
+						t.Fatal(err)
+					}
+					if err := w.Commit(ctx); err != nil {
+						t.Fatalf("Commit: %v", err)
+					}
+					got, err := rd.GetContent(ctx, p)
+					if err != nil || !bytes.Equal(got, all) {
+						t.Fatalf("content after the resume differs (%d bytes, want %d): %v", len(got), len(all), err)
+					}
+					if left, _ := leftoverUploads(ctx, d); len(left) != 0 {
+						t.Errorf("left behind: %v", left)
+					}
+				})
+			}
+		}
+	})
+}
