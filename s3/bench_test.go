@@ -1,12 +1,14 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"io"
 	"os"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/stowage/stowage/conformance"
 	"github.com/stowage/stowage/driver"
@@ -118,11 +121,15 @@ func (h *heapPeak) end() (live, all int64) {
 }
 
 // BenchmarkUploadRatios uploads the same bytes to MinIO, in one run and
-// interleaved, three ways: the driver's writer in one session, the SDK's
-// upload manager (same client, part size and parts in flight), and the
-// registry's PATCH pattern (8 MiB writes, Close and resume every 32 MiB).
-// It reports each one's MB/s, the ratios driver/manager and patch/driver,
-// and the driver's peak heap against the bound chunksize × (maxconcurrency
+// interleaved, four ways: the driver's writer in one session, the SDK's
+// upload manager (same client, part size and parts in flight), the
+// registry's PATCH pattern through the driver (8 MiB writes, Close and
+// resume every 32 MiB), and the same pattern with bare SDK calls (sdkpatch:
+// what any driver that keeps parts uniform and makes each Close durable
+// must at least send, with no state and no checks). It reports each one's
+// MB/s, the ratios driver/manager, patch/driver, sdkpatch/manager (the
+// bound for patch/driver on this machine) and patch/sdkpatch, and the
+// driver's peak heap against the bound chunksize × (maxconcurrency
 // + 2) + 16 MiB. The blob is 1 GiB (64 MiB with -short); STOWAGE_BENCH_MIB
 // overrides it, STOWAGE_BENCH_CHECKSUM the checksum mode.
 func BenchmarkUploadRatios(b *testing.B) {
@@ -198,9 +205,105 @@ func BenchmarkUploadRatios(b *testing.B) {
 		}
 		return time.Since(start)
 	}
+	// sdkPatch is the leanest SDK upload of the PATCH pattern, the bound
+	// for the driver's: the same parts, at most MaxConcurrency in flight,
+	// and at every 32 MiB a PutObject of the tail, concurrent with the
+	// parts, then a wait for all of them. It keeps no state metadata,
+	// checks nothing and resumes nothing.
+	sdkPatch := func(p string) time.Duration {
+		key := bk.key(p)
+		start := time.Now()
+		cu, err := bk.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bk.bucket),
+			Key: aws.String(key), ChecksumAlgorithm: bk.algorithm()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var (
+			mu    sync.Mutex
+			parts []types.CompletedPart
+			wg    sync.WaitGroup
+			errs  = make(chan error, 1)
+			slots = make(chan struct{}, bk.cfg.MaxConcurrency)
+		)
+		fail := func(err error) {
+			select {
+			case errs <- err:
+			default:
+			}
+		}
+		send := func(n int32, data []byte) {
+			slots <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				out, err := bk.client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(bk.bucket), Key: aws.String(key),
+					UploadId: cu.UploadId, PartNumber: aws.Int32(n), Body: bytes.NewReader(data),
+					ContentLength: aws.Int64(int64(len(data))), ChecksumAlgorithm: bk.algorithm()})
+				if err != nil {
+					fail(err)
+					return
+				}
+				mu.Lock()
+				parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(n), ETag: out.ETag,
+					ChecksumCRC32: out.ChecksumCRC32, ChecksumCRC32C: out.ChecksumCRC32C,
+					ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256})
+				mu.Unlock()
+			})
+		}
+		src := &patternReader{left: size}
+		fill := make([]byte, 0, chunk)
+		next := int32(1)
+		var sinceClose int64
+		for {
+			n, rerr := io.ReadFull(src, buf)
+			for data := buf[:n]; len(data) > 0; {
+				k := min(chunk-len(fill), len(data))
+				fill = append(fill, data[:k]...)
+				data = data[k:]
+				if len(fill) == chunk {
+					send(next, fill)
+					next++
+					fill = make([]byte, 0, chunk)
+				}
+			}
+			sinceClose += int64(n)
+			if rerr != nil {
+				break
+			}
+			if sinceClose >= 32<<20 {
+				tail := bytes.Clone(fill)
+				wg.Go(func() {
+					if _, err := bk.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bk.bucket),
+						Key: aws.String(key + ".tail"), Body: bytes.NewReader(tail), ChecksumAlgorithm: bk.algorithm()}); err != nil {
+						fail(err)
+					}
+				})
+				wg.Wait()
+				sinceClose = 0
+			}
+		}
+		if len(fill) > 0 {
+			send(next, fill)
+		}
+		wg.Wait()
+		select {
+		case err := <-errs:
+			b.Fatal(err)
+		default:
+		}
+		slices.SortFunc(parts, func(x, y types.CompletedPart) int { return int(*x.PartNumber - *y.PartNumber) })
+		if _, err := bk.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(bk.bucket),
+			Key: aws.String(key), UploadId: cu.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(start)
+		for _, k := range []string{key, key + ".tail"} {
+			_, _ = bk.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bk.bucket), Key: aws.String(k)})
+		}
+		return took
+	}
 	var mbps func(d time.Duration) float64 // of a total over the n iterations run
 
-	var tDrv, tMgr, tPatch time.Duration
+	var tDrv, tMgr, tPatch, tSDKPatch time.Duration
 	var peakLive, peakAll int64
 	var n int
 	for i := 0; b.Loop(); i++ {
@@ -215,7 +318,13 @@ func BenchmarkUploadRatios(b *testing.B) {
 			tMgr += viaManager("/bench/manager")
 			dd, l1, a1 = session("/bench/driver", false)
 		}
-		pp, l2, a2 = session("/bench/patch", true)
+		if i%2 == 0 {
+			pp, l2, a2 = session("/bench/patch", true)
+			tSDKPatch += sdkPatch("/bench/sdkpatch")
+		} else {
+			tSDKPatch += sdkPatch("/bench/sdkpatch")
+			pp, l2, a2 = session("/bench/patch", true)
+		}
 		tDrv += dd
 		tPatch += pp
 		peakLive, peakAll = max(peakLive, l1, l2), max(peakAll, a1, a2)
@@ -230,6 +339,9 @@ func BenchmarkUploadRatios(b *testing.B) {
 	b.ReportMetric(mbps(tPatch), "patch-MB/s")
 	b.ReportMetric(tMgr.Seconds()/tDrv.Seconds(), "driver/manager")
 	b.ReportMetric(tDrv.Seconds()/tPatch.Seconds(), "patch/driver")
+	b.ReportMetric(mbps(tSDKPatch), "sdkpatch-MB/s")
+	b.ReportMetric(tMgr.Seconds()/tSDKPatch.Seconds(), "sdkpatch/manager")
+	b.ReportMetric(tSDKPatch.Seconds()/tPatch.Seconds(), "patch/sdkpatch")
 	b.ReportMetric(float64(peakLive)/(1<<20), "peak-live-MiB")
 	b.ReportMetric(float64(peakAll)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(bound)/(1<<20), "bound-MiB")
