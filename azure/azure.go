@@ -348,6 +348,9 @@ func classify(err error) error {
 	}
 	var re *azcore.ResponseError
 	if !errors.As(err, &re) {
+		if driver.NetworkFailure(err) {
+			return &driver.Error{Kind: driver.KindUnavailable, Detail: "cannot reach the Azure blob endpoint", Err: err}
+		}
 		return driver.Wrap(driver.KindUnknown, err)
 	}
 	k := driver.KindFromHTTPStatus(re.StatusCode)

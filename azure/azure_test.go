@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -208,6 +209,31 @@ func TestClassify(t *testing.T) {
 	if err := classify(&url.Error{Op: "Put", URL: "x", Err: io.ErrUnexpectedEOF}); !errors.As(err, &u) {
 		t.Errorf("transport error lost: %v", err)
 	}
+	refused := &url.Error{Op: "Put", URL: "x", Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}}
+	if err := classify(refused); !errors.Is(err, driver.ErrUnavailable) || !errors.As(err, &u) {
+		t.Errorf("refused connection: %v, want ErrUnavailable with the cause", err)
+	}
+}
+
+// TestUnreachable checks that an endpoint nothing listens on gives
+// ErrUnavailable, naming the service, within seconds.
+func TestUnreachable(t *testing.T) {
+	d, err := driver.Open(t.Context(), Name, driver.Params{
+		"container": "c", "max_retries": 1, "retry_delay": "10ms",
+		"connectionstring": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = d.List(t.Context(), "/")
+	if !errors.Is(err, driver.ErrUnavailable) || !strings.Contains(err.Error(), "cannot reach the Azure blob endpoint") {
+		t.Errorf("List against a closed port: %v, want ErrUnavailable", err)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("took %v", took)
+	}
+	t.Logf("%v (%v)", err, time.Since(start))
 }
 
 // errUnknownKind marks a case that classify must leave unclassified.

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"testing"
@@ -519,5 +521,38 @@ func TestCheckNoFileAbove(t *testing.T) {
 	ce := ConfigError("s3", "parameter %s: %s", "chunksize", "bad")
 	if ce.Error() != "s3: config: invalid argument: parameter chunksize: bad" {
 		t.Errorf("ConfigError: %q", ce)
+	}
+}
+
+func TestNetworkFailure(t *testing.T) {
+	_, dialErr := net.Dial("tcp", "127.0.0.1:1") // nothing listens on port 1
+	if dialErr == nil {
+		t.Skip("something listens on 127.0.0.1:1")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	<-ctx.Done()
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"refused dial", dialErr, true},
+		{"wrapped dial", fmt.Errorf("operation error S3: ListObjectsV2, exceeded maximum number of attempts, 4: %w", dialErr), true},
+		{"dns", &net.DNSError{Err: "no such host", Name: "nowhere.invalid", IsNotFound: true}, true},
+		{"read reset", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, true},
+		{"caller's deadline", ctx.Err(), false},
+		{"caller's deadline inside a url.Error", &url.Error{Op: "Get", URL: "http://x", Err: context.DeadlineExceeded}, false},
+		{"cancelled", context.Canceled, false},
+		{"service error", errors.New("AccessDenied"), false},
+		{"nil", nil, false},
+	} {
+		if got := NetworkFailure(c.err); got != c.want {
+			t.Errorf("%s: NetworkFailure(%v) = %v, want %v", c.name, c.err, got, c.want)
+		}
+	}
+	err := &Error{Driver: "s3", Op: "List", Path: "/", Kind: KindUnavailable, Detail: "cannot reach the S3 endpoint", Err: dialErr}
+	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrThrottled) || KindUnavailable.String() != "service unavailable" {
+		t.Errorf("ErrUnavailable: %v", err)
 	}
 }

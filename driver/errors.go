@@ -1,8 +1,10 @@
 package driver
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 )
 
@@ -38,6 +40,11 @@ const (
 	// KindInvalidArgument: a bad parameter or argument other than a path or
 	// offset (configuration errors use this kind).
 	KindInvalidArgument
+	// KindUnavailable: the service could not be reached or the connection
+	// to it broke (refused, reset, DNS failure, a network timeout), after
+	// the backend's retries. Nothing says the request had no effect; a
+	// registry can answer 503 and let the client retry.
+	KindUnavailable
 )
 
 var kindNames = [...]string{
@@ -51,6 +58,7 @@ var kindNames = [...]string{
 	KindConflict:        "conflict",
 	KindCorrupt:         "corrupt",
 	KindInvalidArgument: "invalid argument",
+	KindUnavailable:     "service unavailable",
 }
 
 // String returns a short lower-case description of the kind.
@@ -79,6 +87,7 @@ var (
 	ErrConflict        error = &kindSentinel{KindConflict}
 	ErrCorrupt         error = &kindSentinel{KindCorrupt}
 	ErrInvalidArgument error = &kindSentinel{KindInvalidArgument}
+	ErrUnavailable     error = &kindSentinel{KindUnavailable}
 )
 
 // Writer state sentinels, returned as they are (not wrapped) by a
@@ -215,6 +224,24 @@ func KindFromHTTPStatus(status int) Kind {
 		return KindInvalidArgument
 	}
 	return KindUnknown
+}
+
+// NetworkFailure reports whether err comes from the network rather than from
+// the service or the caller: a failed dial, read or write (*net.OpError), a
+// DNS failure, or another net.Error that timed out. The caller's own
+// context ending is not a network failure. Backends use it to classify such
+// errors as [KindUnavailable].
+func NetworkFailure(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var oe *net.OpError
+	var de *net.DNSError
+	if errors.As(err, &oe) || errors.As(err, &de) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // annotate returns err as an *Error that names driver, op and path. A writer

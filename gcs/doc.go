@@ -91,6 +91,11 @@
 // starts at the hint. RedirectURL gives V4 signed URLs (GET and HEAD) when
 // the credentials carry a private key, "" otherwise.
 //
+// Every request, raw or through the client library, is tried at most 6
+// times with backoff from 200 ms doubling to 10 s, within the caller's
+// context; a refused, reset or timed-out connection then fails with
+// driver.ErrUnavailable (about 3 s for an endpoint nothing listens on).
+//
 // # Emulator gaps (fake-gcs-server v1.56.1)
 //
 // A status query finalises the object instead of answering 308, so the

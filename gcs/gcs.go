@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/storage"
+	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 	htransport "google.golang.org/api/transport/http"
@@ -234,6 +235,12 @@ func newBackend(ctx context.Context, c Config) (*backend, error) {
 	if err != nil {
 		return nil, driver.Wrap(driver.KindInvalidArgument, fmt.Errorf("gcs: client: %w", err))
 	}
+	// The library retries transient errors, a refused connection included,
+	// until the context ends, with backoff up to 30 s: without a bound, an
+	// unreachable endpoint hangs a caller that set no deadline. The same
+	// bound and backoff as the raw calls (b.retry).
+	client.SetRetry(storage.WithMaxAttempts(b.retry.MaxAttempts),
+		storage.WithBackoff(gax.Backoff{Initial: b.retry.BaseDelay, Max: b.retry.MaxDelay, Multiplier: 2}))
 	b.client = client
 	b.bucket = client.Bucket(c.Bucket)
 	return b, nil
@@ -344,6 +351,9 @@ func classify(err error) error {
 	var he *httpError
 	if errors.As(err, &he) {
 		return driver.Wrap(driver.KindFromHTTPStatus(he.Status), err)
+	}
+	if driver.NetworkFailure(err) {
+		return &driver.Error{Kind: driver.KindUnavailable, Detail: "cannot reach the GCS endpoint", Err: err}
 	}
 	return driver.Wrap(driver.KindUnknown, err)
 }

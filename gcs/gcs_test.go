@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -76,6 +78,7 @@ func TestClassify(t *testing.T) {
 		{&httpError{Status: 503}, driver.ErrThrottled},
 		{&httpError{Status: 404}, driver.ErrNotFound},
 		{fmt.Errorf("chunk: part 3: %w", &googleapi.Error{Code: 412}), driver.ErrConflict},
+		{&url.Error{Op: "Get", URL: "http://127.0.0.1:1/b", Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}}, driver.ErrUnavailable},
 	}
 	for _, c := range cases {
 		if got := classify(c.err); !errors.Is(got, c.want) {
@@ -84,6 +87,9 @@ func TestClassify(t *testing.T) {
 	}
 	if err := classify(context.Canceled); !errors.Is(err, context.Canceled) {
 		t.Errorf("classify(context.Canceled) = %v, lost the cause", err)
+	}
+	if err := classify(&url.Error{Op: "Get", URL: "x", Err: context.DeadlineExceeded}); errors.Is(err, driver.ErrUnavailable) {
+		t.Errorf("the caller's deadline classified as unavailable: %v", err)
 	}
 	if !retryable(&httpError{Status: 503}) || retryable(&httpError{Status: 403}) || retryable(context.Canceled) {
 		t.Error("retryable: wrong for 503, 403 or a cancelled context")
@@ -486,4 +492,24 @@ func TestResumeSmallerChunk(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUnreachable checks that an endpoint nothing listens on gives
+// ErrUnavailable, naming the service, within seconds.
+func TestUnreachable(t *testing.T) {
+	d, err := Open(t.Context(), driver.Params{"bucket": "b", "endpoint": "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	_, err = d.List(ctx, "/")
+	if !errors.Is(err, driver.ErrUnavailable) || !strings.Contains(err.Error(), "cannot reach the GCS endpoint") {
+		t.Errorf("List against a closed port: %v, want ErrUnavailable", err)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("took %v", took)
+	}
+	t.Logf("%v (%v)", err, time.Since(start))
 }

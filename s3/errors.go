@@ -114,9 +114,12 @@ func classify(err error, bucket string) error {
 			return driver.Wrap(k, err)
 		}
 	}
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Op == "dial" {
-		return &driver.Error{Kind: driver.KindUnknown, Detail: "cannot reach the S3 endpoint", Err: err}
+	if driver.NetworkFailure(err) {
+		detail := "the connection to the S3 endpoint failed"
+		if oe := (*net.OpError)(nil); errors.As(err, &oe) && oe.Op == "dial" {
+			detail = "cannot reach the S3 endpoint"
+		}
+		return &driver.Error{Kind: driver.KindUnavailable, Detail: detail, Err: err}
 	}
 	return driver.Wrap(driver.KindUnknown, err)
 }

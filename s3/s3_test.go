@@ -605,7 +605,7 @@ func TestClearErrors(t *testing.T) {
 		}
 		try("wrong credentials", driver.Params{"secretkey": "wrong-secret-key"}, driver.ErrPermission, "credentials were rejected")
 		try("missing bucket", driver.Params{"bucket": "no-such-bucket-" + randHex(4)}, driver.ErrNotFound, "does not exist")
-		try("unreachable", driver.Params{"regionendpoint": "http://127.0.0.1:1", "maxretries": 3}, nil, "cannot reach the S3 endpoint")
+		try("unreachable", driver.Params{"regionendpoint": "http://127.0.0.1:1", "maxretries": 3}, driver.ErrUnavailable, "cannot reach the S3 endpoint")
 	})
 }
 
