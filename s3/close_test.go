@@ -140,3 +140,130 @@ func TestFailedCloseKeepsAcknowledgedBytes(t *testing.T) {
 		}
 	})
 }
+
+// stateRacer runs race, once, when a conditional PutObject of an upload
+// state arrives, before passing it on: the newer writer that slips in
+// between an older writer's token check and its state write.
+type stateRacer struct {
+	base http.RoundTripper
+	race atomic.Pointer[func()]
+}
+
+func (s *stateRacer) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPut && isStateKey(req.URL.Path) && req.Header.Get("If-Match") != "" {
+		if fn := s.race.Swap(nil); fn != nil {
+			(*fn)()
+		}
+	}
+	return s.base.RoundTrip(req)
+}
+
+// TestCloseLosesToNewerWriter checks that a Close whose token check passed
+// does not overwrite the state of a newer Writer(path, false) created
+// before its state write: the older Close fails with ErrConflict, and the
+// newer writer commits its own bytes.
+func TestCloseLosesToNewerWriter(t *testing.T) {
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		r := seeded(t)
+		sr := &stateRacer{}
+		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
+			sr.base = base
+			return sr
+		})
+		d, _ := srv.open(t, ctx, driver.Params{"chunksize": 5 * mib})
+		p := "/race/blob"
+		w1, err := d.Writer(ctx, p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w1.Write(randBytes(r, 6*mib)); err != nil {
+			t.Fatal(err)
+		}
+		var w2 driver.FileWriter
+		var w2err error
+		race := func() { w2, w2err = d.Writer(ctx, p, false) }
+		sr.race.Store(&race)
+		if err := w1.Close(); !errors.Is(err, driver.ErrConflict) {
+			t.Fatalf("older writer's Close = %v, want ErrConflict", err)
+		}
+		if w2err != nil || w2 == nil {
+			t.Fatalf("the race did not run: %v", w2err)
+		}
+		want := randBytes(r, 7*mib)
+		if _, err := w2.Write(want); err != nil {
+			t.Fatal(err)
+		}
+		if err := w2.Commit(ctx); err != nil {
+			t.Fatalf("newer writer's Commit: %v", err)
+		}
+		if got, err := d.GetContent(ctx, p); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("content is not the newer writer's: %v", err)
+		}
+		if left, _ := leftoverUploads(ctx, d); len(left) != 0 {
+			t.Errorf("left behind: %v", left)
+		}
+	})
+}
+
+// ifMatchRefuser answers every PutObject that carries If-Match with 501
+// NotImplemented, as a service without conditional writes does.
+type ifMatchRefuser struct {
+	base    http.RoundTripper
+	refused atomic.Int64
+}
+
+func (f *ifMatchRefuser) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodPut || req.Header.Get("If-Match") == "" {
+		return f.base.RoundTrip(req)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+	}
+	f.refused.Add(1)
+	const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message></Error>`
+	return &http.Response{StatusCode: 501, Status: "501 Not Implemented", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)), Request: req}, nil
+}
+
+// TestNoConditionalWrites checks that uploads still work against a service
+// that refuses If-Match: the first refusal switches the backend to
+// unconditional state writes.
+func TestNoConditionalWrites(t *testing.T) {
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		r := seeded(t)
+		f := &ifMatchRefuser{}
+		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
+			f.base = base
+			return f
+		})
+		d, b := srv.open(t, ctx, driver.Params{"chunksize": 5 * mib, "maxretries": 0})
+		p := "/nocond/blob"
+		all := randBytes(r, 13*mib)
+		w, err := d.Writer(ctx, p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off < len(all); off += 4 * mib {
+			if _, err := w.Write(all[off:min(off+4*mib, len(all))]); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if w, err = d.Writer(ctx, p, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := d.GetContent(ctx, p); err != nil || !bytes.Equal(got, all) {
+			t.Fatalf("content differs: %v", err)
+		}
+		if f.refused.Load() != 1 || !b.noIfMatch.Load() {
+			t.Errorf("%d conditional writes refused (want exactly 1), noIfMatch %v", f.refused.Load(), b.noIfMatch.Load())
+		}
+	})
+}

@@ -98,7 +98,12 @@
 // Writer(path, false) aborts the multipart upload named by the state object
 // (that of a closed, resumable upload) and writes a new state with a fresh
 // token. An older writer then fails with driver.ErrConflict on its next part
-// upload (NoSuchUpload), Close or Commit (the token no longer matches), and
+// upload (NoSuchUpload), Close or Commit (the token no longer matches; Close
+// writes the state with If-Match on the version whose token it checked, and
+// the body ends with 16 random bytes so every version has its own ETag, so
+// a newer writer that comes in between the check and the write wins; a
+// service that answers NotImplemented to If-Match gets unconditional writes
+// from then on), and
 // aborts its own multipart upload once its parts have stopped. The new
 // writer does not abort an upload that a live writer may still be sending
 // parts to: S3 documents that parts in flight may outlive an abort, and

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -66,6 +67,10 @@ type backend struct {
 	bucket  string
 	prefix  string // root prefix: "" or "a/b/"
 	tails   tailCache
+
+	// noIfMatch is set once the service answered a conditional PutObject
+	// with NotImplemented: state writes then go without If-Match.
+	noIfMatch atomic.Bool
 }
 
 func newBackend(ctx context.Context, c *Config) (*backend, error) {

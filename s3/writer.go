@@ -33,13 +33,20 @@ const (
 	metaPending = "stowage-pending"   // the lowest part still uploading when the state was written
 )
 
+// stateNonce is the number of random bytes after the tail in a state
+// object's body.
+const stateNonce = 16
+
 // cleanupTimeout bounds the best-effort cleanup (aborting an upload no state
 // names) after a writer failed, whose own context may be done.
 const cleanupTimeout = 30 * time.Second
 
 // uploadState is what the state object of an in-progress upload records.
-// Its body is the tail: the bytes accepted but not yet uploaded as a part,
-// always fewer than chunk.
+// Its body is the tail (the bytes accepted but not yet uploaded as a part,
+// always fewer than chunk) followed by stateNonce random bytes, so that
+// every version of the object has its own ETag (an ETag is the MD5 of the
+// body, and two states with the same tail would otherwise share one) and a
+// conditional write (If-Match) tells them apart.
 //
 // Close writes the state while the session's last parts still upload, so
 // the parts from pending to next-1 may not exist if that Close failed or
@@ -121,6 +128,7 @@ func (b *backend) getState(ctx context.Context, key, skey string) (uploadState, 
 	if _, err := io.ReadFull(out.Body, tail); err != nil {
 		return st, nil, driver.Wrap(driver.KindCorrupt, fmt.Errorf("reading the upload tail: %w", err))
 	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(out.Body, stateNonce)) // so the connection is reused
 	if crc32.ChecksumIEEE(tail) != st.tailCRC {
 		return st, nil, driver.Errorf(driver.KindCorrupt, "the upload tail does not match its CRC-32")
 	}
@@ -265,8 +273,16 @@ func (c *tailCache) take(key string) (cachedTail, bool) {
 }
 
 // putState writes the state object of an upload, with the tail as body.
-func (b *backend) putState(ctx context.Context, key string, st uploadState, tail []byte) (etag string, err error) {
-	in := b.putInput(key, tail, b.partChecksum(tail))
+// With ifMatch (an ETag) the write happens only if the state object is still
+// that version, so a writer that checked its token cannot overwrite the state
+// of a newer writer that came in between; it gets a conflict instead. A
+// service without conditional writes (NotImplemented) gets unconditional
+// ones from then on.
+func (b *backend) putState(ctx context.Context, key string, st uploadState, tail []byte, ifMatch string) (etag string, err error) {
+	body := make([]byte, len(tail)+stateNonce)
+	copy(body, tail)
+	_, _ = rand.Read(body[len(tail):])
+	in := b.putInput(key, body, b.partChecksum(body))
 	in.StorageClass = ""
 	in.Metadata = map[string]string{
 		metaToken:   st.token,
@@ -279,8 +295,20 @@ func (b *backend) putState(ctx context.Context, key string, st uploadState, tail
 	if st.pending != 0 && st.pending < st.next {
 		in.Metadata[metaPending] = strconv.Itoa(st.pending)
 	}
+	if ifMatch != "" && !b.noIfMatch.Load() {
+		in.IfMatch = aws.String(ifMatch)
+	}
 	out, err := b.client.PutObject(ctx, in)
+	if err != nil && in.IfMatch != nil && errorCode(err) == "NotImplemented" {
+		b.noIfMatch.Store(true)
+		in.IfMatch, in.Body = nil, bytes.NewReader(body)
+		out, err = b.client.PutObject(ctx, in)
+	}
 	if err != nil {
+		if in.IfMatch != nil && driver.KindOf(b.classify(err)) == driver.KindConflict {
+			return "", &driver.Error{Kind: driver.KindConflict,
+				Detail: "a newer writer of the same path replaced this upload", Err: err}
+		}
 		return "", b.classify(err)
 	}
 	return aws.ToString(out.ETag), nil
@@ -352,7 +380,7 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 			return nil, err
 		}
 		w.token = newToken()
-		if _, err := b.putState(ctx, w.skey, uploadState{token: w.token, next: 1, chunk: w.chunk}, nil); err != nil {
+		if _, err := b.putState(ctx, w.skey, uploadState{token: w.token, next: 1, chunk: w.chunk}, nil, ""); err != nil {
 			return nil, err
 		}
 		w.stateSeen = true
@@ -516,23 +544,24 @@ func (w *writer) abandon() {
 }
 
 // checkToken fails with a conflict when a newer writer (or a Cancel) took
-// over the upload since this writer opened it.
-func (w *writer) checkToken(ctx context.Context) error {
+// over the upload since this writer opened it. It returns the ETag of the
+// state object it checked ("" when there is none), for a conditional write.
+func (w *writer) checkToken(ctx context.Context) (string, error) {
 	st, err := w.b.headState(ctx, w.skey)
 	switch {
 	case errors.Is(err, driver.ErrNotFound):
 		if w.stateSeen {
-			return driver.Errorf(driver.KindConflict, "the upload was cancelled, committed or replaced by another writer")
+			return "", driver.Errorf(driver.KindConflict, "the upload was cancelled, committed or replaced by another writer")
 		}
-		return nil
+		return "", nil
 	case errors.Is(err, driver.ErrCorrupt):
-		return driver.Errorf(driver.KindConflict, "the upload was replaced by another writer")
+		return "", driver.Errorf(driver.KindConflict, "the upload was replaced by another writer")
 	case err != nil:
-		return err
+		return "", err
 	case st.token != w.token:
-		return driver.Errorf(driver.KindConflict, "a newer writer of the same path replaced this upload")
+		return "", driver.Errorf(driver.KindConflict, "a newer writer of the same path replaced this upload")
 	}
-	return nil
+	return st.etag, nil
 }
 
 // Close implements driver.FileWriter: it stores the tail and the upload's
@@ -553,15 +582,24 @@ func (w *writer) Close() error {
 		return nil
 	}
 	w.ended = true
-	// The ownership check runs while the parts upload.
-	tokenErr := make(chan error, 1)
-	go func() { tokenErr <- w.checkToken(w.ctx) }()
+	// The ownership check runs while the parts upload; the state is then
+	// written only over the version it checked.
+	type tokenResult struct {
+		etag string
+		err  error
+	}
+	token := make(chan tokenResult, 1)
+	go func() {
+		etag, err := w.checkToken(w.ctx)
+		token <- tokenResult{etag, err}
+	}()
 	var err error
 	if w.resumedTail > 0 && w.up.Size() >= w.chunk { // the first part was dispatched
 		err = w.up.WaitPart(w.first)
 	}
-	if terr := <-tokenErr; err == nil {
-		err = terr
+	tr := <-token
+	if err == nil {
+		err = tr.err
 	}
 	cp := w.up.Checkpoint()
 	id := w.currentUpload()
@@ -580,7 +618,7 @@ func (w *writer) Close() error {
 	}
 	put := make(chan putResult, 1)
 	go func() {
-		etag, err := w.b.putState(w.ctx, w.skey, st, cp.Tail)
+		etag, err := w.b.putState(w.ctx, w.skey, st, cp.Tail, tr.etag)
 		put <- putResult{etag, err}
 	}()
 	_, derr := w.up.Drain()
@@ -624,7 +662,7 @@ func (w *writer) Commit(ctx context.Context) error {
 		w.abandon()
 		return w.b.classify(err)
 	}
-	if err := w.checkToken(ctx); err != nil {
+	if _, err := w.checkToken(ctx); err != nil {
 		w.abandon()
 		return err
 	}
