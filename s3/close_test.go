@@ -267,3 +267,67 @@ func TestNoConditionalWrites(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentResumeConflicts opens two writers on the same closed upload
+// (a PATCH retried on another replica while the first still runs): once
+// one of them has closed, the other's Close and Commit fail with
+// ErrConflict instead of replacing the state the first one wrote.
+func TestConcurrentResumeConflicts(t *testing.T) {
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		r := seeded(t)
+		ctx := t.Context()
+		d, _ := srv.open(t, ctx, driver.Params{"chunksize": 5 * mib})
+		p := "/twice/blob"
+		first := randBytes(r, 3*mib)
+		w, err := d.Writer(ctx, p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(first); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		a, err := d.Writer(ctx, p, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := d.Writer(ctx, p, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		more := randBytes(r, 1*mib)
+		for _, w := range []driver.FileWriter{a, b} {
+			if _, err := w.Write(more); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := a.Close(); err != nil {
+			t.Fatalf("first Close: %v", err)
+		}
+		if err := b.Close(); !errors.Is(err, driver.ErrConflict) {
+			t.Fatalf("second Close = %v, want ErrConflict", err)
+		}
+		c, err := d.Writer(ctx, p, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Size() != int64(len(first)+len(more)) {
+			t.Fatalf("resumed at %d, want %d", c.Size(), len(first)+len(more))
+		}
+		e, err := d.Writer(ctx, p, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Commit(ctx); err != nil {
+			t.Fatalf("Commit: %v", err)
+		}
+		if err := e.Commit(ctx); !errors.Is(err, driver.ErrConflict) {
+			t.Errorf("Commit of a writer whose upload another one committed = %v, want ErrConflict", err)
+		}
+		if got, err := d.GetContent(ctx, p); err != nil || !bytes.Equal(got, append(first, more...)) {
+			t.Fatalf("content differs: %v", err)
+		}
+	})
+}

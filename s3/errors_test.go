@@ -61,7 +61,9 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("x: %w", chunk.ErrTooManyParts), driver.KindInvalidArgument},
 		{driver.Errorf(driver.KindConflict, "kept"), driver.KindConflict},
 		{context.Canceled, driver.KindUnknown},
-		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, driver.KindUnknown},
+		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, driver.KindUnavailable},
+		{&net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, driver.KindUnavailable},
+		{context.DeadlineExceeded, driver.KindUnknown},
 	}
 	for _, c := range cases {
 		got := classify(c.err, "bkt")

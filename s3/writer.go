@@ -121,6 +121,7 @@ func (b *backend) getState(ctx context.Context, key, skey string) (uploadState, 
 	}
 	defer out.Body.Close()
 	st, err := parseState(out.Metadata)
+	st.etag = aws.ToString(out.ETag)
 	if err != nil {
 		return st, nil, err
 	}
@@ -356,6 +357,12 @@ type writer struct {
 	// a Cancel or a newer writer.
 	stateSeen bool
 
+	// openETag is the ETag of the state object version this writer opened
+	// (read on resume, written by a new writer); "" when there was none.
+	// Close and Commit fail with a conflict when the state changed since,
+	// which only another writer of the same upload can have done.
+	openETag string
+
 	mu       sync.Mutex
 	uploadID string
 	created  bool // the upload was created by this session
@@ -380,16 +387,17 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 			return nil, err
 		}
 		w.token = newToken()
-		if _, err := b.putState(ctx, w.skey, uploadState{token: w.token, next: 1, chunk: w.chunk}, nil, ""); err != nil {
+		etag, err := b.putState(ctx, w.skey, uploadState{token: w.token, next: 1, chunk: w.chunk}, nil, "")
+		if err != nil {
 			return nil, err
 		}
-		w.stateSeen = true
+		w.stateSeen, w.openETag = true, etag
 	} else {
 		st, t, err := b.resumeState(ctx, w.key, w.skey)
 		switch {
 		case err == nil:
 			w.token, w.uploadID, w.first, w.chunk = st.token, st.uploadID, st.next, st.chunk
-			w.stateSeen = true
+			w.stateSeen, w.openETag = true, st.etag
 			tail = t
 		case errors.Is(err, driver.ErrNotFound):
 			obj, err := b.head(ctx, w.key)
@@ -560,6 +568,8 @@ func (w *writer) checkToken(ctx context.Context) (string, error) {
 		return "", err
 	case st.token != w.token:
 		return "", driver.Errorf(driver.KindConflict, "a newer writer of the same path replaced this upload")
+	case w.openETag != "" && strings.Trim(st.etag, `"`) != strings.Trim(w.openETag, `"`):
+		return "", driver.Errorf(driver.KindConflict, "another writer closed this upload since this writer resumed it")
 	}
 	return st.etag, nil
 }
