@@ -3,8 +3,10 @@ package s3
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stowage/stowage/driver"
 )
@@ -183,5 +185,33 @@ func TestPartChecksum(t *testing.T) {
 		if got := b.partChecksum(data); got != w {
 			t.Errorf("%s: %q, want %q", mode, got, w)
 		}
+	}
+}
+
+func TestTwoSlices(t *testing.T) {
+	r := &twoSlices{a: []byte("hello, "), b: []byte("world")}
+	got, err := io.ReadAll(iotest.OneByteReader(r))
+	if err != nil || string(got) != "hello, world" {
+		t.Fatalf("ReadAll = %q, %v", got, err)
+	}
+	if _, err := r.Seek(3, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 6)
+	if n, _ := r.Read(buf); string(buf[:n]) != "lo, wo" {
+		t.Errorf("Read after Seek(3) = %q", buf[:n])
+	}
+	if pos, _ := r.Seek(-2, io.SeekEnd); pos != 10 {
+		t.Errorf("Seek(-2, End) = %d", pos)
+	}
+	if rest, _ := io.ReadAll(r); string(rest) != "ld" {
+		t.Errorf("rest = %q", rest)
+	}
+	if _, err := r.Seek(-1, io.SeekStart); err == nil {
+		t.Error("Seek before the start succeeded")
+	}
+	b := &backend{cfg: &Config{Checksum: "md5"}}
+	if b.partChecksumOf([]byte("hello, "), []byte("world")) != b.partChecksum([]byte("hello, world")) {
+		t.Error("partChecksumOf differs from partChecksum of the concatenation")
 	}
 }

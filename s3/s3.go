@@ -7,9 +7,9 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"net/http"
@@ -195,27 +195,32 @@ func (b *backend) classify(err error) error { return classify(err, b.bucket) }
 // partChecksum computes the checksum sent with one part or object, in the
 // encoding its header wants (base64), per the checksum parameter; "" when
 // the driver sends none itself.
-func (b *backend) partChecksum(data []byte) string {
-	var sum []byte
+func (b *backend) partChecksum(data []byte) string { return b.partChecksumOf(data) }
+
+// partChecksumOf is partChecksum of the concatenation of data.
+func (b *backend) partChecksumOf(data ...[]byte) string {
+	var h hash.Hash
 	switch b.cfg.Checksum {
 	case "md5":
-		s := md5.Sum(data)
-		sum = s[:]
+		h = md5.New()
 	case "crc32":
-		sum = binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(data))
+		h = crc32.NewIEEE()
 	case "crc32c":
-		sum = binary.BigEndian.AppendUint32(nil, crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli)))
+		h = crc32.New(castagnoli)
 	case "sha1":
-		s := sha1.Sum(data)
-		sum = s[:]
+		h = sha1.New()
 	case "sha256":
-		s := sha256.Sum256(data)
-		sum = s[:]
+		h = sha256.New()
 	default:
 		return ""
 	}
-	return base64.StdEncoding.EncodeToString(sum)
+	for _, d := range data {
+		h.Write(d)
+	}
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
 }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // algorithm is the flexible-checksum algorithm of the checksum parameter,
 // or "" for md5, none and whensupported.

@@ -280,10 +280,12 @@ func (c *tailCache) take(key string) (cachedTail, bool) {
 // service without conditional writes (NotImplemented) gets unconditional
 // ones from then on.
 func (b *backend) putState(ctx context.Context, key string, st uploadState, tail []byte, ifMatch string) (etag string, err error) {
-	body := make([]byte, len(tail)+stateNonce)
-	copy(body, tail)
-	_, _ = rand.Read(body[len(tail):])
-	in := b.putInput(key, body, b.partChecksum(body))
+	// The body is read from tail and nonce in place: copying a tail of up
+	// to a chunk would hold one more chunk while the last parts upload.
+	nonce := make([]byte, stateNonce)
+	_, _ = rand.Read(nonce)
+	in := b.putInput(key, nil, b.partChecksumOf(tail, nonce))
+	in.Body, in.ContentLength = &twoSlices{a: tail, b: nonce}, aws.Int64(int64(len(tail)+len(nonce)))
 	in.StorageClass = ""
 	in.Metadata = map[string]string{
 		metaToken:   st.token,
@@ -302,7 +304,7 @@ func (b *backend) putState(ctx context.Context, key string, st uploadState, tail
 	out, err := b.client.PutObject(ctx, in)
 	if err != nil && in.IfMatch != nil && errorCode(err) == "NotImplemented" {
 		b.noIfMatch.Store(true)
-		in.IfMatch, in.Body = nil, bytes.NewReader(body)
+		in.IfMatch, in.Body = nil, &twoSlices{a: tail, b: nonce}
 		out, err = b.client.PutObject(ctx, in)
 	}
 	if err != nil {
@@ -313,6 +315,44 @@ func (b *backend) putState(ctx context.Context, key string, st uploadState, tail
 		return "", b.classify(err)
 	}
 	return aws.ToString(out.ETag), nil
+}
+
+// twoSlices reads a then b, and seeks (the SDK rewinds a body to sign it
+// and to retry it) without copying either.
+type twoSlices struct {
+	a, b []byte
+	off  int64
+}
+
+func (r *twoSlices) Read(p []byte) (int, error) {
+	la := int64(len(r.a))
+	if r.off >= la+int64(len(r.b)) {
+		return 0, io.EOF
+	}
+	var n int
+	if r.off < la {
+		n = copy(p, r.a[r.off:])
+	}
+	if n < len(p) && r.off+int64(n) >= la {
+		n += copy(p[n:], r.b[r.off+int64(n)-la:])
+	}
+	r.off += int64(n)
+	return n, nil
+}
+
+func (r *twoSlices) Seek(offset int64, whence int) (int64, error) {
+	size := int64(len(r.a) + len(r.b))
+	switch whence {
+	case io.SeekCurrent:
+		offset += r.off
+	case io.SeekEnd:
+		offset += size
+	}
+	if offset < 0 {
+		return r.off, errors.New("s3: seek before the start of the body")
+	}
+	r.off = offset
+	return offset, nil
 }
 
 func (b *backend) deleteObject(ctx context.Context, key string) error {
