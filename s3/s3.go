@@ -290,35 +290,19 @@ func (b *backend) validDigest(sum string) bool {
 	return true
 }
 
-// listedChecksum picks the configured algorithm's checksum of a listed part.
-func (b *backend) listedChecksum(p types.Part) string {
+// pickChecksum returns, of the checksums a response carries per algorithm
+// (a listed part, a copied part), the one of the configured algorithm, or
+// "" when that is not a flexible checksum.
+func (b *backend) pickChecksum(crc32, crc32c, sha1, sha256 *string) string {
 	switch b.cfg.Checksum {
 	case "crc32":
-		return aws.ToString(p.ChecksumCRC32)
+		return aws.ToString(crc32)
 	case "crc32c":
-		return aws.ToString(p.ChecksumCRC32C)
+		return aws.ToString(crc32c)
 	case "sha1":
-		return aws.ToString(p.ChecksumSHA1)
+		return aws.ToString(sha1)
 	case "sha256":
-		return aws.ToString(p.ChecksumSHA256)
-	}
-	return ""
-}
-
-// copiedChecksum picks the configured algorithm's checksum of a copied part.
-func (b *backend) copiedChecksum(r *types.CopyPartResult) string {
-	if r == nil {
-		return ""
-	}
-	switch b.cfg.Checksum {
-	case "crc32":
-		return aws.ToString(r.ChecksumCRC32)
-	case "crc32c":
-		return aws.ToString(r.ChecksumCRC32C)
-	case "sha1":
-		return aws.ToString(r.ChecksumSHA1)
-	case "sha256":
-		return aws.ToString(r.ChecksumSHA256)
+		return aws.ToString(sha256)
 	}
 	return ""
 }
@@ -708,8 +692,9 @@ func (b *backend) copyParts(ctx context.Context, src, dst, id string, size, part
 				CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", lo, hi)),
 			})
 			var etag, sum string
-			if err == nil {
-				etag, sum = aws.ToString(out.CopyPartResult.ETag), b.copiedChecksum(out.CopyPartResult)
+			if err == nil && out.CopyPartResult != nil {
+				r := out.CopyPartResult
+				etag, sum = aws.ToString(r.ETag), b.pickChecksum(r.ChecksumCRC32, r.ChecksumCRC32C, r.ChecksumSHA1, r.ChecksumSHA256)
 			}
 			if withChecksum && (err != nil && driver.KindOf(b.classify(err)) == driver.KindInvalidArgument || err == nil && !b.validDigest(sum)) {
 				// An upload with a checksum algorithm needs each part's

@@ -148,46 +148,58 @@ func (b *backend) getState(ctx context.Context, key, skey string) (uploadState, 
 	return st, tail, nil
 }
 
-// verifyParts checks, with a paginated ListParts that starts at part
-// st.pending, that the parts from st.pending to st.next-1 of the upload
-// exist with exactly st.chunk bytes, and returns the number of the first
-// one that does not (st.next when all do). The parts pending after a Close
-// are those still in flight when it wrote the state (at most
+// verifyParts checks that the parts from st.pending to st.next-1 of the
+// upload exist with exactly st.chunk bytes, and returns the number of the
+// first one that does not (st.next when all do). The parts pending after a
+// Close are those still in flight when it wrote the state (at most
 // maxconcurrency, unless a slow part let later ones finish), so this is
-// usually one request.
+// usually one ListParts request.
 func (b *backend) verifyParts(ctx context.Context, key string, st uploadState) (int, error) {
-	have := make([]bool, st.next-st.pending)
-	p := s3.NewListPartsPaginator(b.client, &s3.ListPartsInput{
-		Bucket: aws.String(b.bucket), Key: aws.String(key), UploadId: aws.String(st.uploadID),
-		PartNumberMarker: aws.String(strconv.Itoa(st.pending - 1)),
-		MaxParts:         aws.Int32(int32(min(len(have), 1000))),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return 0, b.classify(err)
-		}
-		done := false
-		for _, part := range page.Parts {
-			n := int(aws.ToInt32(part.PartNumber))
-			if n >= st.next {
-				done = true
-				continue
-			}
-			if n >= st.pending && aws.ToInt64(part.Size) == st.chunk {
-				have[n-st.pending] = true
-			}
-		}
-		if done {
-			break
-		}
+	parts, err := b.partsBetween(ctx, key, st.uploadID, st.pending, st.next)
+	if err != nil {
+		return 0, err
 	}
-	for i, ok := range have {
-		if !ok {
+	for i, part := range parts {
+		if part.PartNumber == nil || aws.ToInt64(part.Size) != st.chunk {
 			return st.pending + i, nil
 		}
 	}
 	return st.next, nil
+}
+
+// partsBetween lists the parts numbered from `from` to to-1 of upload id
+// with a paginated ListParts that starts at `from`: element i is part
+// from+i, or the zero Part (nil PartNumber) when the service has none.
+func (b *backend) partsBetween(ctx context.Context, key, id string, from, to int) ([]types.Part, error) {
+	out := make([]types.Part, max(to-from, 0))
+	if len(out) == 0 {
+		return out, nil
+	}
+	in := &s3.ListPartsInput{Bucket: aws.String(b.bucket), Key: aws.String(key), UploadId: aws.String(id),
+		MaxParts: aws.Int32(int32(min(len(out), 1000)))}
+	if from > 1 {
+		in.PartNumberMarker = aws.String(strconv.Itoa(from - 1))
+	}
+	p := s3.NewListPartsPaginator(b.client, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, b.classify(err)
+		}
+		past := false
+		for _, part := range page.Parts {
+			n := int(aws.ToInt32(part.PartNumber))
+			if n >= to {
+				past = true
+			} else if n >= from {
+				out[n-from] = part
+			}
+		}
+		if past {
+			break
+		}
+	}
+	return out, nil
 }
 
 // resumeState returns the state and tail of an upload for a resume. When
@@ -752,33 +764,21 @@ func (w *writer) Commit(ctx context.Context) error {
 // paginated ListParts, and checks that each is there with exactly chunk
 // bytes.
 func (w *writer) listParts(ctx context.Context, id string, upTo int) ([]types.CompletedPart, error) {
-	if upTo <= 1 {
-		return nil, nil
+	listed, err := w.b.partsBetween(ctx, w.key, id, 1, upTo)
+	if err != nil {
+		return nil, err
 	}
-	parts := make([]types.CompletedPart, upTo-1)
-	p := s3.NewListPartsPaginator(w.b.client, &s3.ListPartsInput{
-		Bucket: aws.String(w.b.bucket), Key: aws.String(w.key), UploadId: aws.String(id),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, w.b.classify(err)
+	parts := make([]types.CompletedPart, len(listed))
+	for i, part := range listed {
+		n := i + 1
+		switch {
+		case part.PartNumber == nil:
+			return nil, driver.Errorf(driver.KindCorrupt, "part %d of the upload is missing", n)
+		case aws.ToInt64(part.Size) != w.chunk:
+			return nil, driver.Errorf(driver.KindCorrupt, "part %d has %d bytes, want %d", n, aws.ToInt64(part.Size), w.chunk)
 		}
-		for _, part := range page.Parts {
-			n := int(aws.ToInt32(part.PartNumber))
-			if n < 1 || n >= upTo {
-				continue
-			}
-			if aws.ToInt64(part.Size) != w.chunk {
-				return nil, driver.Errorf(driver.KindCorrupt, "part %d has %d bytes, want %d", n, aws.ToInt64(part.Size), w.chunk)
-			}
-			parts[n-1] = w.b.completedPart(n, aws.ToString(part.ETag), w.b.listedChecksum(part))
-		}
-	}
-	for i, c := range parts {
-		if c.PartNumber == nil {
-			return nil, driver.Errorf(driver.KindCorrupt, "part %d of the upload is missing", i+1)
-		}
+		parts[i] = w.b.completedPart(n, aws.ToString(part.ETag),
+			w.b.pickChecksum(part.ChecksumCRC32, part.ChecksumCRC32C, part.ChecksumSHA1, part.ChecksumSHA256))
 	}
 	return parts, nil
 }
