@@ -573,7 +573,15 @@ func (b *backend) discardBlocks(ctx context.Context, bb *blockblob.Client) error
 		}
 		return b.rewrite(ctx, bb, props)
 	}
-	_, err = bb.CommitBlockList(ctx, ids, &blockblob.CommitBlockListOptions{
+	return recommit(ctx, bb, ids, props)
+}
+
+// recommit commits ids as the block list of the blob whose properties are
+// props, keeping its headers and metadata, only if the blob is still that
+// version; a blob rewritten meanwhile has discarded its staged blocks too,
+// so that is not an error.
+func recommit(ctx context.Context, bb *blockblob.Client, ids []string, props blob.GetPropertiesResponse) error {
+	_, err := bb.CommitBlockList(ctx, ids, &blockblob.CommitBlockListOptions{
 		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: props.ETag}},
 		HTTPHeaders: &blob.HTTPHeaders{
 			BlobContentType:     props.ContentType,
@@ -583,7 +591,7 @@ func (b *backend) discardBlocks(ctx context.Context, bb *blockblob.Client) error
 		Metadata: props.Metadata,
 	})
 	if isCode(err, bloberror.ConditionNotMet) {
-		return nil // rewritten meanwhile, which discarded them too
+		return nil
 	}
 	return classify(err)
 }
@@ -618,17 +626,5 @@ func (b *backend) rewrite(ctx context.Context, bb *blockblob.Client, props blob.
 	if err != nil {
 		return classify(err)
 	}
-	_, err = bb.CommitBlockList(ctx, []string{id}, &blockblob.CommitBlockListOptions{
-		AccessConditions: cond,
-		HTTPHeaders: &blob.HTTPHeaders{
-			BlobContentType:     props.ContentType,
-			BlobContentEncoding: props.ContentEncoding,
-			BlobContentMD5:      props.ContentMD5,
-		},
-		Metadata: props.Metadata,
-	})
-	if isCode(err, bloberror.ConditionNotMet) {
-		return nil // rewritten meanwhile, which discarded them too
-	}
-	return classify(err)
+	return recommit(ctx, bb, []string{id}, props)
 }
