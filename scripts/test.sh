@@ -25,8 +25,9 @@
 #   test.sh calls <name>_install and <name>_start for every file present, and <name>_stop on
 #   exit (also on Ctrl-C). Functions return a status; they never call exit. Network is the Go
 #   module proxy, Debian packages (apt-get, as root) and npm only; no Docker.
-#   Helper for emulator scripts: stowage_need COMMAND DEBIAN_PACKAGE... installs the
-#   packages with apt-get when COMMAND is missing.
+#   Helpers for emulator scripts: stowage_need COMMAND DEBIAN_PACKAGE... (here) installs the
+#   packages with apt-get when COMMAND is missing; scripts/emulator-lib.sh (sourced by each
+#   script) picks a free port, polls readiness and stops a server.
 #
 # Options (for local use): --no-emulators (start no server; backend tests then skip, or fail
 # under CI=true), --short-only (skip steps 4 and 5).
@@ -40,7 +41,7 @@ for arg in "$@"; do
 	--no-emulators) start_servers=0 ;;
 	--short-only) full=0 ;;
 	-h | --help)
-		sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)

@@ -8,10 +8,13 @@
 #   azurite_stop     stop the server started by azurite_start and remove its data
 #
 # Settings (environment): STOWAGE_CACHE (default ~/.cache/stowage-emulators),
-# STOWAGE_AZURITE_PORT (default 10000).
+# STOWAGE_AZURITE_PORT (default 10000, or the next free port above it).
 #
 # Azurite keeps its data in a temporary folder (--location) rather than in
 # memory, so multi-GiB cases do not grow the server's memory.
+
+# shellcheck source=scripts/emulator-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../emulator-lib.sh" || return 1
 
 AZURITE_VERSION=3.37.0
 # The emulator's well-known development account (public, documented by Azure).
@@ -38,10 +41,15 @@ azurite_install() {
 	[ -x "$dir/node_modules/.bin/azurite-blob" ]
 }
 
+# azurite_answers URL: true when the blob service answers HTTP at URL.
+azurite_answers() {
+	[ "$(emu_http_code "$1?comp=list")" != 000 ]
+}
+
 azurite_start() {
-	local dir port data url i code
+	local dir port data url
 	dir=$(azurite_dir)
-	port=${STOWAGE_AZURITE_PORT:-10000}
+	port=$(emu_free_port azurite "${STOWAGE_AZURITE_PORT:-10000}") || return 1
 	azurite_install || return 1
 	data=$(mktemp -d "${TMPDIR:-/tmp}/stowage-azurite.XXXXXX") || return 1
 	url="http://127.0.0.1:$port/$AZURITE_ACCOUNT"
@@ -55,21 +63,7 @@ azurite_start() {
 	) &
 	AZURITE_PID=$!
 	AZURITE_DATA=$data
-	for i in $(seq 1 300); do
-		code=$(curl -s -o /dev/null -w '%{http_code}' "$url?comp=list" 2>/dev/null)
-		if [ -n "$code" ] && [ "$code" != "000" ]; then
-			break
-		fi
-		if ! kill -0 "$AZURITE_PID" 2>/dev/null; then
-			echo "azurite: server exited; log:" >&2
-			cat "$data/azurite.log" >&2
-			return 1
-		fi
-		sleep 0.2
-	done
-	if [ "$code" = "000" ] || [ -z "$code" ]; then
-		echo "azurite: no answer from $url after 60s; log:" >&2
-		cat "$data/azurite.log" >&2
+	if ! emu_wait azurite "$AZURITE_PID" "$data/azurite.log" azurite_answers "$url"; then
 		azurite_stop
 		return 1
 	fi
@@ -81,13 +75,6 @@ azurite_start() {
 }
 
 azurite_stop() {
-	if [ -n "${AZURITE_PID:-}" ]; then
-		kill "$AZURITE_PID" 2>/dev/null
-		wait "$AZURITE_PID" 2>/dev/null
-		AZURITE_PID=
-	fi
-	if [ -n "${AZURITE_DATA:-}" ]; then
-		rm -rf "$AZURITE_DATA"
-		AZURITE_DATA=
-	fi
+	emu_kill "${AZURITE_PID:-}" "${AZURITE_DATA:-}"
+	AZURITE_PID= AZURITE_DATA=
 }

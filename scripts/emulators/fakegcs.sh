@@ -11,7 +11,8 @@
 #   fakegcs_stop     stop the server started by fakegcs_start and remove its data
 #
 # Settings (environment): STOWAGE_CACHE (default ~/.cache/stowage-emulators),
-# STOWAGE_FAKEGCS_PORT (default 4443), STOWAGE_GCS_BUCKET (default
+# STOWAGE_FAKEGCS_PORT (default 4443, or the next free port above it),
+# STOWAGE_GCS_BUCKET (default
 # stowage-test).
 #
 # The server keeps objects in memory, except with
@@ -22,6 +23,9 @@
 # gap, not a backend one.
 # -public-host must equal the host:port the client uses, or reads of objects
 # answer "object doesn't exist".
+
+# shellcheck source=scripts/emulator-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../emulator-lib.sh" || return 1
 
 FAKEGCS_VERSION=v1.56.1
 
@@ -42,20 +46,19 @@ fakegcs_install() {
 	[ -x "$dir/fake-gcs-server" ]
 }
 
+# fakegcs_healthy URL: true when the server's health check answers 200.
+fakegcs_healthy() {
+	[ "$(emu_http_code "$1/_internal/healthcheck")" = 200 ]
+}
+
 fakegcs_start() {
-	local dir port data host url i code bucket backend
+	local dir port data host url code bucket backend
 	dir=$(fakegcs_dir)
-	port=${STOWAGE_FAKEGCS_PORT:-4443}
+	port=$(emu_free_port fakegcs "${STOWAGE_FAKEGCS_PORT:-4443}") || return 1
 	bucket=${STOWAGE_GCS_BUCKET:-stowage-test}
 	fakegcs_install || return 1
 	host="127.0.0.1:$port"
 	url="http://$host"
-	# Never test against a server someone else started on the port.
-	code=$(curl -s -o /dev/null -w '%{http_code}' "$url/_internal/healthcheck" 2>/dev/null)
-	if [ -n "$code" ] && [ "$code" != "000" ]; then
-		echo "fakegcs: port $port is already in use; set STOWAGE_FAKEGCS_PORT to a free port" >&2
-		return 1
-	fi
 	data=$(mktemp -d "${TMPDIR:-/tmp}/stowage-fakegcs.XXXXXX") || return 1
 	backend=${STOWAGE_FAKEGCS_BACKEND:-memory}
 	"$dir/fake-gcs-server" -scheme http -host 127.0.0.1 -port "$port" \
@@ -64,27 +67,12 @@ fakegcs_start() {
 		>"$data/fakegcs.log" 2>&1 &
 	FAKEGCS_PID=$!
 	FAKEGCS_DATA=$data
-	code=000
-	for i in $(seq 1 300); do
-		code=$(curl -s -o /dev/null -w '%{http_code}' "$url/_internal/healthcheck" 2>/dev/null)
-		if [ "$code" = "200" ]; then
-			break
-		fi
-		if ! kill -0 "$FAKEGCS_PID" 2>/dev/null; then
-			echo "fakegcs: server exited; log:" >&2
-			cat "$data/fakegcs.log" >&2
-			return 1
-		fi
-		sleep 0.2
-	done
-	if [ "$code" != "200" ]; then
-		echo "fakegcs: no healthy answer from $url after 60s; log:" >&2
-		cat "$data/fakegcs.log" >&2
+	if ! emu_wait fakegcs "$FAKEGCS_PID" "$data/fakegcs.log" fakegcs_healthy "$url"; then
 		fakegcs_stop
 		return 1
 	fi
-	code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-		--data "{\"name\":\"$bucket\"}" "$url/storage/v1/b?project=stowage")
+	code=$(emu_http_code "$url/storage/v1/b?project=stowage" -X POST -H 'Content-Type: application/json' \
+		--data "{\"name\":\"$bucket\"}")
 	case "$code" in
 	200 | 409) ;;
 	*)
@@ -100,13 +88,6 @@ fakegcs_start() {
 }
 
 fakegcs_stop() {
-	if [ -n "${FAKEGCS_PID:-}" ]; then
-		kill "$FAKEGCS_PID" 2>/dev/null
-		wait "$FAKEGCS_PID" 2>/dev/null
-		FAKEGCS_PID=
-	fi
-	if [ -n "${FAKEGCS_DATA:-}" ]; then
-		rm -rf "$FAKEGCS_DATA"
-		FAKEGCS_DATA=
-	fi
+	emu_kill "${FAKEGCS_PID:-}" "${FAKEGCS_DATA:-}"
+	FAKEGCS_PID= FAKEGCS_DATA=
 }

@@ -15,7 +15,11 @@
 # never imported.
 #
 # Settings (environment): STOWAGE_CACHE (default ~/.cache/stowage-emulators),
-# STOWAGE_MINIO_PORT (default 9000; the console gets the next port).
+# STOWAGE_MINIO_PORT (default 9000; the console gets the next port; when
+# either is taken, the next free pair above is used).
+
+# shellcheck source=scripts/emulator-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../emulator-lib.sh" || return 1
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 MINIO_USER=minioadmin
@@ -38,48 +42,15 @@ minio_install() {
 	[ -x "$dir/minio" ]
 }
 
-# minio_ready URL: true when URL answers HTTP 200.
+# minio_ready URL: true when MinIO's readiness endpoint answers 200.
 minio_ready() {
-	local code
-	if command -v curl >/dev/null 2>&1; then
-		code=$(curl -s -o /dev/null -w '%{http_code}' "$1" 2>/dev/null)
-		[ "$code" = "200" ]
-	else
-		# No curl: a bare HTTP request over bash's /dev/tcp.
-		local hostport=${1#http://}
-		hostport=${hostport%%/*}
-		local path=/${1#http://*/}
-		exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}" 2>/dev/null || return 1
-		printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hostport" >&3
-		local line
-		read -r line <&3
-		exec 3<&- 3>&-
-		case "$line" in *" 200 "*) return 0 ;; esac
-		return 1
-	fi
-}
-
-# minio_free_port PORT: PORT, or the next even step above it, such that
-# nothing listens on it nor on the port after it (the console), checked with
-# bash's /dev/tcp: a server already there (another test run) must not be
-# mistaken for ours.
-minio_free_port() {
-	local p=$1 i
-	for i in $(seq 0 2 50); do
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + i))") 2>/dev/null &&
-			! (exec 3<>"/dev/tcp/127.0.0.1/$((p + i + 1))") 2>/dev/null; then
-			echo $((p + i))
-			return 0
-		fi
-	done
-	echo "minio: no free port in $p..$((p + 51))" >&2
-	return 1
+	[ "$(emu_http_code "$1/minio/health/ready")" = 200 ]
 }
 
 minio_start() {
-	local dir port data url i
+	local dir port data url
 	dir=$(minio_dir)
-	port=$(minio_free_port "${STOWAGE_MINIO_PORT:-9000}") || return 1
+	port=$(emu_free_port minio "${STOWAGE_MINIO_PORT:-9000}" 2) || return 1
 	minio_install || return 1
 	data=$(mktemp -d "${TMPDIR:-/tmp}/stowage-minio.XXXXXX") || return 1
 	url="http://127.0.0.1:$port"
@@ -92,20 +63,7 @@ minio_start() {
 		--console-address "127.0.0.1:$((port + 1))" --quiet >"$data/minio.log" 2>&1 &
 	MINIO_PID=$!
 	MINIO_DATA=$data
-	for i in $(seq 1 300); do
-		if minio_ready "$url/minio/health/ready"; then
-			break
-		fi
-		if ! kill -0 "$MINIO_PID" 2>/dev/null; then
-			echo "minio: server exited; log:" >&2
-			cat "$data/minio.log" >&2
-			return 1
-		fi
-		sleep 0.2
-	done
-	if ! minio_ready "$url/minio/health/ready"; then
-		echo "minio: not ready at $url after 60s; log:" >&2
-		cat "$data/minio.log" >&2
+	if ! emu_wait minio "$MINIO_PID" "$data/minio.log" minio_ready "$url"; then
 		minio_stop
 		return 1
 	fi
@@ -118,13 +76,6 @@ minio_start() {
 }
 
 minio_stop() {
-	if [ -n "${MINIO_PID:-}" ]; then
-		kill "$MINIO_PID" 2>/dev/null
-		wait "$MINIO_PID" 2>/dev/null
-		MINIO_PID=
-	fi
-	if [ -n "${MINIO_DATA:-}" ]; then
-		rm -rf "$MINIO_DATA"
-		MINIO_DATA=
-	fi
+	emu_kill "${MINIO_PID:-}" "${MINIO_DATA:-}"
+	MINIO_PID= MINIO_DATA=
 }

@@ -17,7 +17,10 @@
 # ("No space left on device").
 #
 # Settings (environment): STOWAGE_CACHE (default ~/.cache/stowage-emulators),
-# STOWAGE_VERSITYGW_PORT (default 7070).
+# STOWAGE_VERSITYGW_PORT (default 7070, or the next free port above it).
+
+# shellcheck source=scripts/emulator-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../emulator-lib.sh" || return 1
 
 VERSITYGW_VERSION=v1.8.0
 VERSITYGW_ACCESS=stowageadmin
@@ -42,36 +45,13 @@ versitygw_install() {
 # versitygw_answers URL: true when anything answers HTTP at URL (it has no
 # health endpoint).
 versitygw_answers() {
-	if command -v curl >/dev/null 2>&1; then
-		local code
-		code=$(curl -s -o /dev/null -w '%{http_code}' "$1" 2>/dev/null)
-		[ -n "$code" ] && [ "$code" != "000" ]
-	else
-		local hostport=${1#http://}
-		hostport=${hostport%%/*}
-		(exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}") 2>/dev/null
-	fi
-}
-
-# versitygw_free_port PORT: PORT, or the next port above it that nothing
-# listens on (checked with bash's /dev/tcp): a server already on the port (another test run) must
-# not be mistaken for ours.
-versitygw_free_port() {
-	local p=$1 i
-	for i in $(seq 0 50); do
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + i))") 2>/dev/null; then
-			echo $((p + i))
-			return 0
-		fi
-	done
-	echo "versitygw: no free port in $p..$((p + 50))" >&2
-	return 1
+	[ "$(emu_http_code "$1")" != 000 ]
 }
 
 versitygw_start() {
-	local dir port data url i
+	local dir port data url
 	dir=$(versitygw_dir)
-	port=$(versitygw_free_port "${STOWAGE_VERSITYGW_PORT:-7070}") || return 1
+	port=$(emu_free_port versitygw "${STOWAGE_VERSITYGW_PORT:-7070}") || return 1
 	versitygw_install || return 1
 	data=$(mktemp -d "${TMPDIR:-/tmp}/stowage-versitygw.XXXXXX") || return 1
 	mkdir -p "$data/data" "$data/meta" || return 1
@@ -81,20 +61,7 @@ versitygw_start() {
 		>"$data/versitygw.log" 2>&1 &
 	VERSITYGW_PID=$!
 	VERSITYGW_DATA=$data
-	for i in $(seq 1 300); do
-		if versitygw_answers "$url/"; then
-			break
-		fi
-		if ! kill -0 "$VERSITYGW_PID" 2>/dev/null; then
-			echo "versitygw: server exited; log:" >&2
-			cat "$data/versitygw.log" >&2
-			return 1
-		fi
-		sleep 0.2
-	done
-	if ! versitygw_answers "$url/"; then
-		echo "versitygw: no answer from $url after 60s; log:" >&2
-		cat "$data/versitygw.log" >&2
+	if ! emu_wait versitygw "$VERSITYGW_PID" "$data/versitygw.log" versitygw_answers "$url/"; then
 		versitygw_stop
 		return 1
 	fi
@@ -107,13 +74,6 @@ versitygw_start() {
 }
 
 versitygw_stop() {
-	if [ -n "${VERSITYGW_PID:-}" ]; then
-		kill "$VERSITYGW_PID" 2>/dev/null
-		wait "$VERSITYGW_PID" 2>/dev/null
-		VERSITYGW_PID=
-	fi
-	if [ -n "${VERSITYGW_DATA:-}" ]; then
-		rm -rf "$VERSITYGW_DATA"
-		VERSITYGW_DATA=
-	fi
+	emu_kill "${VERSITYGW_PID:-}" "${VERSITYGW_DATA:-}"
+	VERSITYGW_PID= VERSITYGW_DATA=
 }
