@@ -378,8 +378,9 @@ func (u *Uploader[R]) Checkpoint() Checkpoint {
 func (u *Uploader[R]) WaitPart(n int) error {
 	u.mu.Lock()
 	if n < u.first || n-u.first >= len(u.landed) {
+		last := u.first + len(u.landed) - 1 // read under the lock: dispatch appends
 		u.mu.Unlock()
-		return fmt.Errorf("chunk: WaitPart(%d): not a part of this upload (parts %d to %d)", n, u.first, u.first+len(u.landed)-1)
+		return fmt.Errorf("chunk: WaitPart(%d): not a part of this upload (parts %d to %d)", n, u.first, last)
 	}
 	ch := u.landed[n-u.first]
 	u.mu.Unlock()

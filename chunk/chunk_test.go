@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -537,6 +538,25 @@ func TestRetry(t *testing.T) {
 			t.Fatalf("Retry returned %v after cancel", d)
 		}
 	})
+	t.Run("context ends during an attempt", func(t *testing.T) {
+		ctx, cancel := context.WithCancelCause(t.Context())
+		cause := errors.New("request cancelled by the client")
+		err := Retry(ctx, RetryPolicy{MaxAttempts: 5}, func(context.Context) error {
+			cancel(cause)
+			return errTransient
+		})
+		if !errors.Is(err, cause) || !errors.Is(err, errTransient) {
+			t.Fatalf("Retry = %v, want both the context's cause and the attempt's error", err)
+		}
+		ctx, cancel = context.WithCancelCause(t.Context())
+		err = Retry(ctx, RetryPolicy{MaxAttempts: 5}, func(ctx context.Context) error {
+			cancel(cause)
+			return context.Cause(ctx)
+		})
+		if err != cause {
+			t.Fatalf("Retry = %v, want the cause once when the attempt returned it", err)
+		}
+	})
 	t.Run("done context calls nothing", func(t *testing.T) {
 		ctx, cancel := context.WithCancelCause(t.Context())
 		cause := errors.New("shutting down")
@@ -578,6 +598,15 @@ func TestBackoff(t *testing.T) {
 	for _, attempt := range []int{30, 63, 64, 1000, 1 << 30} {
 		if d := uncapped.Backoff(attempt); d < 0 {
 			t.Fatalf("Backoff(%d) without MaxDelay = %v: overflow", attempt, d)
+		}
+	}
+	huge := RetryPolicy{MaxAttempts: 2, BaseDelay: time.Duration(math.MaxInt64)}
+	if err := huge.validate(); err != nil {
+		t.Fatalf("validate(%+v) = %v", huge, err)
+	}
+	for _, attempt := range []int{1, 2, 100} {
+		if d := huge.Backoff(attempt); d < 0 {
+			t.Fatalf("Backoff(%d) with the largest BaseDelay = %v", attempt, d)
 		}
 	}
 	if d := (RetryPolicy{}).Backoff(3); d != 0 {
@@ -1230,5 +1259,44 @@ func TestWaitPartFailure(t *testing.T) {
 	u2.Abort()
 	if err := u2.WaitPart(1); err != nil && !errors.Is(err, ErrAborted) {
 		t.Fatalf("WaitPart after Abort = %v, want nil (uploaded) or ErrAborted", err)
+	}
+}
+
+// TestWaitPartWhileDispatching calls WaitPart on parts not dispatched yet
+// while Write dispatches new ones: its error message reads the part count,
+// which must happen under the lock (the race detector checks it).
+func TestWaitPartWhileDispatching(t *testing.T) {
+	sink := SinkFunc[int](func(_ context.Context, p Part) (int, error) { return p.Number, nil })
+	u, err := NewUploader[int](context.Background(), sink, Options{ChunkSize: 1, Concurrency: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				if err := u.WaitPart(1 << 20); err == nil {
+					t.Error("WaitPart of a part never dispatched = nil")
+					return
+				}
+			}
+		}
+	})
+	for range 2000 {
+		if _, err := u.Write([]byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if err := u.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(u.Parts()); n != 2000 {
+		t.Fatalf("%d parts, want 2000", n)
 	}
 }

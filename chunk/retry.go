@@ -2,6 +2,7 @@ package chunk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -62,6 +63,9 @@ func (p RetryPolicy) Backoff(attempt int) time.Duration {
 	if p.MaxDelay > 0 && ceiling > p.MaxDelay {
 		ceiling = p.MaxDelay
 	}
+	if ceiling == math.MaxInt64 {
+		return rand.N(ceiling) // ceiling+1 would overflow
+	}
 	return rand.N(ceiling + 1)
 }
 
@@ -85,6 +89,9 @@ func Retry(ctx context.Context, p RetryPolicy, fn func(ctx context.Context) erro
 			return nil
 		}
 		if ctx.Err() != nil {
+			if cause := context.Cause(ctx); !errors.Is(err, cause) {
+				return fmt.Errorf("%w (during: %w)", cause, err)
+			}
 			return err
 		}
 		if p.Retryable != nil && !p.Retryable(err) {
