@@ -43,12 +43,24 @@ type Backend interface {
 // derives folders from the file paths and implements Walk on top of it.
 type FlatLister interface {
 	// ListFlat calls fn for every file (never a folder) strictly below
-	// folder ("/" for all), in byte order of full paths. When startAfter is
+	// folder ("/" for all), in byte order of full paths (for a ListOrderer,
+	// in the byte order of its ListOrderKey). When startAfter is
 	// not "", the backend may begin the listing after that path (it is a
 	// hint: the shared layer filters too). An error from fn must end the
 	// listing and be returned unchanged. A folder with no file below it
 	// gives no call and a nil error.
 	ListFlat(ctx context.Context, folder, startAfter string, fn func(FileInfo) error) error
+}
+
+// ListOrderer is implemented by a FlatLister whose listing order differs
+// from the byte order of paths for some names, because it stores them
+// escaped (s3 writes the components "." and ".." as "%2E" and "%2E%2E", which
+// sort first among their siblings). ListOrderKey maps a WalkKey to a string
+// whose byte order is the listing's order; Walk then compares entries with a
+// start-after hint by that key, so that resuming a walk visits every entry
+// once. Walk visits such names in the listing's order.
+type ListOrderer interface {
+	ListOrderKey(walkKey string) string
 }
 
 // UploadPurger is implemented by backends that keep server-side state for

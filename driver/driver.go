@@ -134,6 +134,9 @@ type Driver interface {
 	// the walk with a nil error. Any other error from fn ends the walk and is
 	// returned unchanged. A missing path, or a file, is ErrNotFound. WithStartAfter
 	// resumes a walk: only entries that sort after the hint are visited.
+	// One exception to the order: a backend that stores some names escaped
+	// (see ListOrderer; s3 with the components "." and "..") visits them in
+	// its listing's order, and resumes in that order too.
 	Walk(ctx context.Context, path string, fn WalkFn, opts ...WalkOption) error
 }
 

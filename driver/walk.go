@@ -76,6 +76,13 @@ func walkFlat(ctx context.Context, b Backend, fl FlatLister, root string, o Walk
 		skip  string   // prefix (with a trailing slash) of entries to skip
 		found bool
 	)
+	// seen reports whether the entry with WalkKey k sorts at or before the
+	// start-after hint, in the listing's order.
+	seen := func(k string) bool { return o.StartAfter != "" && k <= o.StartAfter }
+	if lo, ok := fl.(ListOrderer); ok && o.StartAfter != "" {
+		hint := lo.ListOrderKey(o.StartAfter)
+		seen = func(k string) bool { return lo.ListOrderKey(k) <= hint }
+	}
 	err := fl.ListFlat(ctx, root, o.StartAfter, func(fi FileInfo) error {
 		found = true
 		p := fi.Path()
@@ -93,7 +100,7 @@ func walkFlat(ctx context.Context, b Backend, fl FlatLister, root string, o Walk
 		}
 		for _, a := range foldersBetween(start, p) {
 			stack = append(stack, a)
-			if o.StartAfter != "" && WalkKey(a, true) <= o.StartAfter {
+			if seen(WalkKey(a, true)) {
 				continue
 			}
 			if err := call(FileInfoFields{FPath: a, FIsDir: true}); err != nil {
@@ -104,7 +111,7 @@ func walkFlat(ctx context.Context, b Backend, fl FlatLister, root string, o Walk
 				return err
 			}
 		}
-		if o.StartAfter != "" && p <= o.StartAfter {
+		if seen(p) {
 			return nil
 		}
 		if err := call(fi); err != nil {

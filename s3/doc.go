@@ -62,7 +62,8 @@
 // because some servers (versitygw over POSIX, MinIO) resolve or reject them
 // in keys; '%' never appears in a driver path, so the mapping is one-to-one.
 // In Walk order such a name sorts before siblings that begin with "-", ".-"
-// or "..". Keys that no driver path maps to (names with bytes outside
+// or "..", and a walk resumed with a start-after hint follows that order
+// (driver.ListOrderer). Keys that no driver path maps to (names with bytes outside
 // [A-Za-z0-9._-], directory markers) are skipped by List and Walk. The state
 // of in-progress uploads lives below "<rootdirectory>/~stowage/uploads/",
 // which no driver path can reach.
@@ -93,22 +94,43 @@
 // upload (listing the parts of earlier sessions with a paginated ListParts,
 // so more than 1000 parts work) or, when the whole upload is shorter than
 // one chunk, stores it with one PutObject; then it removes the state object.
-// Nothing is visible at the path before Commit.
+// Nothing is visible at the path before Commit. A Commit that failed may be
+// called again: the writer keeps its bytes once its parts have landed, and
+// redoes only the requests that make the object. A CompleteMultipartUpload
+// whose response was lost, retried, finds the upload gone; Commit then
+// succeeds if the object's ETag is the one its parts make.
+//
+// Every state write carries its own id (metadata). When a write fails, the
+// state is read back, and a write whose id is there (its response was lost,
+// or the SDK's retry of it was refused because the first attempt had
+// landed) counts as done: taking it for a failure would abort the upload
+// the stored state names. When the state cannot be read back, Close fails
+// and keeps the upload.
 //
 // Writer(path, false) aborts the multipart upload named by the state object
 // (that of a closed, resumable upload) and writes a new state with a fresh
 // token. An older writer then fails with driver.ErrConflict on its next part
 // upload (NoSuchUpload), Close or Commit (the token no longer matches; Close
-// writes the state with If-Match on the version whose token it checked, and
-// the body ends with 16 random bytes so every version has its own ETag, so
-// a newer writer that comes in between the check and the write wins; a
-// service that answers NotImplemented to If-Match gets unconditional writes
-// from then on), and
-// aborts its own multipart upload once its parts have stopped. The new
-// writer does not abort an upload that a live writer may still be sending
-// parts to: S3 documents that parts in flight may outlive an abort, and
-// MinIO then keeps listing a ghost upload that can no longer be aborted.
-// Uploads of crashed writers are removed by PurgeUploads. Cancel aborts the
+// writes the state with If-Match on the version whose token it checked, or
+// with If-None-Match when there was none (an append to a committed object),
+// and the body ends with 16 random bytes so every version has its own ETag,
+// so a newer writer or a Cancel that comes in between the check and the
+// write wins; a service that answers NotImplemented to a conditional write
+// gets unconditional writes from then on), and aborts its own multipart
+// upload once its parts have stopped. The new writer does not abort an
+// upload that a live writer may still be sending parts to: S3 documents that
+// parts in flight may outlive an abort, and MinIO then keeps listing a ghost
+// upload that can no longer be aborted. It does abort the upload of a Close
+// still in progress, again while it is listed; versitygw (v1.8.0) takes a
+// part that lands after that for the aborted upload and lists the upload
+// again. Uploads of crashed writers, and such ghosts, are removed by
+// PurgeUploads.
+//
+// The multipart upload is created on a goroutine of its own, not cancelled
+// with the writer's context (a create the server carried out must be known,
+// or nothing could abort it), but a Write, Close or Cancel whose context
+// ends does not wait for it: the abort of what it creates then follows in
+// the background. Cancel aborts the
 // multipart upload, again while it is still listed (a cancelled part request
 // may still be running on the server), and removes the state object.
 //
@@ -130,7 +152,8 @@
 // Move copies server-side: one CopyObject up to multipartcopythresholdsize,
 // else a multipart copy with parallel UploadPartCopy ranges of
 // multipartcopychunksize (raised when the object would need more than
-// 10,000 parts), aborted on failure; then it deletes the source. Objects
+// 10,000 parts), aborted on failure (after the copies in flight end, since a
+// cancelled copy may still land on the server); then it deletes the source. Objects
 // larger than 5 GiB move. Delete removes the key and every key below
 // "key/" with DeleteObjects in batches of 1000 and reports keys that failed;
 // "/ab" is never touched by Delete("/a"). List uses a delimited, paginated

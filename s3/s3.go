@@ -7,6 +7,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -14,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -536,7 +538,7 @@ func (b *backend) ListFlat(ctx context.Context, folder, startAfter string, fn fu
 	prefix := b.dirPrefix(folder)
 	in := &s3.ListObjectsV2Input{Bucket: aws.String(b.bucket), Prefix: aws.String(prefix)}
 	if startAfter != "" && strings.HasPrefix(startAfter, "/") {
-		if k := b.prefix + startAfter[1:]; k > prefix {
+		if k := b.prefix + encodeRel(startAfter[1:]); k > prefix {
 			in.StartAfter = aws.String(k)
 		}
 	}
@@ -564,6 +566,11 @@ func (b *backend) ListFlat(ctx context.Context, folder, startAfter string, fn fu
 	}
 	return nil
 }
+
+// ListOrderKey implements driver.ListOrderer: the order of ListFlat is
+// that of keys, where the escaped "." and ".." components sort first among
+// their siblings.
+func (b *backend) ListOrderKey(walkKey string) string { return encodeRel(walkKey) }
 
 // Move implements driver.Backend: a server-side copy (one CopyObject up to
 // multipartcopythresholdsize, a parallel multipart copy above it), then a
@@ -653,7 +660,10 @@ func (b *backend) multipartCopy(ctx context.Context, src, dst string, size int64
 		err = b.complete(ctx, dst, id, parts)
 	}
 	if err != nil {
-		_ = b.abortUpload(context.WithoutCancel(ctx), dst, id)
+		// The cancelled copies may still land on the server.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		_ = b.abortUploadSettled(actx, dst, id)
+		cancel()
 		return err
 	}
 	return nil
@@ -667,16 +677,35 @@ func (b *backend) multipartCopy(ctx context.Context, src, dst string, size int64
 func (b *backend) copyParts(ctx context.Context, src, dst, id string, size, partSize int64, first int, withChecksum bool) ([]types.CompletedPart, error) {
 	n := int((size + partSize - 1) / partSize)
 	parts := make([]types.CompletedPart, n)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	// A failed copy stops new ones but lets those in flight finish: a
+	// cancelled request may still run on the server and, landing after the
+	// caller's abort, bring the upload back (versitygw) or leave its part
+	// behind. Only the caller's context cancels them.
+	var (
+		mu     sync.Mutex
+		failed error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if failed == nil {
+			failed = err
+		}
+		mu.Unlock()
+	}
+	stopped := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return failed != nil
+	}
 	sem := make(chan struct{}, b.cfg.MultipartCopyMaxConcurrency)
 	var wg sync.WaitGroup
 	for i := range n {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
+			fail(context.Cause(ctx))
 		}
-		if ctx.Err() != nil {
+		if stopped() {
 			break
 		}
 		wg.Go(func() {
@@ -706,15 +735,15 @@ func (b *backend) copyParts(ctx context.Context, src, dst, id string, size, part
 				etag, sum, err = b.reuploadRange(ctx, src, dst, id, first+i, lo, hi)
 			}
 			if err != nil {
-				cancel(b.classify(err))
+				fail(b.classify(err))
 				return
 			}
 			parts[i] = b.completedPart(first+i, etag, sum)
 		})
 	}
 	wg.Wait()
-	if ctx.Err() != nil {
-		return nil, context.Cause(ctx)
+	if failed != nil {
+		return nil, failed
 	}
 	return parts, nil
 }
@@ -747,6 +776,12 @@ func (b *backend) reuploadRange(ctx context.Context, src, dst, id string, number
 }
 
 // complete completes a multipart upload.
+//
+// A Complete whose response was lost, retried (by the SDK or by a caller's
+// second Commit), finds the upload gone (NoSuchUpload) although it made
+// the object. Then complete reads the object's ETag and succeeds if it is
+// the ETag these parts make (multipartETag); if it is not, or cannot be
+// told, the error stands.
 func (b *backend) complete(ctx context.Context, key, id string, parts []types.CompletedPart) error {
 	_, err := b.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket:          aws.String(b.bucket),
@@ -754,7 +789,29 @@ func (b *backend) complete(ctx context.Context, key, id string, parts []types.Co
 		UploadId:        aws.String(id),
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 	})
+	if err != nil && errorCode(err) == "NoSuchUpload" {
+		if want, ok := multipartETag(parts); ok {
+			if obj, herr := b.head(ctx, key); herr == nil && strings.Trim(aws.ToString(obj.ETag), `"`) == want {
+				return nil
+			}
+		}
+	}
 	return b.classify(err)
+}
+
+// multipartETag returns the ETag S3 gives the object that parts (in order)
+// make: the hex MD5 of the parts' binary MD5s, then "-" and their count. ok
+// is false when a part's ETag is not a hex MD5 (as with SSE-KMS).
+func multipartETag(parts []types.CompletedPart) (string, bool) {
+	h := md5.New()
+	for _, p := range parts {
+		raw, err := hex.DecodeString(strings.Trim(aws.ToString(p.ETag), `"`))
+		if err != nil || len(raw) != md5.Size {
+			return "", false
+		}
+		h.Write(raw)
+	}
+	return hex.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(parts)), true
 }
 
 // Delete implements driver.Backend: the key itself and every key below

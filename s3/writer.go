@@ -31,6 +31,7 @@ const (
 	metaTailLen = "stowage-tail-len"  // bytes of the tail (the object's body)
 	metaTailCRC = "stowage-tail-crc"  // CRC-32 (IEEE) of the tail, in hex
 	metaPending = "stowage-pending"   // the lowest part still uploading when the state was written
+	metaWrite   = "stowage-write"     // the id of the write that stored this version
 )
 
 // stateNonce is the number of random bytes after the tail in a state
@@ -61,6 +62,7 @@ type uploadState struct {
 	chunk    int64
 	tailLen  int64
 	tailCRC  uint32
+	write    string // the id of the write that stored it (metaWrite)
 	etag     string // of the state object; not part of its content
 }
 
@@ -81,6 +83,7 @@ func parseState(m map[string]string) (uploadState, error) {
 	var st uploadState
 	st.token = meta(m, metaToken)
 	st.uploadID = meta(m, metaUpload)
+	st.write = meta(m, metaWrite)
 	next, err1 := strconv.Atoi(meta(m, metaNext))
 	chunkSize, err2 := strconv.ParseInt(meta(m, metaChunk), 10, 64)
 	tailLen, err3 := strconv.ParseInt(meta(m, metaTailLen), 10, 64)
@@ -215,6 +218,7 @@ func (b *backend) resumeState(ctx context.Context, key, skey string) (uploadStat
 		if err != nil && !errors.Is(err, driver.ErrCorrupt) {
 			return st, nil, err
 		}
+		st.write = "" // the version is pinned by the ETag; the cache does not keep the id
 		if err == nil && st == c.st && st.etag != "" {
 			return st, c.tail, nil
 		}
@@ -285,17 +289,36 @@ func (c *tailCache) take(key string) (cachedTail, bool) {
 	return e, ok
 }
 
-// putState writes the state object of an upload, with the tail as body.
-// With ifMatch (an ETag) the write happens only if the state object is still
-// that version, so a writer that checked its token cannot overwrite the state
-// of a newer writer that came in between; it gets a conflict instead. A
-// service without conditional writes (NotImplemented) gets unconditional
-// ones from then on.
-func (b *backend) putState(ctx context.Context, key string, st uploadState, tail []byte, ifMatch string) (etag string, err error) {
+// errStateUnknown marks a failed state write that may have landed: the
+// state could not be read back to tell.
+var errStateUnknown = errors.New("the state write may have landed")
+
+// Conditions for putState.
+const (
+	anyVersion = ""  // write unconditionally
+	noVersion  = "*" // write only if no state object exists (If-None-Match)
+)
+
+// putState writes the state object of an upload, with the tail as body. The
+// condition is anyVersion, noVersion, or an ETag: then the write happens
+// only if the state object is still that version, so a writer that checked
+// its token cannot overwrite the state of a newer writer (or the removal by
+// a Cancel) that came in between; it gets a conflict instead. A service
+// without conditional writes (NotImplemented) gets unconditional ones from
+// then on.
+//
+// Every write carries its own id (metaWrite). When a write fails, putState
+// reads the state back and reports success if that id is there: a write
+// whose response was lost, or whose retry (by the SDK, with the same
+// condition) was refused because the first attempt had landed, must not be
+// taken for one that did not happen, or its writer would abort the upload
+// the stored state names.
+func (b *backend) putState(ctx context.Context, key string, st uploadState, tail []byte, cond string) (etag string, err error) {
 	// The body is read from tail and nonce in place: copying a tail of up
 	// to a chunk would hold one more chunk while the last parts upload.
 	nonce := make([]byte, stateNonce)
 	_, _ = rand.Read(nonce)
+	id := hex.EncodeToString(nonce)
 	in := b.putInput(key, nil, b.partChecksumOf(tail, nonce))
 	in.Body, in.ContentLength = &twoSlices{a: tail, b: nonce}, aws.Int64(int64(len(tail)+len(nonce)))
 	in.StorageClass = ""
@@ -306,27 +329,48 @@ func (b *backend) putState(ctx context.Context, key string, st uploadState, tail
 		metaChunk:   strconv.FormatInt(st.chunk, 10),
 		metaTailLen: strconv.Itoa(len(tail)),
 		metaTailCRC: strconv.FormatUint(uint64(crc32.ChecksumIEEE(tail)), 16),
+		metaWrite:   id,
 	}
 	if st.pending != 0 && st.pending < st.next {
 		in.Metadata[metaPending] = strconv.Itoa(st.pending)
 	}
-	if ifMatch != "" && !b.noIfMatch.Load() {
-		in.IfMatch = aws.String(ifMatch)
+	if !b.noIfMatch.Load() {
+		switch cond {
+		case anyVersion:
+		case noVersion:
+			in.IfNoneMatch = aws.String("*")
+		default:
+			in.IfMatch = aws.String(cond)
+		}
 	}
+	conditional := in.IfMatch != nil || in.IfNoneMatch != nil
 	out, err := b.client.PutObject(ctx, in)
-	if err != nil && in.IfMatch != nil && errorCode(err) == "NotImplemented" {
+	if err != nil && conditional && errorCode(err) == "NotImplemented" {
 		b.noIfMatch.Store(true)
-		in.IfMatch, in.Body = nil, &twoSlices{a: tail, b: nonce}
+		conditional, in.IfMatch, in.IfNoneMatch, in.Body = false, nil, nil, &twoSlices{a: tail, b: nonce}
 		out, err = b.client.PutObject(ctx, in)
 	}
-	if err != nil {
-		if in.IfMatch != nil && driver.KindOf(b.classify(err)) == driver.KindConflict {
-			return "", &driver.Error{Kind: driver.KindConflict,
-				Detail: "a newer writer of the same path replaced this upload", Err: err}
-		}
-		return "", b.classify(err)
+	if err == nil {
+		return aws.ToString(out.ETag), nil
 	}
-	return aws.ToString(out.ETag), nil
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	now, herr := b.headState(hctx, key)
+	cancel()
+	if herr == nil && now.write == id {
+		return now.etag, nil // it landed
+	}
+	if herr != nil && !errors.Is(herr, driver.ErrNotFound) && !errors.Is(herr, driver.ErrCorrupt) {
+		return "", &driver.Error{Kind: driver.KindOf(b.classify(err)),
+			Detail: "the upload state could not be read back after a failed write, so whether it landed is unknown",
+			Err:    errors.Join(b.classify(err), errStateUnknown)}
+	}
+	if conditional {
+		if k := driver.KindOf(b.classify(err)); k == driver.KindConflict || k == driver.KindNotFound {
+			return "", &driver.Error{Kind: driver.KindConflict,
+				Detail: "the upload was cancelled, committed or replaced by another writer", Err: err}
+		}
+	}
+	return "", b.classify(err)
 }
 
 // twoSlices reads a then b, and seeks (the SDK rewinds a body to sign it
@@ -415,12 +459,23 @@ type writer struct {
 	// which only another writer of the same upload can have done.
 	openETag string
 
-	mu       sync.Mutex
-	uploadID string
-	created  bool // the upload was created by this session
+	mu        sync.Mutex
+	uploadID  string
+	created   bool          // the upload was created by this session
+	creating  chan struct{} // closed when the create in flight ends; nil when none is
+	createErr error         // of the last create that failed
 
 	up    *chunk.Uploader[partResult]
 	ended bool
+
+	// Commit's progress, so that a failed Commit can be retried: drained
+	// is set once every part has landed (finished: the tail went up as
+	// the last part; otherwise tail holds it), commitErr once the upload
+	// failed for good.
+	drained   bool
+	finished  bool
+	tail      []byte
+	commitErr error
 }
 
 func (b *backend) newWriter(ctx context.Context, path string, append bool) (*writer, error) {
@@ -432,14 +487,15 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 		st, err := b.headState(ctx, w.skey)
 		switch {
 		case err == nil && st.uploadID != "":
-			if err := b.abortUpload(ctx, w.key, st.uploadID); err != nil {
+			// Parts of the older writer may still be landing.
+			if err := b.abortUploadSettled(ctx, w.key, st.uploadID); err != nil {
 				return nil, err
 			}
 		case err != nil && !errors.Is(err, driver.ErrNotFound) && !errors.Is(err, driver.ErrCorrupt):
 			return nil, err
 		}
 		w.token = newToken()
-		etag, err := b.putState(ctx, w.skey, uploadState{token: w.token, next: 1, chunk: w.chunk}, nil, "")
+		etag, err := b.putState(ctx, w.skey, uploadState{token: w.token, next: 1, chunk: w.chunk}, nil, anyVersion)
 		if err != nil {
 			return nil, err
 		}
@@ -530,24 +586,65 @@ func (w *writer) startFromObject(ctx context.Context, size int64) ([]byte, error
 
 // ensureUpload returns the upload ID, creating the multipart upload when
 // the first part of this upload is ready.
+//
+// The create runs on its own goroutine, not cancelled with ctx: a create
+// that the server carried out must be known here, or nothing could abort
+// it. The caller waits for it only as long as ctx lasts.
 func (w *writer) ensureUpload(ctx context.Context) (string, error) {
+	w.mu.Lock()
+	if w.uploadID != "" {
+		defer w.mu.Unlock()
+		return w.uploadID, nil
+	}
+	if w.creating == nil {
+		done := make(chan struct{})
+		w.creating = done
+		go func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			id, err := w.b.createUpload(cctx, w.key, true)
+			cancel()
+			w.mu.Lock()
+			if err == nil {
+				w.uploadID, w.created = id, true
+			} else {
+				w.createErr = err // a later call tries again
+			}
+			w.creating = nil
+			w.mu.Unlock()
+			close(done)
+		}()
+	}
+	done := w.creating
+	w.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return "", context.Cause(ctx)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.uploadID == "" {
-		// Not cancelled with the part: a create that the server carried
-		// out must be known here, or a Cancel could not abort it.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		id, err := w.b.createUpload(cctx, w.key, true)
-		cancel()
-		if err != nil {
-			return "", err
-		}
-		w.uploadID, w.created = id, true
-		if ctx.Err() != nil {
-			return "", context.Cause(ctx)
-		}
+		return "", w.createErr
 	}
 	return w.uploadID, nil
+}
+
+// settledUpload returns the upload ID once no create is in flight, waiting
+// for one up to ctx's end; ok is false if one is still in flight then.
+func (w *writer) settledUpload(ctx context.Context) (id string, created, ok bool) {
+	w.mu.Lock()
+	done := w.creating
+	w.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return "", false, false
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.uploadID, w.created, true
 }
 
 func (w *writer) currentUpload() string {
@@ -590,17 +687,26 @@ func (w *writer) Write(p []byte) (int, error) {
 func (w *writer) Size() int64 { return int64(w.first-1)*w.chunk + w.up.Size() }
 
 // abandon aborts the multipart upload if this session created it: no state
-// object names it, so nothing else would find it. Best effort.
+// object names it, so nothing else would find it. Best effort; when a create
+// is still in flight, the abort follows it in the background, so that the
+// caller is not held up.
 func (w *writer) abandon() {
+	abort := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), cleanupTimeout)
+		defer cancel()
+		id, created, ok := w.settledUpload(ctx)
+		if ok && id != "" && created {
+			_ = w.b.abortUploadSettled(ctx, w.key, id)
+		}
+	}
 	w.mu.Lock()
-	id, created := w.uploadID, w.created
+	inFlight := w.creating != nil
 	w.mu.Unlock()
-	if id == "" || !created {
+	if inFlight {
+		go abort()
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), cleanupTimeout)
-	defer cancel()
-	_ = w.b.abortUploadSettled(ctx, w.key, id)
+	abort()
 }
 
 // checkToken fails with a conflict when a newer writer (or a Cancel) took
@@ -680,7 +786,11 @@ func (w *writer) Close() error {
 	}
 	put := make(chan putResult, 1)
 	go func() {
-		etag, err := w.b.putState(w.ctx, w.skey, st, cp.Tail, tr.etag)
+		cond := tr.etag
+		if cond == "" { // no state existed at the check (an append to a committed file)
+			cond = noVersion
+		}
+		etag, err := w.b.putState(w.ctx, w.skey, st, cp.Tail, cond)
 		put <- putResult{etag, err}
 	}()
 	_, derr := w.up.Drain()
@@ -688,9 +798,14 @@ func (w *writer) Close() error {
 	switch {
 	case pr.err != nil:
 		// The earlier state (if any) still stands and does not name an
-		// upload this session created.
+		// upload this session created, unless the write may have landed:
+		// then the upload stays for a resume to find (an upload no state
+		// names is left to purge-uploads, which is better than aborting
+		// one that holds acknowledged bytes).
 		w.up.Abort()
-		w.abandon()
+		if !errors.Is(pr.err, errStateUnknown) {
+			w.abandon()
+		}
 		return pr.err
 	case derr != nil:
 		// The new state names the upload and its pending parts; a resume
@@ -707,30 +822,41 @@ func (w *writer) Close() error {
 // full chunk becomes one PutObject; otherwise the tail becomes the last
 // part and CompleteMultipartUpload makes the object, listing the parts of
 // earlier sessions with a paginated ListParts. The state object goes last.
+//
+// A Commit that failed may be called again (the shared layer keeps the
+// writer open): the bytes stay in the writer once the parts have landed,
+// so a retry redoes only the requests that make the object. An upload that
+// failed for good (a part, or a newer writer took over) keeps failing.
 func (w *writer) Commit(ctx context.Context) error {
 	w.ended = true
 	w.b.tails.take(w.skey)
-	var (
-		tail     []byte
-		err      error
-		finished bool
-	)
-	if w.currentUpload() != "" {
-		err, finished = w.up.Finish(), true
-	} else {
-		tail, err = w.up.Drain()
+	if w.commitErr != nil {
+		return w.commitErr
 	}
-	if err != nil {
-		w.abandon()
-		return w.b.classify(err)
+	if !w.drained {
+		var err error
+		if w.currentUpload() != "" {
+			err, w.finished = w.up.Finish(), true
+		} else {
+			w.tail, err = w.up.Drain()
+		}
+		if err != nil {
+			w.abandon()
+			w.commitErr = w.b.classify(err)
+			return w.commitErr
+		}
+		w.drained = true
 	}
 	if _, err := w.checkToken(ctx); err != nil {
-		w.abandon()
+		if errors.Is(err, driver.ErrConflict) {
+			w.abandon()
+			w.commitErr = err
+		}
 		return err
 	}
 	id := w.currentUpload()
 	if id == "" {
-		if _, err := w.b.client.PutObject(ctx, w.b.putInput(w.key, tail, w.b.partChecksum(tail))); err != nil {
+		if _, err := w.b.client.PutObject(ctx, w.b.putInput(w.key, w.tail, w.b.partChecksum(w.tail))); err != nil {
 			return w.b.classify(err)
 		}
 	} else {
@@ -741,10 +867,10 @@ func (w *writer) Commit(ctx context.Context) error {
 		for _, c := range w.up.Parts() {
 			parts = append(parts, w.b.completedPart(c.Number, c.Result.etag, c.Result.sum))
 		}
-		if !finished && len(tail) > 0 {
+		if !w.finished && len(w.tail) > 0 {
 			n := w.first + len(w.up.Parts())
-			sum := w.b.partChecksum(tail)
-			r, err := w.uploadPart(ctx, chunk.Part{Number: n, Data: tail, Checksum: sum})
+			sum := w.b.partChecksum(w.tail)
+			r, err := w.uploadPart(ctx, chunk.Part{Number: n, Data: w.tail, Checksum: sum})
 			if err != nil {
 				return err
 			}
@@ -798,7 +924,12 @@ func (w *writer) Cancel(ctx context.Context) error {
 	case err != nil && !errors.Is(err, driver.ErrNotFound) && !errors.Is(err, driver.ErrCorrupt):
 		errs = append(errs, err)
 	}
-	if id := w.currentUpload(); id != "" {
+	id, _, settled := w.settledUpload(ctx)
+	switch {
+	case !settled: // a create is still in flight: abort what it makes
+		w.abandon()
+		errs = append(errs, context.Cause(ctx))
+	case id != "":
 		errs = append(errs, w.b.abortUploadSettled(ctx, w.key, id))
 	}
 	return errors.Join(errs...)
