@@ -37,15 +37,29 @@
 //
 // Writer(path, false) writes a placeholder object ~stowage/uploads/<path>;
 // its generation identifies the upload. A newer Writer(path, false)
-// replaces the placeholder, cancels the older upload's session and deletes
-// its parts, so the older writer's next chunk, Close or Commit fails with
-// ErrConflict (each chunk, Close and Commit check the generation). Close
-// persists everything in the placeholder: a JSON state line (upload id,
-// mode, session URI, committed offset, part count, running CRC32C) and the
-// tail, the bytes accepted but not yet sent. Writer(path, true), in any
-// process, reads it and resumes with the exact Size: the next chunk goes to
-// the session at the persisted offset (or becomes the next part). Nothing
-// is visible until Commit.
+// replaces the placeholder (on the condition that it is still the one it
+// read), and only then cancels the older upload's session and deletes its
+// parts, so the older writer's next chunk, Close or Commit fails with
+// ErrConflict (each chunk, Close and Commit check the generation). A new
+// Writer that loses that race (an older writer's Close came first) fails
+// with ErrConflict and leaves the upload alone. Close persists everything
+// in the placeholder: a JSON state line (upload id, mode, session URI,
+// committed offset, part count, running CRC32C) and the tail, the bytes
+// accepted but not yet sent. Writer(path, true), in any process, reads it
+// and resumes with the exact Size: the next chunk goes to the session at
+// the persisted offset (or becomes the next part). Nothing is visible until
+// Commit.
+//
+// Two resumes of one upload may overlap (a registry's status request and
+// a PATCH): the one that closes second gets ErrConflict and leaves the
+// upload as the first one saved it (it cancels only a session it created
+// itself); a Close that finds the placeholder gone or naming another
+// upload cleans up its session and parts. Two resumes must not both write:
+// both continue from the same part number and offset, and a composite
+// part the loser stored before the winner's Close replaces the winner's
+// part of that number (Commit's CRC32C check then fails rather than commit
+// mixed bytes). Cancel by either resume removes the upload, also when the
+// other one saved it since.
 //
 // Two upload modes share that state and the chunk engine (package chunk):
 //
@@ -58,8 +72,11 @@
 //     in flight, each sent in one request with its CRC32C. Commit uploads
 //     the tail as the last part and composes the parts into the object, at
 //     most 32 per compose (more parts are composed in levels through
-//     intermediate objects); the temporaries are always deleted, also when
-//     the compose fails. Composite objects have a CRC32C but no MD5.
+//     intermediate objects). The parts are deleted once the final compose
+//     succeeded; when a compose fails, only the intermediates are deleted
+//     and the parts stay with the placeholder that records them, so a
+//     resumed writer can retry the Commit (Cancel or PurgeUploads remove
+//     them otherwise). Composite objects have a CRC32C but no MD5.
 //
 // An upload smaller than one chunk is committed with a single request that
 // carries its CRC32C, so a truncated upload is rejected. Zero-byte commits
@@ -77,6 +94,12 @@
 // deletes the parts and the placeholder. [driver.UploadPurger] removes
 // uploads started longer ago than a given age, and orphaned parts.
 //
+// A session URI is a bearer credential: whoever holds it can send data to
+// that one upload without other credentials. The backend keeps it only in
+// the placeholder (so whoever can read the bucket's ~stowage/ objects can
+// read it) and removes it from every error of a request on the session: the
+// error keeps the operation, the host and the cause.
+//
 // # Limits
 //
 // Memory per writer: chunksize × maxconcurrency in composite mode (8 × 16
@@ -84,10 +107,14 @@
 // session lives about a week on the service; a placeholder whose session
 // expired can not be resumed. Compose takes at most 32 sources; an object
 // has at most 1024 components before it must be rewritten, which levels of
-// compose stay under. Move copies server-side (rewrite, with its
-// continuation token) and then deletes the source. Delete is recursive,
-// with at most maxconcurrency deletes in flight, and never touches prefix
-// siblings. Lists and Walk are paginated; Walk is one flat listing that
+// compose stay under. While an upload of more than 32 parts is composed,
+// its parts and the first level of intermediates coexist: about twice the
+// upload's size in temporary objects. Move copies server-side (rewrite,
+// with its continuation token) and then deletes the source. Delete is
+// recursive, with at most maxconcurrency deletes in flight, and never
+// touches prefix siblings; it removes the state of uploads in progress
+// below the path, but not the path's own upload in progress, which stays
+// resumable (Delete of a path that is only being uploaded is not found). Lists and Walk are paginated; Walk is one flat listing that
 // starts at the hint. RedirectURL gives V4 signed URLs (GET and HEAD) when
 // the credentials carry a private key, "" otherwise.
 //

@@ -321,11 +321,13 @@ func resumeChild(t *testing.T, action string) {
 	}
 }
 
-// failCompose makes compose requests fail through the transport hook.
-func failCompose(fail *atomic.Bool) func(http.RoundTripper) http.RoundTripper {
+// failCompose makes compose requests fail through the transport hook while
+// fail is set: every compose, or with finalOnly only the compose into the
+// destination (not an intermediate in the hidden parts folder).
+func failCompose(fail *atomic.Bool, finalOnly bool) func(http.RoundTripper) http.RoundTripper {
 	return func(base http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			if fail.Load() && strings.HasSuffix(r.URL.Path, "/compose") {
+			if fail.Load() && strings.HasSuffix(r.URL.Path, "/compose") && (!finalOnly || !strings.Contains(r.URL.Path, hiddenDir)) {
 				return &http.Response{StatusCode: http.StatusBadRequest, Status: "400 Bad Request",
 					Header: http.Header{"Content-Type": {"application/json"}}, Request: r,
 					Body: io.NopCloser(strings.NewReader(`{"error":{"code":400,"message":"injected compose failure"}}`))}, nil
@@ -335,11 +337,30 @@ func failCompose(fail *atomic.Bool) func(http.RoundTripper) http.RoundTripper {
 	}
 }
 
-// TestComposeCleanup checks that the temporary parts are deleted after a
-// failed compose, and that uploads of more than 32 parts compose in levels.
+// hiddenParts returns the part objects and the compose intermediates among
+// the hidden objects.
+func hiddenParts(t *testing.T, ctx context.Context, b *backend) (parts, intermediates []string) {
+	t.Helper()
+	for _, h := range hiddenObjects(t, ctx, b) {
+		if !strings.Contains(h, partsDir) {
+			continue
+		}
+		if strings.HasPrefix(h[strings.LastIndex(h, "/")+1:], intermediatePrefix) {
+			intermediates = append(intermediates, h)
+		} else {
+			parts = append(parts, h)
+		}
+	}
+	return parts, intermediates
+}
+
+// TestComposeCleanup checks that uploads of more than 32 parts compose in
+// levels, that a failed final compose leaves no intermediates behind but
+// keeps every part (the placeholder still records them), and that Cancel
+// then removes everything.
 func TestComposeCleanup(t *testing.T) {
 	var fail atomic.Bool
-	ctx := driver.WithTransport(t.Context(), failCompose(&fail))
+	ctx := driver.WithTransport(t.Context(), failCompose(&fail, true))
 	d, b := openTest(t, ctx, ModeComposite, 256<<10)
 	data := seeded(t, 70*256<<10+123) // 71 parts: two levels of compose
 	w, err := d.Writer(ctx, "/big", false)
@@ -352,14 +373,12 @@ func TestComposeCleanup(t *testing.T) {
 		t.Fatal("Commit succeeded with compose failing")
 	}
 	fail.Store(false)
-	var parts []string
-	for _, h := range hiddenObjects(t, ctx, b) {
-		if strings.Contains(h, partsDir) {
-			parts = append(parts, h)
-		}
+	parts, intermediates := hiddenParts(t, ctx, b)
+	if len(intermediates) != 0 {
+		t.Errorf("a failed compose left %d intermediates, such as %s", len(intermediates), intermediates[0])
 	}
-	if len(parts) != 0 {
-		t.Errorf("a failed compose left %d parts, such as %s", len(parts), parts[0])
+	if len(parts) != 71 {
+		t.Errorf("a failed compose left %d parts, want all 71 (the placeholder records them)", len(parts))
 	}
 	if err := w.Cancel(ctx); err != nil {
 		t.Errorf("Cancel after a failed Commit: %v", err)

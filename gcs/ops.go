@@ -194,7 +194,9 @@ func (b *backend) checkNoFileAbove(ctx context.Context, p string) error {
 
 // Delete removes the file or the folder at p (in parallel, at most
 // maxconcurrency requests at once), and the hidden state of uploads in
-// progress at or below p.
+// progress below p. An upload in progress of p itself stays: it is not a
+// file yet (Delete of p alone is not found), and it can still be resumed
+// and committed.
 func (b *backend) Delete(ctx context.Context, p string) error {
 	found := false
 	err := b.bucket.Object(b.key(p)).Delete(ctx)
@@ -210,8 +212,12 @@ func (b *backend) Delete(ctx context.Context, p string) error {
 	}
 	found = found || n > 0
 	// Uploads in progress below p (a registry deletes an upload's folder).
+	// p's own placeholder (uploadsDir+p) is outside the first prefix; p's
+	// own part folders (partsDir+p+"/~<id>/") sort after the parts of every
+	// path below p, because '~' sorts after every byte of a valid name, so
+	// the range ends where they begin.
 	_ = b.deletePrefix(ctx, b.prefix+uploadsDir+p+"/")
-	_ = b.deletePrefix(ctx, b.prefix+partsDir+p+"/")
+	_, _ = b.deleteRange(ctx, b.prefix+partsDir+p+"/", b.prefix+partsDir+p+"/~")
 	if !found {
 		return driver.Errorf(driver.KindNotFound, "no such file or folder")
 	}
@@ -228,7 +234,14 @@ func (b *backend) deletePrefix(ctx context.Context, prefix string) error {
 // prefix, with at most maxconcurrency deletes in flight, and returns how
 // many it deleted.
 func (b *backend) deleteAll(ctx context.Context, prefix string) (int, error) {
-	q := &storage.Query{Prefix: prefix}
+	return b.deleteRange(ctx, prefix, "")
+}
+
+// deleteRange is deleteAll restricted to names that sort before end (no
+// bound when end is ""). The listing asks the service for the bound, and
+// the names are checked as well.
+func (b *backend) deleteRange(ctx context.Context, prefix, end string) (int, error) {
+	q := &storage.Query{Prefix: prefix, EndOffset: end}
 	_ = q.SetAttrSelection([]string{"Name"})
 	it := b.bucket.Objects(ctx, q)
 	var (
@@ -246,6 +259,9 @@ func (b *backend) deleteAll(ctx context.Context, prefix string) (int, error) {
 		if err != nil {
 			wg.Wait()
 			return n, classify(err)
+		}
+		if end != "" && attrs.Name >= end {
+			continue
 		}
 		sem <- struct{}{}
 		wg.Add(1)

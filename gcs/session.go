@@ -20,6 +20,11 @@ import (
 // offers no way to create a session whose URI the caller keeps, to send a
 // chunk at a given offset of an existing session, to query a session's
 // status, or to cancel a session by URI.
+//
+// A session URI is a bearer credential: whoever holds it can send data to
+// the session without other authentication. It is kept only in the upload's
+// placeholder, and every error of a call on it goes through redactSession
+// (the HTTP client's *url.Error quotes the URL it failed on).
 
 // errLostAnswer marks a chunk whose answer did not say how much the session
 // persisted; the caller asks the session with a status query.
@@ -123,7 +128,7 @@ func (b *backend) sendChunk(ctx context.Context, uri string, data []byte, start,
 func (b *backend) putChunk(ctx context.Context, uri string, data []byte, start, total int64) (int64, *objectResource, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, uri, bytes.NewReader(data))
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, redactSession(err)
 	}
 	req.ContentLength = int64(len(data))
 	size := "*"
@@ -137,7 +142,7 @@ func (b *backend) putChunk(ctx context.Context, uri string, data []byte, start, 
 	}
 	resp, err := b.hc.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, redactSession(err)
 	}
 	defer drain(resp)
 	return sessionAnswer(resp)
@@ -149,13 +154,13 @@ func (b *backend) putChunk(ctx context.Context, uri string, data []byte, start, 
 func (b *backend) queryStatus(ctx context.Context, uri string, total int64) (int64, *objectResource, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, uri, http.NoBody)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, redactSession(err)
 	}
 	req.ContentLength = 0
 	req.Header.Set("Content-Range", "bytes */*")
 	resp, err := b.hc.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, redactSession(err)
 	}
 	defer drain(resp)
 	n, obj, err := sessionAnswer(resp)
@@ -195,11 +200,11 @@ func sessionAnswer(resp *http.Response) (int64, *objectResource, error) {
 func (b *backend) cancelSession(ctx context.Context, uri string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, uri, http.NoBody)
 	if err != nil {
-		return err
+		return classify(redactSession(err))
 	}
 	resp, err := b.hc.Do(req)
 	if err != nil {
-		return classify(err)
+		return classify(redactSession(err))
 	}
 	defer drain(resp)
 	switch {
@@ -220,4 +225,29 @@ func respError(resp *http.Response) error {
 func drain(resp *http.Response) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
+}
+
+// redactSession removes the session URI from err, an error of a request on
+// a session: the *url.Error of the HTTP client (or of parsing the URI)
+// quotes the URL, upload_id included. The operation, the scheme and host of
+// the URL and the cause stay, so the error is still classified (a reset
+// connection is ErrUnavailable) and still says where it failed. Each such
+// error is new to the call, so it is changed in place.
+func redactSession(err error) error {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if ue, ok := e.(*url.Error); ok {
+			ue.URL = redactedSessionURL(ue.URL)
+		}
+	}
+	return err
+}
+
+// redactedSessionURL is what errors show of a session URI.
+func redactedSessionURL(uri string) string {
+	const hidden = "<resumable session URI, redacted>"
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return hidden
+	}
+	return u.Scheme + "://" + u.Host + "/" + hidden
 }

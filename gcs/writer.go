@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
 	"cloud.google.com/go/storage"
+	"google.golang.org/api/iterator"
 
 	"github.com/stowage/stowage/chunk"
 	"github.com/stowage/stowage/driver"
@@ -122,33 +124,98 @@ func (b *backend) Writer(ctx context.Context, p string, append bool) (driver.Fil
 
 // newWriter starts a new upload of p, replacing (and cleaning up) any
 // upload in progress: the older writer's placeholder changes generation, so
-// its next chunk, Close or Commit fails with ErrConflict.
+// its next chunk, Close or Commit fails with ErrConflict. The new
+// placeholder is written first, on the condition that the placeholder is
+// still the one read; only once that write succeeded is the older upload
+// cleaned up. A Writer that loses the race (an older writer's Close, or
+// another new Writer, changed the placeholder in between) fails with
+// ErrConflict and leaves the upload that won untouched.
 func (b *backend) newWriter(ctx context.Context, p string) (*writer, error) {
 	w := &writer{b: b, ctx: ctx, path: p, st: uploadState{ID: newID(), Mode: b.cfg.UploadMode, CRC: 0, Created: time.Now().Unix()}}
 	cond := storage.Conditions{DoesNotExist: true}
-	if data, gen, err := b.readPlaceholder(ctx, p); err == nil {
+	var old *uploadState // the upload this one replaces, nil if none or unreadable
+	data, gen, err := b.readPlaceholder(ctx, p)
+	switch {
+	case err == nil:
 		cond = storage.Conditions{GenerationMatch: gen}
-		if old, _, err := decodeState(data); err == nil && old.Session != "" {
-			_ = b.cancelSession(ctx, old.Session)
-		}
-		// Parts of every older upload of p, also of writers that never
-		// closed (their folders are not recorded anywhere else).
-		_ = b.deletePrefix(ctx, b.prefix+partsDir+p+"/~")
-	} else if !errors.Is(err, driver.ErrNotFound) {
+		old, _, _ = decodeState(data)
+	case !errors.Is(err, driver.ErrNotFound):
 		return nil, err
 	}
-	gen, err := b.writePlaceholder(ctx, p, &w.st, nil, cond)
+	gen, err = b.writePlaceholder(ctx, p, &w.st, nil, cond)
 	if err != nil {
 		if errors.Is(err, driver.ErrConflict) {
-			return nil, driver.Errorf(driver.KindConflict, "another writer started an upload of this path at the same time")
+			return nil, driver.Errorf(driver.KindConflict, "another writer changed the upload of this path at the same time")
 		}
 		return nil, err
 	}
 	w.gen = gen
+	if old != nil && old.Session != "" {
+		_ = b.cancelSession(ctx, old.Session)
+	}
+	b.deleteSupersededParts(ctx, p, w.st.ID, old)
 	if err := w.start(nil); err != nil {
 		return nil, err
 	}
 	return w, nil
+}
+
+// deleteSupersededParts deletes the part folders of p's uploads that are
+// no longer current, once the upload own took over the placeholder from
+// old (nil: none, or unreadable): old's folder, which is superseded for
+// sure, and the folders of writers that never closed (recorded nowhere
+// else). Such another folder is deleted only if its upload is not the one
+// the placeholder names when read again after the listing: an upload's
+// placeholder is written before its first part, so the folder of an upload
+// that took over after own (another new Writer) is either not listed yet,
+// or named by that read, or superseded by a later upload. Errors are
+// ignored: leftovers are collected by PurgeUploads.
+func (b *backend) deleteSupersededParts(ctx context.Context, p, own string, old *uploadState) {
+	ids, err := b.partFolders(ctx, p)
+	if err != nil {
+		if old != nil {
+			_ = b.deletePrefix(ctx, b.partsPrefix(p, old.ID))
+		}
+		return
+	}
+	cur := own // the upload the placeholder names, read again if it matters
+	for _, id := range ids {
+		if id != own && (old == nil || id != old.ID) {
+			cur = ""
+			if st, _, err := b.readState(ctx, p); err == nil {
+				cur = st.ID
+			}
+			break
+		}
+	}
+	for _, id := range ids {
+		switch {
+		case id == own:
+		case old != nil && id == old.ID, cur != "" && id != cur:
+			_ = b.deletePrefix(ctx, b.partsPrefix(p, id))
+		}
+	}
+}
+
+// partFolders lists the ids of p's composite part folders.
+func (b *backend) partFolders(ctx context.Context, p string) ([]string, error) {
+	base := b.prefix + partsDir + p + "/~"
+	q := &storage.Query{Prefix: base, Delimiter: "/"}
+	_ = q.SetAttrSelection([]string{"Name"})
+	it := b.bucket.Objects(ctx, q)
+	var ids []string
+	for {
+		attrs, err := it.Next()
+		if err == iterator.Done {
+			return ids, nil
+		}
+		if err != nil {
+			return nil, classify(err)
+		}
+		if attrs.Prefix != "" {
+			ids = append(ids, strings.TrimSuffix(strings.TrimPrefix(attrs.Prefix, base), "/"))
+		}
+	}
 }
 
 // copyFrom writes the committed object's content (generation gen) into w,
@@ -341,13 +408,40 @@ func (w *writer) Close() error {
 	gen, err := w.b.writePlaceholder(w.ctx, w.path, &w.st, tail, storage.Conditions{GenerationMatch: w.gen})
 	if err != nil {
 		if errors.Is(err, driver.ErrConflict) || errors.Is(err, driver.ErrNotFound) {
-			w.cleanup(context.WithoutCancel(w.ctx), false)
-			return driver.Errorf(driver.KindConflict, "a newer upload of this path replaced this one")
+			return w.closeConflict(context.WithoutCancel(w.ctx))
 		}
 		return err
 	}
 	w.gen = gen
 	return nil
+}
+
+// closeConflict handles a Close whose placeholder changed since this
+// writer read it, and returns the ErrConflict for Close. The upload's
+// session and parts are cleaned up only when the upload is over: the
+// placeholder is gone (committed or cancelled) or names another upload (a
+// newer Writer(path, false)). When it still names this upload, another
+// resume of it (a registry's status request overlapping a PATCH) saved it
+// first: the session and parts are that writer's too and stay; only a
+// session this writer created on its own, which the placeholder does not
+// record, is cancelled. When the placeholder can not be read, nothing is
+// removed.
+func (w *writer) closeConflict(ctx context.Context) error {
+	cur, _, err := w.b.readState(ctx, w.path)
+	switch {
+	case err == nil && cur.ID == w.st.ID:
+		if w.st.Session != "" && w.st.Session != cur.Session {
+			_ = w.b.cancelSession(ctx, w.st.Session)
+		}
+		return driver.Errorf(driver.KindConflict, "another writer of this upload saved it first; resume it again")
+	case err == nil:
+		_ = w.cleanup(ctx, false)
+		return driver.Errorf(driver.KindConflict, "a newer upload of this path replaced this one")
+	case errors.Is(err, driver.ErrNotFound):
+		_ = w.cleanup(ctx, false)
+		return driver.Errorf(driver.KindConflict, "the upload was cancelled or committed by another writer")
+	}
+	return driver.Errorf(driver.KindConflict, "the upload of this path changed under this writer (reading it again: %v)", err)
 }
 
 // Commit makes the upload the file's content.
@@ -381,7 +475,18 @@ func (w *writer) commit(ctx context.Context) error {
 		}
 	case w.st.Mode == ModeComposite:
 		folder := w.b.partsPrefix(w.path, w.st.ID)
-		defer func() { _ = w.b.deletePrefix(context.WithoutCancel(ctx), folder) }()
+		// The parts stay until the final compose succeeded: the
+		// placeholder still records them, and a resumed writer retries
+		// the Commit with them. Intermediates are deleted either way.
+		composed := false
+		defer func() {
+			cctx := context.WithoutCancel(ctx)
+			if composed {
+				_ = w.b.deletePrefix(cctx, folder)
+			} else {
+				_ = w.b.deletePrefix(cctx, folder+intermediatePrefix)
+			}
+		}()
 		if len(tail) > 0 {
 			if err := w.b.putPart(ctx, folder+partName(w.st.Parts+1), tail, partCRC(tail)); err != nil {
 				return err
@@ -396,6 +501,7 @@ func (w *writer) commit(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		composed = true
 		got = crcString(attrs.CRC32C)
 		if attrs.Size != total {
 			return driver.Errorf(driver.KindCorrupt, "composed object has %d bytes, want %d", attrs.Size, total)
@@ -431,18 +537,35 @@ func (w *writer) Cancel(ctx context.Context) error {
 	return w.cleanup(ctx, true)
 }
 
-// cleanup cancels the session, deletes the parts and, if this writer still
-// owns it and placeholder is true, the placeholder.
+// cleanup cancels the session, deletes the parts and, if placeholder is
+// true, the placeholder when it still records this upload: at this
+// writer's generation, or at a later one that another resume of the same
+// upload (same ID) saved, whose session is cancelled too. Without that, a
+// Cancel by a writer that resumed before another resume's Close would
+// leave a placeholder that promises a Size whose session and parts are
+// gone. A placeholder of another upload stays.
 func (w *writer) cleanup(ctx context.Context, placeholder bool) error {
 	var errs []error
-	if w.st.Session != "" {
-		errs = append(errs, w.b.cancelSession(ctx, w.st.Session))
+	sessions := []string{w.st.Session}
+	gen := w.gen
+	if placeholder {
+		if cur, g, err := w.b.readState(ctx, w.path); err == nil && cur.ID == w.st.ID && g != w.gen {
+			gen = g
+			if cur.Session != w.st.Session {
+				sessions = append(sessions, cur.Session)
+			}
+		}
+	}
+	for _, s := range sessions {
+		if s != "" {
+			errs = append(errs, w.b.cancelSession(ctx, s))
+		}
 	}
 	if w.st.Mode == ModeComposite {
 		errs = append(errs, w.b.deleteParts(ctx, w.b.partsPrefix(w.path, w.st.ID)))
 	}
 	if placeholder {
-		err := w.b.deleteIfGeneration(ctx, w.b.placeholderKey(w.path), w.gen)
+		err := w.b.deleteIfGeneration(ctx, w.b.placeholderKey(w.path), gen)
 		if err != nil && !errors.Is(err, driver.ErrNotFound) && !errors.Is(err, driver.ErrConflict) {
 			errs = append(errs, err)
 		}
@@ -482,6 +605,30 @@ func (b *backend) deleteIfGeneration(ctx context.Context, name string, gen int64
 		return driver.Errorf(driver.KindConflict, "generation %d is not %d", attrs.Generation, gen)
 	}
 	return classify(o.If(storage.Conditions{GenerationMatch: gen}).Delete(ctx))
+}
+
+// stateHead is how much of a placeholder readState reads: the state line
+// is far shorter (its longest field is the session URI).
+const stateHead = 16 << 10
+
+// readState returns the state recorded in p's placeholder and the
+// placeholder's generation, reading only the head of the object (the tail
+// of the upload can be chunksize bytes).
+func (b *backend) readState(ctx context.Context, p string) (*uploadState, int64, error) {
+	r, err := b.bucket.Object(b.placeholderKey(p)).NewRangeReader(ctx, 0, stateHead)
+	if err != nil {
+		return nil, 0, classify(err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, 0, classify(err)
+	}
+	st, _, err := decodeState(data)
+	if err != nil {
+		return nil, 0, err
+	}
+	return st, r.Attrs.Generation, nil
 }
 
 // readPlaceholder returns the content and generation of p's placeholder.
@@ -543,9 +690,16 @@ func (b *backend) putObject(ctx context.Context, name string, data []byte, crc u
 	return attrs, nil
 }
 
+// intermediatePrefix begins the names of compose intermediates in a parts
+// folder; part names are digits only.
+const intermediatePrefix = "c"
+
 // compose joins the objects names into dst, at most 32 per request:
 // larger uploads are composed in levels through intermediate objects in
-// folder (which the caller deletes).
+// folder, named intermediatePrefix + level + group. Intermediates of a
+// level are deleted once the next level is composed from them; the caller
+// deletes the rest of them. The sources in names are not deleted: they
+// are the upload's parts, which a failed compose must leave for a retry.
 func (b *backend) compose(ctx context.Context, folder string, names []string, dst string) (*storage.ObjectAttrs, error) {
 	for level := 1; len(names) > maxComposeSources; level++ {
 		groups := (len(names) + maxComposeSources - 1) / maxComposeSources
@@ -554,7 +708,7 @@ func (b *backend) compose(ctx context.Context, folder string, names []string, ds
 		sem := make(chan struct{}, b.cfg.MaxConcurrency)
 		var wg sync.WaitGroup
 		for g := range groups {
-			next[g] = fmt.Sprintf("%sc%d-%08d", folder, level, g)
+			next[g] = fmt.Sprintf("%s%s%d-%08d", folder, intermediatePrefix, level, g)
 			src := names[g*maxComposeSources : min(len(names), (g+1)*maxComposeSources)]
 			wg.Add(1)
 			sem <- struct{}{}
@@ -567,16 +721,18 @@ func (b *backend) compose(ctx context.Context, folder string, names []string, ds
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
-		// The sources of this level are no longer needed: free their
-		// storage now rather than at the end.
-		b.deleteNames(ctx, names)
+		// Intermediates this level was composed from are no longer
+		// needed: free their storage now rather than at the end.
+		if level > 1 {
+			b.deleteNames(ctx, names)
+		}
 		names = next
 	}
 	return b.composeOnce(ctx, names, dst)
 }
 
 // deleteNames deletes the objects names, at most maxconcurrency at once,
-// ignoring errors (the caller deletes the whole folder later anyway).
+// ignoring errors (the caller deletes the intermediates later anyway).
 func (b *backend) deleteNames(ctx context.Context, names []string) {
 	sem := make(chan struct{}, b.cfg.MaxConcurrency)
 	var wg sync.WaitGroup
