@@ -31,11 +31,16 @@
 //
 //	~stowage/uploads/<sha256 of the path>/lock         flock target of the upload
 //	~stowage/uploads/<sha256 of the path>/data-<sid>   the bytes of the live session
+//	~stowage/uploads/<sha256 of the path>/copy-<sid>   a committed file being copied into a new session
 //	~stowage/tmp/put-<random>                          a PutContent being written
 //
 // A folder exists while a file lies below it: Move and Delete remove the
-// folders they leave empty (never the root), and Stat and List do not report
-// a folder left empty by a crash.
+// folders they leave empty (never the root), and Stat and List report a
+// folder only while a file lies somewhere below it, so that, as in Walk, a
+// folder left empty by a crash (between making the folders and the rename
+// into them, or before Move or Delete removed them) does not show. Telling
+// takes one short read of a folder with a file in it, more only for a
+// folder that holds nothing but folders.
 //
 // # Uploads
 //
@@ -47,26 +52,38 @@
 // with append false it creates an empty data file and removes the old
 // session's; with append true it renames the old session's data file to its
 // own name (taking the upload over), or, when the path has no upload but a
-// committed file, copies that file into a new session (with copy_file_range
-// where the kernel offers it, which on btrfs and XFS shares the blocks). A
-// writer owns the upload while its data file is still at its own name.
+// committed file, copies that file into copy-<sid> (with copy_file_range
+// where the kernel offers it, which on btrfs and XFS shares the blocks),
+// fsyncs the copy and renames it to data-<sid>. A copy cut short by a crash
+// is thus never taken for a session; the next writer of the path removes it,
+// and so does PurgeUploads. A writer owns the upload while its data file is
+// still at its own name.
+//
 // Commit, Cancel, purge and new writers change names only under an exclusive
 // flock of the upload's lock file; a Write takes the shared flock, checks the
 // name, and keeps the lock as a lease for up to 100ms (dropped by a timer
 // when idle), so that the Writes in between need no system call besides
-// write(2) and a newer writer waits at most that long. A writer that lost the
-// upload fails its next Write, Close or Commit with [driver.ErrConflict], and
-// none of its bytes ever land in the committed file or in the newer upload. Commit fsyncs the data, renames it onto the final
-// path (creating the folders), fsyncs the folder, and removes the upload's
-// folder. Cancel removes the data file, the lock file and the folder. Append
-// to a path with neither an upload nor a file is [driver.ErrNotFound].
+// write(2). Waiting for the exclusive lock polls it (every 1ms at first,
+// doubling up to every 50ms) and holds no blocking-operation slot in
+// between; the wait ends with the context's cause when the context ends
+// (Cancel with a context that has already ended still waits up to 5 seconds
+// to clean up). While it waits, a waiter holds a shared flock of the
+// upload's folder, and a writer about to renew its lease stands aside while
+// that lock is held (for up to 100ms), so that a streaming writer does not
+// starve a newer one. A writer that lost the upload fails its next Write,
+// Close or Commit with [driver.ErrConflict], and none of its bytes ever land
+// in the committed file or in the newer upload. Commit fsyncs the data,
+// renames it onto the final path (creating the folders), fsyncs the folder,
+// and removes the upload's folder. Cancel removes the data file, the lock
+// file and the folder. Append to a path with neither an upload nor a file is
+// [driver.ErrNotFound].
 // PutContent writes a temporary file, fsyncs it and renames it onto the path,
 // so a reader sees the old content or the new one.
 //
 // [Backend.PurgeUploads] (reach it with driver.BackendOf and the
 // [driver.UploadPurger] interface) removes sessions whose data file was last
-// written before the given age, and PutContent temporary files left by a
-// crash.
+// written before the given age, copies cut short by a crash (whatever their
+// age), and PutContent temporary files left by a crash.
 //
 // # Limits
 //

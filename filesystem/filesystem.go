@@ -546,8 +546,8 @@ func (r *fileReader) Read(p []byte) (int, error) {
 
 func (r *fileReader) Close() error { return r.f.Close() }
 
-// Stat implements driver.Backend. A folder is reported only while it holds
-// some entry that is a driver name.
+// Stat implements driver.Backend. A folder is reported only while a file
+// lies somewhere below it (see hasVisible).
 func (b *Backend) Stat(ctx context.Context, p string) (driver.FileInfo, error) {
 	if err := b.acquire(ctx); err != nil {
 		return nil, err
@@ -578,37 +578,98 @@ func (b *Backend) Stat(ctx context.Context, p string) (driver.FileInfo, error) {
 	return driver.FileInfoFields{FPath: p, FSize: fi.Size(), FModTime: fi.ModTime()}, nil
 }
 
-// hasVisible reports whether the folder dir holds an entry with a driver
-// name.
+// hasVisible reports whether a file that Walk would visit (a regular file,
+// or a link to one, with driver names all the way down) lies somewhere below
+// the folder dir. A folder counts only then: one left empty by a crash
+// (made for a rename that never happened, or not yet removed after a Move
+// or Delete) is not reported, as Walk does not report it. It stops at the
+// first such file, and reads the subfolders only when dir holds no file
+// itself, so a folder with a file in it costs one short read. An error in
+// dir itself is returned; a subfolder that can not be read (other than gone
+// meanwhile) counts as holding a file, since it may.
 func hasVisible(dir string) (bool, error) {
+	var linked []fs.FileInfo // folders reached through links, against loops
+	return hasVisibleIn(dir, &linked)
+}
+
+func hasVisibleIn(dir string, linked *[]fs.FileInfo) (bool, error) {
+	subs, found, err := scanFolder(dir, linked)
+	if found || err != nil {
+		return found, err
+	}
+	for _, sub := range subs {
+		found, err := hasVisibleIn(sub, linked)
+		if found {
+			return true, nil
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && !isErrno(err, syscall.ENOTDIR) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// scanFolder reads the folder dir for hasVisible: found is true as soon as
+// it meets a file, else subs are its subfolders with driver names (links to
+// folders not seen before included).
+func scanFolder(dir string, linked *[]fs.FileInfo) (subs []string, found bool, err error) {
 	d, err := os.Open(dir)
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	defer d.Close()
 	for {
-		names, err := d.Readdirnames(64)
-		for _, n := range names {
-			if _, ok := decodeName(n); ok {
-				return true, nil
+		des, err := d.ReadDir(64)
+		for _, de := range des {
+			if _, ok := decodeName(de.Name()); !ok {
+				continue
+			}
+			full := filepath.Join(dir, de.Name())
+			switch t := de.Type(); {
+			case t.IsRegular():
+				return nil, true, nil
+			case t.IsDir():
+				subs = append(subs, full)
+			case t&fs.ModeSymlink != 0:
+				fi, err := os.Stat(full)
+				switch {
+				case err != nil:
+					// dangling, or removed since the readdir
+				case fi.Mode().IsRegular():
+					return nil, true, nil
+				case fi.IsDir() && !seen(*linked, fi):
+					*linked = append(*linked, fi)
+					subs = append(subs, full)
+				}
 			}
 		}
 		if err == io.EOF {
-			return false, nil
+			return subs, false, nil
 		}
 		if err != nil {
-			return false, err
+			return nil, false, err
 		}
 	}
 }
 
-// List implements driver.Backend.
+func seen(fis []fs.FileInfo, fi fs.FileInfo) bool {
+	for _, s := range fis {
+		if os.SameFile(s, fi) {
+			return true
+		}
+	}
+	return false
+}
+
+// List implements driver.Backend. A subfolder is listed only while a file
+// lies somewhere below it (see hasVisible).
 func (b *Backend) List(ctx context.Context, p string) ([]string, error) {
 	if err := b.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer b.release()
-	d, err := os.Open(b.osPath(p))
+	dir := b.osPath(p)
+	d, err := os.Open(dir)
 	if err != nil {
 		if p == "/" && errors.Is(err, fs.ErrNotExist) {
 			return []string{}, nil
@@ -616,21 +677,40 @@ func (b *Backend) List(ctx context.Context, p string) ([]string, error) {
 		return nil, classify(err)
 	}
 	defer d.Close()
-	names, err := d.Readdirnames(-1)
+	des, err := d.ReadDir(-1)
 	if err != nil {
 		return nil, classify(err)
 	}
-	out := make([]string, 0, len(names))
-	for _, n := range names {
-		if dn, ok := decodeName(n); ok {
-			out = append(out, driver.Join(p, dn))
+	out := make([]string, 0, len(des))
+	for _, de := range des {
+		dn, ok := decodeName(de.Name())
+		if !ok {
+			continue
 		}
+		if isFolder(dir, de) {
+			has, err := hasVisible(filepath.Join(dir, de.Name()))
+			if !has && (err == nil || errors.Is(err, fs.ErrNotExist) || isErrno(err, syscall.ENOTDIR)) {
+				continue // left empty by a crash, or removed since the readdir
+			}
+			// An unreadable subfolder is listed: it may hold files.
+		}
+		out = append(out, driver.Join(p, dn))
 	}
 	if len(out) == 0 && p != "/" {
 		return nil, driver.Errorf(driver.KindNotFound, "an empty folder")
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// isFolder reports whether the entry de of the folder dir is a folder, or a
+// link to one.
+func isFolder(dir string, de fs.DirEntry) bool {
+	if de.Type()&fs.ModeSymlink != 0 {
+		fi, err := os.Stat(filepath.Join(dir, de.Name()))
+		return err == nil && fi.IsDir()
+	}
+	return de.IsDir()
 }
 
 // Move implements driver.Backend with rename(2), or a copy across

@@ -919,3 +919,85 @@ func TestTakeoverOfAStreamingWriter(t *testing.T) {
 	}
 	noLeftovers(t, d1)
 }
+
+// TestFoldersLeftEmptyByACrashAreHidden checks that Stat and List, like
+// Walk, report a folder only while a file lies somewhere below it: a crash
+// can leave empty folders behind (made for a rename that never happened, or
+// emptied by a Move or Delete that did not get to remove them).
+func TestFoldersLeftEmptyByACrashAreHidden(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	d := open(t, root)
+	put(t, d, "/x", "1")
+	put(t, d, "/deep/a/b/c/file", "2")
+	put(t, d, "/mixed/file", "3")
+	put(t, d, "/moved/n/o", "4")
+	mkdir := func(p string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(root, filepath.FromSlash(p)), 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mkdir("a/b")           // Commit to /a/b/c died between mkdirs and rename
+	mkdir("mixed/empty/e") // an empty folder next to a file
+	mkdir("deep/a/empty")  // and one next to a folder with a file below
+	// Move of /moved/n/o died before removing the folders it emptied.
+	if err := os.Rename(filepath.Join(root, "moved", "n", "o"), filepath.Join(root, "y")); err != nil {
+		t.Fatal(err)
+	}
+	// A link to a folder with files counts; a loop of links with no file
+	// below does not, and does not hang.
+	if err := os.Symlink(filepath.Join(root, "deep"), filepath.Join(root, "lnk")); err != nil {
+		t.Fatal(err)
+	}
+	mkdir("loop")
+	if err := os.Symlink(filepath.Join(root, "loop"), filepath.Join(root, "loop", "self")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(root, "loop"), filepath.Join(root, "loop", "again")); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, p := range []string{"/a", "/a/b", "/mixed/empty", "/deep/a/empty", "/moved", "/moved/n", "/loop"} {
+		if _, err := d.Stat(ctx, p); !errors.Is(err, driver.ErrNotFound) {
+			t.Errorf("Stat(%s) = %v, want not found", p, err)
+		}
+		if _, err := d.List(ctx, p); !errors.Is(err, driver.ErrNotFound) {
+			t.Errorf("List(%s) = %v, want not found", p, err)
+		}
+	}
+	for _, p := range []string{"/deep", "/deep/a", "/deep/a/b", "/mixed", "/lnk", "/lnk/a"} {
+		if fi, err := d.Stat(ctx, p); err != nil || !fi.IsDir() {
+			t.Errorf("Stat(%s) = %v, %v; want a folder", p, fi, err)
+		}
+	}
+	lists := map[string]string{
+		"/":       "/deep,/lnk,/mixed,/x,/y",
+		"/mixed":  "/mixed/file",
+		"/deep/a": "/deep/a/b",
+		"/lnk":    "/lnk/a",
+	}
+	for p, want := range lists {
+		l, err := d.List(ctx, p)
+		if err != nil || strings.Join(l, ",") != want {
+			t.Errorf("List(%s) = %v, %v; want %s", p, l, err, want)
+		}
+	}
+
+	// Walk agrees (without the loop, which Walk would follow).
+	if err := os.RemoveAll(filepath.Join(root, "loop")); err != nil {
+		t.Fatal(err)
+	}
+	var folders []string
+	if err := d.Walk(ctx, "/", func(fi driver.FileInfo) error {
+		if fi.IsDir() && !strings.Contains(fi.Path()[1:], "/") {
+			folders = append(folders, fi.Path())
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(folders, ","); got != "/deep,/lnk,/mixed" {
+		t.Errorf("Walk's top folders: %s, want /deep,/lnk,/mixed", got)
+	}
+}

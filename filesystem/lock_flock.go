@@ -3,6 +3,7 @@
 package filesystem
 
 import (
+	"errors"
 	"os"
 	"syscall"
 )
@@ -37,4 +38,15 @@ func flock(f *os.File, how int) error {
 		return &os.PathError{Op: "flock", Path: f.Name(), Err: ferr}
 	}
 	return nil
+}
+
+// tryFlock applies a flock(2) operation to f without waiting: ok is false
+// when another file description holds a conflicting lock. Like flock(2), it
+// may drop a lock f already holds before it fails to take the other kind.
+func tryFlock(f *os.File, how int) (ok bool, err error) {
+	err = flock(f, how|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return false, nil
+	}
+	return err == nil, err
 }

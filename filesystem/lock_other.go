@@ -18,3 +18,7 @@ const (
 )
 
 func flock(*os.File, int) error { return errors.New("filesystem: flock is not available") }
+
+func tryFlock(*os.File, int) (bool, error) {
+	return false, errors.New("filesystem: flock is not available")
+}

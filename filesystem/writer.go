@@ -26,10 +26,27 @@ const (
 	// dataPrefix starts the name of a session's data file; the session id
 	// follows.
 	dataPrefix = "data-"
+	// copyPrefix starts the name of the file into which a new session copies
+	// the committed file (Writer with append true and no upload); the
+	// session id follows. Only the complete, fsynced copy is renamed to the
+	// session's data file, so a copy that a crash interrupted is never taken
+	// for a session. Copies are made under the exclusive lock, so one seen
+	// under that lock is such a leftover.
+	copyPrefix = "copy-"
 	// lockRetries bounds how often lockUpload reopens a lock file that was
 	// removed while it waited.
 	lockRetries = 1000
+	// lockPollMin and lockPollMax bound the pause between two attempts at
+	// an upload's exclusive lock: it starts at lockPollMin and doubles up
+	// to lockPollMax.
+	lockPollMin = time.Millisecond
+	lockPollMax = 50 * time.Millisecond
 )
+
+// cancelGrace bounds how long Cancel with a context that has already ended
+// waits for the upload's lock to clean up. A variable so that tests can
+// shorten it.
+var cancelGrace = 5 * time.Second
 
 // randomHex returns n random bytes in hex.
 func randomHex(n int) string {
@@ -52,70 +69,166 @@ func (b *Backend) uploadDir(p string) string {
 	return b.metaPath(uploadsDir, hex.EncodeToString(sum[:]))
 }
 
-// lockUpload opens the lock file of the upload folder dir (creating both)
-// and takes an exclusive flock on it. Because Commit, Cancel and purge remove
-// the lock file, a lock taken on a file that is no longer at its name is
-// dropped and taken again on the current one.
-func (b *Backend) lockUpload(dir string) (*os.File, error) {
-	name := filepath.Join(dir, lockName)
-	for range lockRetries {
-		if err := os.MkdirAll(dir, dirPerm); err != nil {
-			return nil, err
+// pollLock waits for the exclusive lock of the upload folder dir, which
+// try attempts without blocking: it calls try with a blocking-operation slot
+// held until try reports that it got the lock, or fails. Between attempts it
+// holds no slot and pauses lockPollMin, doubling up to lockPollMax, so that
+// a waiter occupies neither a slot nor an OS thread; when ctx ends first it
+// returns ctx's cause. When it returns nil the caller holds the slot, and
+// releases it once done under the lock.
+//
+// While it waits it holds a shared flock of the folder dir itself, the
+// sign that a writer renewing its lease looks for (see yieldToWaiters):
+// without it, a streaming writer, whose lease is free for only leaseYield
+// out of every leaseTime, would starve a waiter that polls.
+func (b *Backend) pollLock(ctx context.Context, dir string, try func() (bool, error)) error {
+	wait := lockPollMin
+	var t *time.Timer
+	var gate *os.File
+	defer func() {
+		if gate != nil {
+			gate.Close() // after the lock is taken (or given up)
 		}
-		lf, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, filePerm)
+	}()
+	for {
+		if err := b.acquire(ctx); err != nil {
+			return context.Cause(ctx)
+		}
+		ok, err := try()
+		if ok && err == nil {
+			return nil
+		}
+		if err == nil && gate == nil {
+			gate = enterGate(dir)
+		}
+		b.release()
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // the folder was removed after MkdirAll
+			return err
+		}
+		if t == nil {
+			t = time.NewTimer(wait)
+		} else {
+			t.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+		wait = min(2*wait, lockPollMax)
+	}
+}
+
+// enterGate takes a shared flock of the upload folder dir, to show that
+// someone waits for the upload's exclusive lock. It returns nil when it
+// could not (the folder is gone, or a writer is looking right now); the
+// caller tries again after its next attempt.
+func enterGate(dir string) *os.File {
+	g, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	if ok, err := tryFlock(g, lockShared); err != nil || !ok {
+		g.Close()
+		return nil
+	}
+	return g
+}
+
+// lockUpload opens the lock file of the upload folder dir (creating both)
+// and takes an exclusive flock on it, waiting as pollLock does: it gives up
+// with ctx's cause. Because Commit, Cancel and purge remove the lock file, a
+// lock taken on a file that is no longer at its name is dropped and taken
+// again on the current one. When it returns a lock file, the caller also
+// holds a blocking-operation slot, and releases it.
+func (b *Backend) lockUpload(ctx context.Context, dir string) (*os.File, error) {
+	name := filepath.Join(dir, lockName)
+	var lf *os.File
+	retries := 0
+	err := b.pollLock(ctx, dir, func() (bool, error) {
+		for {
+			if lf == nil {
+				if err := os.MkdirAll(dir, dirPerm); err != nil {
+					return false, err
+				}
+				f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, filePerm)
+				if err != nil {
+					if errors.Is(err, fs.ErrNotExist) && retries < lockRetries {
+						retries++
+						continue // the folder was removed after MkdirAll
+					}
+					return false, err
+				}
+				lf = f
 			}
-			return nil, err
+			ok, err := tryFlock(lf, lockExclusive)
+			if err != nil || !ok {
+				return false, err
+			}
+			held, err1 := lf.Stat()
+			cur, err2 := os.Stat(name)
+			if err1 == nil && err2 == nil && os.SameFile(held, cur) {
+				return true, nil
+			}
+			lf.Close() // the lock file was replaced: lock the current one
+			lf = nil
+			if err1 != nil {
+				return false, err1
+			}
+			if err2 != nil && !errors.Is(err2, fs.ErrNotExist) {
+				return false, err2
+			}
+			if retries++; retries >= lockRetries {
+				return false, fmt.Errorf("filesystem: lock file %s kept being replaced", name)
+			}
 		}
-		if err := flock(lf, lockExclusive); err != nil {
+	})
+	if err != nil {
+		if lf != nil {
 			lf.Close()
-			return nil, err
 		}
-		held, err1 := lf.Stat()
-		cur, err2 := os.Stat(name)
-		if err1 == nil && err2 == nil && os.SameFile(held, cur) {
-			return lf, nil
-		}
-		lf.Close()
-		if err1 != nil {
-			return nil, err1
-		}
-		if err2 != nil && !errors.Is(err2, fs.ErrNotExist) {
-			return nil, err2
+		return nil, err
+	}
+	return lf, nil
+}
+
+// uploadFiles returns the names of the data files in the upload folder dir,
+// oldest session first, and of the copies (see copyPrefix) in it.
+func uploadFiles(dir string) (data, copies []string, err error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, n := range names {
+		switch {
+		case strings.HasPrefix(n, dataPrefix):
+			data = append(data, n)
+		case strings.HasPrefix(n, copyPrefix):
+			copies = append(copies, n)
 		}
 	}
-	return nil, fmt.Errorf("filesystem: lock file %s kept being replaced", name)
+	sort.Strings(data)
+	return data, copies, nil
 }
 
 // sessions returns the names of the data files in the upload folder dir,
 // oldest session first.
 func sessions(dir string) ([]string, error) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return nil, err
-	}
-	out := names[:0]
-	for _, n := range names {
-		if strings.HasPrefix(n, dataPrefix) {
-			out = append(out, n)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
+	data, _, err := uploadFiles(dir)
+	return data, err
 }
 
 // dropIfEmpty removes the lock file and the upload folder dir when no
-// session is left in it. The caller holds the exclusive lock.
+// session and no copy is left in it. The caller holds the exclusive lock.
 func dropIfEmpty(dir string) {
-	s, err := sessions(dir)
-	if err != nil || len(s) > 0 {
+	data, copies, err := uploadFiles(dir)
+	if err != nil || len(data)+len(copies) > 0 {
 		return
 	}
 	os.Remove(filepath.Join(dir, lockName))
@@ -123,17 +236,15 @@ func dropIfEmpty(dir string) {
 }
 
 // Writer implements driver.Backend. See the package doc for the session
-// protocol.
+// protocol. It waits for the upload's exclusive lock as pollLock does, and
+// gives up with ctx's cause when ctx ends first.
 func (b *Backend) Writer(ctx context.Context, p string, append bool) (driver.FileWriter, error) {
-	if err := b.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer b.release()
 	dir := b.uploadDir(p)
-	lf, err := b.lockUpload(dir)
+	lf, err := b.lockUpload(ctx, dir)
 	if err != nil {
 		return nil, classify(err)
 	}
+	defer b.release()
 	w := &fileWriter{b: b, ctx: ctx, path: p, dir: dir, lf: lf}
 	if err := w.open(append); err != nil {
 		if w.f != nil {
@@ -156,11 +267,19 @@ func (b *Backend) Writer(ctx context.Context, p string, append bool) (driver.Fil
 
 // open starts the writer's session, under the exclusive lock.
 func (w *fileWriter) open(append bool) error {
-	old, err := sessions(w.dir)
+	old, copies, err := uploadFiles(w.dir)
 	if err != nil {
 		return classify(err)
 	}
-	w.dataPath = filepath.Join(w.dir, dataPrefix+newSessionID())
+	// Copies are only made under this lock: any found now was cut short by
+	// a crash.
+	for _, c := range copies {
+		if err := os.Remove(filepath.Join(w.dir, c)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return classify(err)
+		}
+	}
+	sid := newSessionID()
+	w.dataPath = filepath.Join(w.dir, dataPrefix+sid)
 	switch {
 	case !append || len(old) > 0:
 		if append {
@@ -204,21 +323,42 @@ func (w *fileWriter) open(append bool) error {
 		if !fi.Mode().IsRegular() {
 			return driver.Errorf(driver.KindNotFound, "a folder, not a file")
 		}
-		w.f, err = os.OpenFile(w.dataPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
-		if err != nil {
-			return classify(err)
-		}
-		w.created = true
-		// *os.File to *os.File: copy_file_range where the kernel has it.
-		if w.size, err = io.Copy(w.f, src); err != nil {
-			return classify(err)
-		}
-		if err := w.ctx.Err(); err != nil {
+		if err := w.copyCommitted(src, filepath.Join(w.dir, copyPrefix+sid)); err != nil {
 			return err
 		}
 	}
 	w.id, err = w.f.Stat()
 	return classify(err)
+}
+
+// copyCommitted makes the session's data file a copy of the committed file
+// src: it copies into tmp (a copyPrefix name, which no resume takes for a
+// session), fsyncs it, and only then renames it to the data file, so that a
+// crash in the middle leaves no short session behind (the next writer
+// removes the copy). The caller holds the exclusive lock.
+func (w *fileWriter) copyCommitted(src *os.File, tmp string) error {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil {
+		return classify(err)
+	}
+	// *os.File to *os.File: copy_file_range where the kernel has it.
+	n, err := io.Copy(f, src)
+	if err == nil {
+		err = w.ctx.Err()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = os.Rename(tmp, w.dataPath)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return classify(err)
+	}
+	w.f, w.size, w.created = f, n, true
+	return nil
 }
 
 // fileWriter writes one session of an upload.
@@ -244,6 +384,7 @@ type fileWriter struct {
 	mu     sync.Mutex // guards the fields below against the lease timer
 	f      *os.File   // data file, nil once released
 	lf     *os.File   // lock file, nil once released
+	gate   *os.File   // the upload folder, for yieldToWaiters; opened when first needed
 	held   bool       // the shared lock is held as a lease
 	heldAt time.Time  // when the lease was taken
 	// expired is set when a lease ran out: the next Write pauses for
@@ -262,6 +403,10 @@ const (
 	// (flock grants a shared lock ahead of waiting exclusive ones). It costs
 	// a streaming writer about 1% of its time.
 	leaseYield = time.Millisecond
+	// yieldMax bounds how long a writer renewing its lease waits for the
+	// waiters of the exclusive lock (see yieldToWaiters): a waiter tries at
+	// least every lockPollMax.
+	yieldMax = 2 * lockPollMax
 )
 
 // errLost is returned by a writer whose upload was taken over by a newer
@@ -292,6 +437,7 @@ func (w *fileWriter) hold() error {
 		// Let a writer waiting for the exclusive lock in.
 		time.Sleep(leaseYield)
 		w.expired = false
+		w.yieldToWaiters()
 	}
 	if err := flock(w.lf, lockShared); err != nil {
 		return classify(err)
@@ -307,6 +453,38 @@ func (w *fileWriter) hold() error {
 		w.timer.Reset(leaseTime)
 	}
 	return nil
+}
+
+// yieldToWaiters pauses, between two leases, while someone waits for the
+// upload's exclusive lock (a newer writer, a Commit, Cancel or purge: they
+// hold a shared flock of the upload folder while they wait, see pollLock),
+// so that one of them gets in; the caller's flock then waits for it. It
+// gives up after yieldMax. The caller holds a slot, w.mu and no lease.
+func (w *fileWriter) yieldToWaiters() {
+	deadline := time.Now().Add(yieldMax)
+	for w.othersWait() && time.Now().Before(deadline) {
+		time.Sleep(leaseYield)
+	}
+}
+
+// othersWait reports whether someone holds the shared flock of the upload
+// folder, that is, waits for the exclusive lock. The caller holds w.mu.
+func (w *fileWriter) othersWait() bool {
+	if w.gate == nil {
+		g, err := os.Open(w.dir)
+		if err != nil {
+			return false
+		}
+		w.gate = g
+	}
+	ok, err := tryFlock(w.gate, lockExclusive)
+	if err != nil {
+		return false
+	}
+	if ok {
+		flock(w.gate, lockRelease)
+	}
+	return !ok
 }
 
 // drop releases the lease. The caller holds w.mu.
@@ -383,12 +561,23 @@ func (w *fileWriter) Size() int64 { return w.size }
 
 // Close persists what was written (fsync of the data file and its folder)
 // and releases the files. After Commit or Cancel it only releases.
+//
+// Like Write, Commit and Cancel, it takes its slot before w.mu, never the
+// other way round: the lease timer needs w.mu to drop the lease, and slot
+// holders may be waiting for that lease.
 func (w *fileWriter) Close() error {
+	var err error
+	if w.f != nil { // only the writer's own methods change w.f, never the timer
+		if err = w.b.acquire(w.ctx); err == nil {
+			defer w.b.release()
+		}
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var err error
 	if w.f != nil {
-		err = w.ctx.Err()
+		if err == nil {
+			err = w.ctx.Err()
+		}
 		if err == nil {
 			err = w.persist()
 		}
@@ -404,12 +593,8 @@ func (w *fileWriter) Close() error {
 }
 
 // persist fsyncs the data and its folder, if the writer still owns the
-// upload. The caller holds w.mu.
+// upload. The caller holds a slot and w.mu.
 func (w *fileWriter) persist() error {
-	if err := w.b.acquire(w.ctx); err != nil {
-		return err
-	}
-	defer w.b.release()
 	if err := w.f.Sync(); err != nil {
 		return classify(err)
 	}
@@ -428,6 +613,10 @@ func (w *fileWriter) persist() error {
 // w.mu.
 func (w *fileWriter) releaseLock() error {
 	w.stopLease()
+	if w.gate != nil {
+		w.gate.Close()
+		w.gate = nil
+	}
 	if w.lf == nil {
 		return nil
 	}
@@ -436,26 +625,44 @@ func (w *fileWriter) releaseLock() error {
 	return classify(err)
 }
 
+// endLease releases the lease and stops its timer, before the caller waits
+// for the exclusive lock. The caller holds w.mu.
+func (w *fileWriter) endLease() {
+	w.drop()
+	w.stopLease()
+}
+
 // Commit fsyncs the data, then, under the exclusive lock and only if the
 // writer still owns the upload, renames it onto the path and removes the
-// upload's folder.
+// upload's folder. It waits for the exclusive lock as pollLock does, giving
+// up when ctx or the writer's context ends.
 func (w *fileWriter) Commit(ctx context.Context) error {
-	if err := w.b.acquire(ctx); err != nil {
-		return err
-	}
-	defer w.b.release()
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
+	synced := false
+	err := w.b.pollLock(ctx, w.dir, func() (bool, error) {
+		if err := w.ctx.Err(); err != nil {
+			return false, err
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if !synced {
+			if err := w.f.Sync(); err != nil {
+				return false, classify(err)
+			}
+			synced = true
+			w.endLease()
+		}
+		ok, err := tryFlock(w.lf, lockExclusive)
+		return ok, classify(err)
+	})
+	if err != nil {
+		return err
+	}
+	defer w.b.release()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err := w.f.Sync(); err != nil {
-		return classify(err)
-	}
-	w.stopLease()
-	if err := flock(w.lf, lockExclusive); err != nil {
-		return classify(err)
-	}
 	if !w.owns() {
 		flock(w.lf, lockRelease)
 		return errLost()
@@ -470,24 +677,45 @@ func (w *fileWriter) Commit(ctx context.Context) error {
 	return w.releaseLock()
 }
 
+// closeData closes the data file and ends the lease. The caller holds w.mu
+// (and a slot, but for a Cancel that never got one).
+func (w *fileWriter) closeData() {
+	if w.f != nil {
+		w.f.Close()
+		w.f = nil
+	}
+	w.endLease()
+}
+
 // Cancel removes the session's data file and, when no other session is
 // left, the lock file and the upload's folder. A writer that no longer owns
-// the upload has nothing left to remove. Cleanup runs even when ctx is
-// already cancelled, so that no trace stays behind.
+// the upload has nothing left to remove. It waits for the exclusive lock as
+// pollLock does, giving up when ctx ends; when ctx has already ended, the
+// cleanup still runs, waiting at most cancelGrace, so that no trace stays
+// behind. A session left by a Cancel that gave up is removed by
+// PurgeUploads.
 func (w *fileWriter) Cancel(ctx context.Context) error {
-	if err := w.b.acquire(context.WithoutCancel(ctx)); err != nil {
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), cancelGrace)
+		defer cancel()
+	}
+	err := w.b.pollLock(ctx, w.dir, func() (bool, error) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.closeData()
+		ok, err := tryFlock(w.lf, lockExclusive)
+		return ok, classify(err)
+	})
+	if err != nil {
+		w.mu.Lock()
+		w.closeData() // in case no attempt got a slot
+		w.mu.Unlock()
 		return err
 	}
 	defer w.b.release()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.f.Close()
-	w.f = nil
-	w.stopLease()
-	if err := flock(w.lf, lockExclusive); err != nil {
-		return classify(err)
-	}
-	var err error
 	if w.owns() {
 		if rerr := os.Remove(w.dataPath); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			err = classify(rerr)
@@ -501,20 +729,18 @@ func (w *fileWriter) Cancel(ctx context.Context) error {
 }
 
 // PurgeUploads implements driver.UploadPurger: it removes the upload
-// sessions whose data file was last written more than olderThan ago, and
-// PutContent temporary files as old (left by a crash). It returns how many
-// it removed. A writer whose session is purged fails its next Write with
-// driver.ErrConflict.
+// sessions whose data file was last written more than olderThan ago, the
+// copies of a committed file that a crash cut short (whatever their age),
+// and PutContent temporary files older than olderThan (left by a crash). It
+// returns how many files it removed. It waits for each upload's lock as
+// Writer does, and stops with ctx's cause when ctx ends. A writer whose
+// session is purged fails its next Write with driver.ErrConflict.
 func (b *Backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (int, error) {
-	if err := b.acquire(ctx); err != nil {
-		return 0, err
-	}
-	defer b.release()
 	cutoff := time.Now().Add(-olderThan)
 	n := 0
-	ups, err := os.ReadDir(b.metaPath(uploadsDir))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return 0, classify(err)
+	ups, err := b.readDir(ctx, b.metaPath(uploadsDir))
+	if err != nil {
+		return 0, err
 	}
 	for _, u := range ups {
 		if err := ctx.Err(); err != nil {
@@ -523,13 +749,16 @@ func (b *Backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 		if !u.IsDir() {
 			continue
 		}
-		dir := b.metaPath(uploadsDir, u.Name())
-		m, err := purgeUpload(b, dir, cutoff)
+		m, err := b.purgeUpload(ctx, b.metaPath(uploadsDir, u.Name()), cutoff)
 		n += m
 		if err != nil {
 			return n, classify(err)
 		}
 	}
+	if err := b.acquire(ctx); err != nil {
+		return n, err
+	}
+	defer b.release()
 	tmps, err := os.ReadDir(b.metaPath(tmpDir))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return n, classify(err)
@@ -546,18 +775,39 @@ func (b *Backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 	return n, nil
 }
 
-// purgeUpload removes the old sessions of one upload folder.
-func purgeUpload(b *Backend, dir string, cutoff time.Time) (int, error) {
-	lf, err := b.lockUpload(dir)
+// readDir reads a bookkeeping folder under a slot; a missing one is empty.
+func (b *Backend) readDir(ctx context.Context, dir string) ([]fs.DirEntry, error) {
+	if err := b.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer b.release()
+	des, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, classify(err)
+	}
+	return des, nil
+}
+
+// purgeUpload removes the old sessions of one upload folder, and the copies
+// a crash cut short (whatever their age: under the exclusive lock no copy is
+// in progress).
+func (b *Backend) purgeUpload(ctx context.Context, dir string, cutoff time.Time) (int, error) {
+	lf, err := b.lockUpload(ctx, dir)
 	if err != nil {
 		return 0, err
 	}
+	defer b.release()
 	defer lf.Close()
-	names, err := sessions(dir)
+	names, copies, err := uploadFiles(dir)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
+	for _, c := range copies {
+		if err := os.Remove(filepath.Join(dir, c)); err == nil {
+			n++
+		}
+	}
 	for _, s := range names {
 		fi, err := os.Lstat(filepath.Join(dir, s))
 		if err != nil || !fi.ModTime().Before(cutoff) {
