@@ -94,7 +94,10 @@
 // upload (listing the parts of earlier sessions with a paginated ListParts,
 // so more than 1000 parts work) or, when the whole upload is shorter than
 // one chunk, stores it with one PutObject; then it removes the state object.
-// Nothing is visible at the path before Commit. A Commit that failed may be
+// Nothing is visible at the path before Commit. A Close of a session that
+// wrote nothing (a registry answering a status request) does not rewrite
+// the state, so a PATCH of the same upload running at the same time still
+// closes; it only checks that no newer writer took over. A Commit that failed may be
 // called again: the writer keeps its bytes once its parts have landed, and
 // redoes only the requests that make the object. A CompleteMultipartUpload
 // whose response was lost, retried, finds the upload gone; Commit then

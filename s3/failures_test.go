@@ -581,3 +581,76 @@ func TestCloseHonoursCancelDuringCreate(t *testing.T) {
 		}
 	})
 }
+
+// TestCloseWithoutWritesKeepsState: a registry resumes an upload to answer
+// a status request and closes it without writing. That Close must not
+// rewrite the state, or a PATCH of the same upload that resumed meanwhile
+// would fail at its Close; it still fails when a newer writer took over.
+func TestCloseWithoutWritesKeepsState(t *testing.T) {
+	const chunk = 5 * mib
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		r := seeded(t)
+		ctx := t.Context()
+		d, _ := srv.open(t, ctx, driver.Params{"chunksize": chunk})
+		p := "/status/blob"
+		first := randBytes(r, chunk+1000)
+		w, err := d.Writer(ctx, p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(first); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, statusFirst := range []bool{true, false} {
+			status, err := d.Writer(ctx, p, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			patch, err := d.Writer(ctx, p, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			more := randBytes(r, chunk/2)
+			if _, err := patch.Write(more); err != nil {
+				t.Fatal(err)
+			}
+			first = append(first, more...)
+			if statusFirst {
+				if err := status.Close(); err != nil {
+					t.Fatalf("status Close: %v", err)
+				}
+			}
+			if err := patch.Close(); err != nil {
+				t.Fatalf("PATCH Close after a status request (status closed first: %v): %v", statusFirst, err)
+			}
+			if !statusFirst {
+				if err := status.Close(); err != nil {
+					t.Fatalf("status Close after the PATCH closed: %v", err)
+				}
+			}
+		}
+		w, err = d.Writer(ctx, p, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Size() != int64(len(first)) {
+			t.Fatalf("Size = %d, want %d", w.Size(), len(first))
+		}
+		replaced, err := d.Writer(ctx, p, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := d.GetContent(ctx, p); err != nil || !bytes.Equal(got, first) {
+			t.Fatalf("content differs: %v", err)
+		}
+		if err := replaced.Close(); !errors.Is(err, driver.ErrConflict) {
+			t.Fatalf("Close without writes of a committed upload = %v, want ErrConflict", err)
+		}
+	})
+}

@@ -459,6 +459,10 @@ type writer struct {
 	// which only another writer of the same upload can have done.
 	openETag string
 
+	// opened is the state this writer opened (its write id cleared, as in
+	// the tail cache), kept for a Close that wrote nothing.
+	opened uploadState
+
 	mu        sync.Mutex
 	uploadID  string
 	created   bool          // the upload was created by this session
@@ -495,17 +499,20 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 			return nil, err
 		}
 		w.token = newToken()
-		etag, err := b.putState(ctx, w.skey, uploadState{token: w.token, next: 1, chunk: w.chunk}, nil, anyVersion)
+		st = uploadState{token: w.token, next: 1, pending: 1, chunk: w.chunk}
+		etag, err := b.putState(ctx, w.skey, st, nil, anyVersion)
 		if err != nil {
 			return nil, err
 		}
-		w.stateSeen, w.openETag = true, etag
+		st.etag = etag
+		w.stateSeen, w.openETag, w.opened = true, etag, st
 	} else {
 		st, t, err := b.resumeState(ctx, w.key, w.skey)
 		switch {
 		case err == nil:
 			w.token, w.uploadID, w.first, w.chunk = st.token, st.uploadID, st.next, st.chunk
 			w.stateSeen, w.openETag = true, st.etag
+			w.opened, w.opened.write = st, ""
 			tail = t
 		case errors.Is(err, driver.ErrNotFound):
 			obj, err := b.head(ctx, w.key)
@@ -750,6 +757,9 @@ func (w *writer) Close() error {
 		return nil
 	}
 	w.ended = true
+	if w.openETag != "" && w.up.Size() == int64(w.resumedTail) {
+		return w.closeUnchanged()
+	}
 	// The ownership check runs while the parts upload; the state is then
 	// written only over the version it checked.
 	type tokenResult struct {
@@ -815,6 +825,31 @@ func (w *writer) Close() error {
 	// Every part landed, so a resume from the cache checks none of them.
 	st.tailLen, st.tailCRC, st.etag = int64(len(cp.Tail)), crc32.ChecksumIEEE(cp.Tail), pr.etag
 	w.b.tails.put(w.skey, st, cp.Tail)
+	return nil
+}
+
+// closeUnchanged ends a session that wrote nothing. The stored state
+// already holds everything the writer has, so it is not written again: a
+// registry resumes and closes an upload to answer a status request, and
+// rewriting the state would make a PATCH of the same upload running at the
+// same time fail at its Close (each writer conflicts when the state changed
+// since it opened). It still fails with a conflict when a newer writer or a
+// Cancel took over the upload.
+func (w *writer) closeUnchanged() error {
+	tail, err := w.up.Drain()
+	if err != nil {
+		return w.b.classify(err)
+	}
+	st, err := w.b.headState(w.ctx, w.skey)
+	switch {
+	case errors.Is(err, driver.ErrNotFound), errors.Is(err, driver.ErrCorrupt), err == nil && st.token != w.token:
+		return driver.Errorf(driver.KindConflict, "the upload was cancelled, committed or replaced by another writer")
+	case err != nil:
+		return err
+	}
+	if strings.Trim(st.etag, `"`) == strings.Trim(w.openETag, `"`) {
+		w.b.tails.put(w.skey, w.opened, tail)
+	}
 	return nil
 }
 
