@@ -152,6 +152,10 @@ type backend struct {
 	udcMu    sync.Mutex
 	udc      *service.UserDelegationCredential
 	udcUntil time.Time
+
+	// leaseRenew is how often a writer renews the lease it holds on a
+	// marker while it commits or cancels; tests shorten it.
+	leaseRenew time.Duration
 }
 
 // limits are the service limits the writer enforces; tests shrink them.
@@ -212,6 +216,8 @@ func newBackend(ctx context.Context, c Config) (*backend, error) {
 		Telemetry: policy.TelemetryOptions{Disabled: true},
 	}
 	opts := &azblob.ClientOptions{ClientOptions: copts}
+	// Only the blob clients get it: commitBlocks needs it (blocklist.go).
+	opts.PerCallPolicies = []policy.Policy{blockListPolicy{}}
 
 	serviceURL := c.ServiceURL
 	if serviceURL == "" && c.AccountName != "" {
@@ -221,6 +227,8 @@ func newBackend(ctx context.Context, c Config) (*backend, error) {
 		cfg:    c,
 		prefix: strings.Trim(c.RootDirectory, "/"),
 		limits: limits{committed: MaxCommittedBlocks, uncommitted: MaxUncommittedBlocks, block: MaxBlockSize},
+		// Every third of the lease: a renewal that fails leaves a third.
+		leaseRenew: leaseSeconds * time.Second / 3,
 	}
 	if b.prefix != "" {
 		b.prefix += "/"

@@ -46,27 +46,82 @@
 // 429 and 503 too.
 //
 // Close stages the last, possibly short, block as well (Azure's blocks need
-// not be of equal size) and returns once every block is durable. The upload
-// session is recorded in a marker blob named
-// <rootdirectory>/~uploads/<path> ("~" never appears in a driver path), which
-// holds the session ID and the blob's committed state (ETag and block count)
-// at the start. Writer(path, true), in any process, reads the marker, lists
-// the blob's uncommitted blocks, keeps those of the session in an unbroken
-// sequence, and resumes with the exact size. Writer(path, false) writes a new
-// marker, which invalidates every older session of the path: when the blob has
-// no committed content it also deletes the blob name, which drops the older
-// sessions' staged blocks at once.
+// not be of equal size) and, once every block is durable, records them in
+// the upload's marker blob, named <rootdirectory>/~uploads/<path> ("~"
+// never appears in a driver path). The marker is JSON:
 //
-// Commit takes a 15-second lease on the marker, on the condition that it still
-// holds this session (else ErrConflict: a newer writer won), commits the block
-// list (the committed blocks the session started from, then its own), and
-// deletes the marker. While the lease is held a newer Writer(path, false)
-// waits, so an older session can never publish after a newer one began.
+//	{"v":2, "session":"<16 hex digits>", "created":"<RFC 3339>",
+//	 "baseETag":"...", "baseBlocks":N, "baseSize":N,  (appends only)
+//	 "copyIn":true,                                   (append to a Put Blob blob)
+//	 "blocks":N, "bytes":N}
+//
+// blocks and bytes are the session's own blocks (positions baseBlocks+1 to
+// baseBlocks+blocks of its block list) and their total size as of the last
+// successful Close. Close writes the marker with If-Match on the version
+// this writer opened, so a writer replaced by a newer Writer(path, false),
+// or one that another writer of the same upload closed, committed or
+// cancelled first, gets ErrConflict from Close. That is one request more
+// per Close that staged blocks (a Close that staged nothing writes
+// nothing); it is the only request that can carry the count, as Close
+// otherwise sends only Put Block, and it is sent after the blocks, so a
+// failed Close never changes what a resume takes.
+//
+// Writer(path, true), in any process, reads the marker, lists the blob's
+// blocks, and takes exactly the blocks the marker records: blocks a writer
+// whose Close failed left above them (also ones that a later, shorter tail
+// makes look contiguous) are ignored and overwritten, and Size is exact. A
+// recorded block that is missing, or a size that differs from bytes, is
+// ErrCorrupt (the blob name was deleted or overwritten behind the upload's
+// back, or the service discarded the week-old blocks), never a smaller
+// size. A marker whose session's blocks are already committed (a Commit
+// whose marker delete failed, or whose process died right after
+// CommitBlockList) is stale: the resume deletes it, if unchanged, and
+// appends to the committed blob. An append to a blob without a block list
+// whose copy no Close has recorded yet makes the copy again. Blocks
+// themselves are not fenced: two writers resumed on the same upload at once
+// stage the same block IDs, and the one that lands last wins (harmless for
+// a retried registry PATCH, which sends the same bytes at the same offsets;
+// the second Close is ErrConflict), so appends to one upload must come from
+// one client in order.
+//
+// Markers of version 1 (written by earlier versions of this driver, without
+// blocks and bytes) stay readable: their resume takes the session's blocks
+// in an unbroken sequence after the base, as before, and the next Close
+// writes a version 2 marker. Earlier versions read version 2 markers that
+// way too, but do not update blocks when they close: during a rolling
+// upgrade, an upload closed by an earlier version and resumed by this one
+// resumes at the size this version's last Close recorded, which a registry
+// answers with an offset mismatch, not with mixed bytes.
+//
+// Writer(path, false) writes a new marker, which invalidates every older
+// session of the path: when the blob has no committed content it also
+// deletes the blob name, which drops the older sessions' staged blocks at
+// once.
+//
+// Commit takes a 15-second lease on the marker, on the condition that it
+// still holds this session (else ErrConflict: a newer writer won), commits
+// the block list (the committed blocks the session started from, then its
+// own), and deletes the marker. The lease is renewed every 5 seconds for as
+// long as CommitBlockList is outstanding (a slow request, SDK retries), so
+// a newer Writer(path, false), which waits for a leased marker for up to a
+// minute, never starts before an older Commit has landed or failed. If a
+// renewal does not succeed within 5 seconds, the commit is cancelled while
+// the lease still holds for another 5, and Commit fails. Once
+// CommitBlockList has succeeded the upload is published and Commit returns
+// nil, even if the marker can not be deleted (the stale marker is dropped
+// by the next resume, as above). A CommitBlockList that fails (an SDK retry
+// after a lost response meets an append's If-Match, say) is checked against
+// the blob's committed block list, and counts as landed if that is the
+// session's list.
+//
 // Appending to a committed blob reuses its committed block list when its
 // blocks were written by this driver; otherwise (a blob written by Put Blob,
 // or by another tool) the writer first copies the blob's content into its own
 // staged blocks. The Commit of an append is conditional on the blob's ETag,
-// so a blob replaced in between is a conflict, never a mix.
+// so a blob replaced in between is a conflict, never a mix. Committed blocks
+// are named as committed ones in the block list ("Committed", not the SDK's
+// "Latest"), so an uncommitted block that happens to carry the same ID can
+// not replace them; the same holds for the re-commit of Cancel below.
 //
 // Cancel (and Delete of a folder, and PurgeUploads) removes every trace:
 // for a blob with no committed content it deletes the blob name, which
@@ -75,7 +130,14 @@
 // discards the uncommitted blocks and keeps the content (its ETag and
 // Last-Modified change). A committed blob written by Put Blob has no block
 // list to re-commit: its abandoned blocks are left to the service, which
-// discards uncommitted blocks after a week.
+// discards uncommitted blocks after a week. Cancel holds the marker's lease,
+// renewed, throughout.
+//
+// Requests: Close sends Put Block for the tail (if any) and one Put Blob for
+// the marker (if it staged blocks); Commit sends Put Block for the tail,
+// Lease, Put Block List and Delete of the marker, plus a Lease renewal per
+// 5 seconds of a slow Put Block List and a Get Block List after a failed
+// one. Writer(path, true) reads the marker and the block list.
 //
 // # Limits
 //
@@ -88,9 +150,17 @@
 // # Other operations
 //
 // Move is a server-side copy (polled until done while the context allows,
-// aborted when it ends), then a delete of the source. Delete of a folder lists
-// it flat and deletes in batches of 256 (Blob Batch), falling back to
-// parallel single deletes. Walk uses one flat, paginated listing.
+// aborted when it ends), then a delete of the source, conditional on its
+// ETag. Delete of a file reads its properties first: a path with only an
+// upload in progress (no committed blob) is ErrNotFound and the upload stays;
+// a committed blob is deleted conditionally on its ETag. Deleting a blob name
+// deletes the blocks staged on it, so Delete and Move of a committed file
+// also delete the marker of an upload of that path (if it is still the one
+// read before the blob was deleted): a later resume is ErrNotFound. Delete of
+// a file thus costs three requests (properties of the blob and of the marker,
+// delete) and a fourth when there is an upload; Move one or two more than the
+// copy and the delete. Delete of a folder lists it flat and deletes in
+// batches of 256 (Blob Batch), falling back to parallel single deletes. Walk uses one flat, paginated listing.
 // RedirectURL returns a read-only SAS URL for GET and HEAD, signed with the
 // shared key, or with a user delegation key for token credentials; it returns
 // "" for a connection string with a SAS token, which has no key to sign with.

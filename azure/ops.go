@@ -227,9 +227,9 @@ func (b *backend) Move(ctx context.Context, sourcePath, destPath string) error {
 	if status != blob.CopyStatusTypeSuccess {
 		return driver.Errorf(driver.KindUnknown, "server-side copy ended as %s", status)
 	}
-	_, err = src.Delete(ctx, &blob.DeleteOptions{AccessConditions: &blob.AccessConditions{
-		ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: props.ETag},
-	}})
+	// Deleting the source also deletes the blocks that an upload of the
+	// source path staged, and with them that upload (see deleteFile).
+	err = b.deleteFile(ctx, sourcePath, props.ETag)
 	if err != nil && !isNotFound(err) {
 		return classify(err)
 	}
@@ -248,15 +248,70 @@ func (b *backend) checkNoFileAbove(ctx context.Context, p string) error {
 }
 
 // Delete removes the file, or the folder with everything below it and the
-// in-progress uploads below it.
+// in-progress uploads below it. A path that has only an upload in progress
+// (staged blocks, no committed blob) is not a file: it is ErrNotFound, and
+// the upload stays.
 func (b *backend) Delete(ctx context.Context, path string) error {
-	_, err := b.cont.NewBlobClient(b.key(path)).Delete(ctx, nil)
-	if err == nil {
-		return nil
-	}
-	if !isNotFound(err) {
+	bc := b.cont.NewBlobClient(b.key(path))
+	for attempt := 0; ; attempt++ {
+		props, err := bc.GetProperties(ctx, nil)
+		if isNotFound(err) {
+			return b.deleteFolder(ctx, path)
+		}
+		if err != nil {
+			return classify(err)
+		}
+		// Conditional: a blob deleted meanwhile and now holding only a new
+		// upload's staged blocks must not be deleted.
+		err = b.deleteFile(ctx, path, props.ETag)
+		if attempt < 2 && (isNotFound(err) || isCode(err, bloberror.ConditionNotMet)) {
+			continue // replaced or deleted meanwhile: look again
+		}
 		return classify(err)
 	}
+}
+
+// deleteFile deletes the committed blob of path if it is still the version
+// etag. Deleting a blob name also deletes the blocks staged on it, so an
+// upload of the path in progress is gone with it: its marker is deleted
+// too, if it is still the one that existed before, so that a later resume
+// is ErrNotFound rather than a session without its blocks. A marker written
+// meanwhile by a newer writer stays; that writer's blocks staged before the
+// delete are gone, which its resume, Close or Commit reports.
+func (b *backend) deleteFile(ctx context.Context, path string, etag *azcore.ETag) error {
+	mb := b.cont.NewBlobClient(b.markerName(path))
+	mprops, merr := mb.GetProperties(ctx, nil)
+	if merr != nil && !isNotFound(merr) {
+		return classify(merr)
+	}
+	_, err := b.cont.NewBlobClient(b.key(path)).Delete(ctx, &blob.DeleteOptions{AccessConditions: &blob.AccessConditions{
+		ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: etag},
+	}})
+	if err != nil {
+		return err
+	}
+	if merr != nil {
+		return nil // no upload in progress
+	}
+	return b.dropMarkerIf(ctx, mb, mprops.ETag)
+}
+
+// dropMarkerIf deletes the marker mb if it is still the version etag. A
+// marker replaced meanwhile, or leased by a writer that commits or cancels
+// (which deletes it itself or finds its blocks gone), stays.
+func (b *backend) dropMarkerIf(ctx context.Context, mb *blob.Client, etag *azcore.ETag) error {
+	_, err := mb.Delete(ctx, &blob.DeleteOptions{AccessConditions: &blob.AccessConditions{
+		ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: etag},
+	}})
+	if err != nil && !isNotFound(err) && !isCode(err, bloberror.ConditionNotMet, bloberror.LeaseIDMissing) {
+		return classify(err)
+	}
+	return nil
+}
+
+// deleteFolder deletes everything below the folder path, and the uploads in
+// progress below it.
+func (b *backend) deleteFolder(ctx context.Context, path string) error {
 	names, err := b.listNames(ctx, b.folderPrefix(path))
 	if err != nil {
 		return err

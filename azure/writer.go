@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"hash/crc64"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -70,6 +71,12 @@ func newSession() string {
 	return hex.EncodeToString(b[:])
 }
 
+// markerVersion is the version of the markers this driver writes. Version
+// 1 markers (written by earlier versions) have no Blocks and Bytes: a resume
+// of one keeps the session's blocks in an unbroken sequence, as those
+// versions did, and the next Close writes a version 2 marker.
+const markerVersion = 2
+
 // marker is the content of an upload marker blob.
 type marker struct {
 	V       int       `json:"v"`
@@ -82,6 +89,14 @@ type marker struct {
 	// session's block list; BaseSize is their total size.
 	BaseBlocks int   `json:"baseBlocks,omitempty"`
 	BaseSize   int64 `json:"baseSize,omitempty"`
+	// CopyIn is set when the session appends to a blob without a usable
+	// block list: its first blocks are a copy of that blob's content.
+	CopyIn bool `json:"copyIn,omitempty"`
+	// Blocks is the number of the session's own blocks (positions
+	// BaseBlocks+1 to BaseBlocks+Blocks) that the last successful Close
+	// recorded, and Bytes their total size (version 2).
+	Blocks int   `json:"blocks"`
+	Bytes  int64 `json:"bytes"`
 }
 
 // writer is a block blob upload session.
@@ -136,7 +151,7 @@ func (b *backend) Writer(ctx context.Context, path string, appendMode bool) (dri
 // start begins a new session that replaces the blob at Commit, and
 // invalidates older sessions of the path.
 func (w *writer) start(ctx context.Context) error {
-	w.m = marker{V: 1, Session: newSession(), Created: time.Now().UTC()}
+	w.m = marker{V: markerVersion, Session: newSession(), Created: time.Now().UTC()}
 	if err := w.putMarker(ctx, false); err != nil {
 		return err
 	}
@@ -163,29 +178,78 @@ func (w *writer) start(ctx context.Context) error {
 	return nil
 }
 
+// leaseWait is how long a writer waits for a marker that another writer
+// holds the lease of (while it commits or cancels) before it gives up with
+// ErrConflict: a little longer than a lease lasts, plus renewals of a slow
+// Commit.
+const leaseWait = 4 * leaseSeconds * time.Second
+
+// waitLease is the retry policy of requests that a marker's lease refuses:
+// they are retried until leaseWait has passed.
+func waitLease() chunk.RetryPolicy {
+	start := time.Now()
+	return chunk.RetryPolicy{
+		MaxAttempts: math.MaxInt,
+		BaseDelay:   100 * time.Millisecond,
+		MaxDelay:    time.Second,
+		Retryable: func(err error) bool {
+			return isCode(err, bloberror.LeaseIDMissing) && time.Since(start) < leaseWait
+		},
+	}
+}
+
 // putMarker writes the session's marker: unconditionally (a new session
 // replaces any older one), or only if none exists (mustBeNew). While a
 // committing or cancelling writer holds the marker's lease the write is
-// refused; it is retried for a little longer than a lease lasts.
+// refused; it is retried for up to leaseWait.
 func (w *writer) putMarker(ctx context.Context, mustBeNew bool) error {
 	data, _ := json.Marshal(w.m)
 	opts := &blockblob.UploadOptions{}
 	if mustBeNew {
 		opts.AccessConditions = &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfNoneMatch: to.Ptr(azcore.ETagAny)}}
 	}
-	policy := chunk.RetryPolicy{
-		MaxAttempts: 40,
-		BaseDelay:   100 * time.Millisecond,
-		MaxDelay:    time.Second,
-		Retryable:   func(err error) bool { return isCode(err, bloberror.LeaseIDMissing) },
-	}
-	return classify(chunk.Retry(ctx, policy, func(ctx context.Context) error {
+	err := chunk.Retry(ctx, waitLease(), func(ctx context.Context) error {
 		resp, err := w.markerBlob.Upload(ctx, streaming.NopCloser(bytes.NewReader(data)), opts)
 		if err == nil {
 			w.markerETag = *resp.ETag
 		}
 		return err
-	}))
+	})
+	if isCode(err, bloberror.LeaseIDMissing) {
+		return driver.Errorf(driver.KindConflict, "another writer of this path has been committing or cancelling its upload for over %v", leaseWait)
+	}
+	return classify(err)
+}
+
+// record writes the marker with the session's blocks once Close has staged
+// them all, on the condition that the marker is still the version this
+// writer opened: a newer Writer(path, false), or another writer of the same
+// upload that closed, committed or cancelled since, makes it ErrConflict.
+// A Close that staged nothing leaves a version 2 marker as it is.
+func (w *writer) record(ctx context.Context) error {
+	parts := w.up.Parts()
+	if len(parts) == 0 && w.m.V >= markerVersion {
+		return nil
+	}
+	m := w.m
+	m.V = markerVersion
+	m.Blocks = len(w.prior) + len(parts)
+	m.Bytes = w.priorSize - m.BaseSize
+	for _, p := range parts {
+		m.Bytes += p.Size
+	}
+	data, _ := json.Marshal(m)
+	resp, err := w.markerBlob.Upload(ctx, streaming.NopCloser(bytes.NewReader(data)), &blockblob.UploadOptions{
+		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: &w.markerETag}},
+	})
+	if err != nil {
+		if isNotFound(err) || isCode(err, bloberror.ConditionNotMet, bloberror.LeaseIDMissing) {
+			return driver.Errorf(driver.KindConflict, "the upload was taken over by a newer writer, or closed, committed or cancelled by another writer of it, while this one was open")
+		}
+		return classify(err)
+	}
+	w.m, w.markerETag = m, *resp.ETag
+	return nil
 }
 
 // readMarker returns the marker of path and its ETag.
@@ -210,45 +274,117 @@ func readMarker(ctx context.Context, mb *blockblob.Client) (marker, azcore.ETag,
 // the committed blob. copyIn reports that the blob's content must first be
 // copied into the session's blocks.
 func (w *writer) resume(ctx context.Context) (copyIn bool, err error) {
-	for attempt := 0; ; attempt++ {
+	for attempt := 0; attempt < 3; attempt++ {
 		m, etag, err := readMarker(ctx, w.markerBlob)
 		if err == nil {
 			w.m, w.markerETag = m, etag
-			return false, w.loadSession(ctx)
+			copyIn, err = w.loadSession(ctx)
+			if !errors.Is(err, errSessionCommitted) {
+				return copyIn, err
+			}
+			// The session was committed but its marker not deleted (the
+			// process died, or the delete failed): drop the stale marker,
+			// unless it changed meanwhile, and append to the committed blob.
+			if err := w.dropStaleMarker(ctx, etag); err != nil {
+				return false, err
+			}
+			*w = writer{b: w.b, ctx: w.ctx, path: w.path, blob: w.blob, markerBlob: w.markerBlob}
+			continue
 		}
 		if !isNotFound(err) {
 			return false, classify(err)
 		}
 		copyIn, err = w.startAppend(ctx)
-		if err == nil || attempt > 0 || !errors.Is(err, driver.ErrConflict) {
+		if err == nil || !errors.Is(err, driver.ErrConflict) {
 			return copyIn, err
 		}
 		// Another writer created a marker at the same moment: resume it.
 	}
+	return false, driver.Errorf(driver.KindConflict, "the upload of this path kept changing while this writer opened it")
 }
 
-// loadSession reads the blob's block lists and keeps the session's blocks
-// in an unbroken sequence after its base.
-func (w *writer) loadSession(ctx context.Context) error {
+// errSessionCommitted is returned by loadSession for a session whose blocks
+// are already committed.
+var errSessionCommitted = errors.New("session already committed")
+
+// dropStaleMarker deletes the marker of a committed session if it is still
+// the version with etag, waiting while the committing writer holds its
+// lease (it is about to delete it itself).
+func (w *writer) dropStaleMarker(ctx context.Context, etag azcore.ETag) error {
+	err := chunk.Retry(ctx, waitLease(), func(ctx context.Context) error {
+		_, err := w.markerBlob.Delete(ctx, &blob.DeleteOptions{AccessConditions: &blob.AccessConditions{
+			ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: &etag}}})
+		return err
+	})
+	if err != nil && !isNotFound(err) && !isCode(err, bloberror.ConditionNotMet) {
+		return classify(err)
+	}
+	return nil
+}
+
+// loadSession reads the blob's block lists and takes the session's blocks
+// that its last successful Close recorded (for a version 1 marker: those in
+// an unbroken sequence after its base). copyIn reports a session appending
+// to a blob without a block list whose copy of that blob no Close recorded
+// yet: it is made again.
+func (w *writer) loadSession(ctx context.Context) (copyIn bool, err error) {
 	bl, err := w.blob.GetBlockList(ctx, blockblob.BlockListTypeAll, nil)
 	if err != nil && !isNotFound(err) {
-		return classify(err)
+		return false, classify(err)
+	}
+	for _, blk := range bl.CommittedBlocks {
+		if s, _, ok := parseBlockID(*blk.Name); ok && s == w.m.Session {
+			return false, errSessionCommitted
+		}
 	}
 	if w.m.BaseETag != "" {
 		if err != nil || bl.ETag == nil || string(*bl.ETag) != w.m.BaseETag {
-			return driver.Errorf(driver.KindConflict, "the blob this upload appends to was replaced")
+			return false, driver.Errorf(driver.KindConflict, "the blob this upload appends to was replaced")
 		}
 		if len(bl.CommittedBlocks) < w.m.BaseBlocks {
-			return driver.Errorf(driver.KindConflict, "the blob this upload appends to has changed")
+			return false, driver.Errorf(driver.KindConflict, "the blob this upload appends to has changed")
 		}
 		for _, blk := range bl.CommittedBlocks[:w.m.BaseBlocks] {
 			w.base = append(w.base, *blk.Name)
 		}
 		w.priorSize = w.m.BaseSize
 	}
+	if w.m.V < 2 {
+		w.loadUnbroken(bl.UncommittedBlocks)
+		return false, nil
+	}
+	staged := make(map[string]int64, len(bl.UncommittedBlocks))
+	for _, blk := range bl.UncommittedBlocks {
+		staged[*blk.Name] = *blk.Size
+	}
+	var own int64
+	for seq := w.m.BaseBlocks + 1; seq <= w.m.BaseBlocks+w.m.Blocks; seq++ {
+		id := blockID(w.m.Session, seq)
+		size, ok := staged[id]
+		if !ok {
+			return false, driver.Errorf(driver.KindCorrupt,
+				"block %d of the %d that the upload's last Close recorded is gone (the blob was deleted, moved or overwritten, or the service discarded the week-old blocks): the upload can not be resumed",
+				seq-w.m.BaseBlocks, w.m.Blocks)
+		}
+		w.prior = append(w.prior, id)
+		own += size
+	}
+	if own != w.m.Bytes {
+		return false, driver.Errorf(driver.KindCorrupt,
+			"the %d blocks that the upload's last Close recorded hold %d bytes, not the %d it recorded: the upload can not be resumed",
+			w.m.Blocks, own, w.m.Bytes)
+	}
+	w.priorSize += own
+	w.others = len(bl.UncommittedBlocks) - len(w.prior)
+	return w.m.CopyIn && w.m.Blocks == 0, nil
+}
+
+// loadUnbroken takes the session's blocks of a version 1 marker: those in
+// an unbroken sequence after its base.
+func (w *writer) loadUnbroken(uncommitted []*blockblob.Block) {
 	sizes := map[int]int64{}
 	ids := map[int]string{}
-	for _, blk := range bl.UncommittedBlocks {
+	for _, blk := range uncommitted {
 		s, seq, ok := parseBlockID(*blk.Name)
 		if ok && s == w.m.Session {
 			sizes[seq], ids[seq] = *blk.Size, *blk.Name
@@ -271,7 +407,6 @@ func (w *writer) loadSession(ctx context.Context) error {
 		next++
 	}
 	w.others += len(ids) - len(w.prior)
-	return nil
 }
 
 // startAppend starts a session that appends to the committed blob.
@@ -288,7 +423,7 @@ func (w *writer) startAppend(ctx context.Context) (copyIn bool, err error) {
 		return false, driver.Errorf(driver.KindConflict, "the blob changed while the upload started")
 	}
 	size := *props.ContentLength
-	w.m = marker{V: 1, Session: newSession(), Created: time.Now().UTC(), BaseETag: string(*props.ETag)}
+	w.m = marker{V: markerVersion, Session: newSession(), Created: time.Now().UTC(), BaseETag: string(*props.ETag)}
 	var sum int64
 	ours := true
 	for _, blk := range bl.CommittedBlocks {
@@ -307,6 +442,7 @@ func (w *writer) startAppend(ctx context.Context) (copyIn bool, err error) {
 		w.priorSize = size
 	default:
 		copyIn = true
+		w.m.CopyIn = true
 	}
 	w.others = len(bl.UncommittedBlocks)
 	if err := w.putMarker(ctx, true); err != nil {
@@ -418,7 +554,8 @@ func (w *writer) Write(p []byte) (int, error) {
 
 func (w *writer) Size() int64 { return w.priorSize + w.up.Size() }
 
-// Close stages the tail and returns once every block is durable.
+// Close stages the tail, and once every block is durable records them in
+// the marker.
 func (w *writer) Close() error {
 	if w.ended {
 		return nil
@@ -427,7 +564,7 @@ func (w *writer) Close() error {
 	if err := w.up.Finish(); err != nil {
 		return w.err(err)
 	}
-	return nil
+	return w.record(w.ctx)
 }
 
 // lockMarker takes a lease on the session's marker, on the condition that it
@@ -449,6 +586,56 @@ func (w *writer) lockMarker(ctx context.Context) (*lease.BlobClient, error) {
 	return lc, nil
 }
 
+// keepLease renews the lease of lc every b.leaseRenew until stop is called,
+// and returns a context for the work the lease guards. A renewal must
+// succeed within b.leaseRenew, which leaves at least a third of the lease;
+// if it does not, the context is cancelled, so that the work is abandoned
+// while the lease still holds. stop waits for the renewals to end and
+// returns the error of the one that failed, if one did.
+func (b *backend) keepLease(ctx context.Context, lc *lease.BlobClient) (context.Context, func() error) {
+	kctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	var failed error
+	every := b.leaseRenew
+	if every <= 0 {
+		every = leaseSeconds * time.Second / 3
+	}
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-kctx.Done():
+				return
+			case <-t.C:
+			}
+			rctx, rcancel := context.WithTimeout(kctx, every)
+			_, err := lc.RenewLease(rctx, nil)
+			rcancel()
+			if err != nil {
+				select {
+				case <-done: // the work ended meanwhile
+					return
+				default:
+				}
+				failed = &driver.Error{Kind: driver.KindUnavailable, Detail: "could not renew the upload marker's lease", Err: classify(err)}
+				cancel(failed)
+				return
+			}
+		}
+	}()
+	return kctx, func() error {
+		close(done)
+		<-exited
+		cancel(nil)
+		return failed
+	}
+}
+
 // dropMarker deletes the leased marker.
 func (w *writer) dropMarker(ctx context.Context, lc *lease.BlobClient) error {
 	_, err := w.markerBlob.Delete(ctx, &blob.DeleteOptions{AccessConditions: &blob.AccessConditions{
@@ -461,18 +648,23 @@ func (w *writer) dropMarker(ctx context.Context, lc *lease.BlobClient) error {
 	return nil
 }
 
+// Commit commits the block list while it holds the marker's lease, renewed
+// for as long as CommitBlockList takes, so that no newer writer starts
+// before the commit has landed or failed. Once the block list is committed
+// the upload is published: a marker that can not be deleted then is not an
+// error (the next Writer(path, true) sees that its session is committed and
+// drops it).
 func (w *writer) Commit(ctx context.Context) error {
 	w.ended = true
 	if err := w.up.Finish(); err != nil {
 		return w.err(err)
 	}
-	ids := make([]string, 0, len(w.base)+len(w.prior)+len(w.up.Parts()))
-	ids = append(ids, w.base...)
-	ids = append(ids, w.prior...)
+	own := make([]string, 0, len(w.prior)+len(w.up.Parts()))
+	own = append(own, w.prior...)
 	for _, p := range w.up.Parts() {
-		ids = append(ids, p.Result)
+		own = append(own, p.Result)
 	}
-	if len(ids) > w.b.limits.committed {
+	if len(w.base)+len(own) > w.b.limits.committed {
 		return w.tooManyBlocks()
 	}
 	lc, err := w.lockMarker(ctx)
@@ -483,15 +675,51 @@ func (w *writer) Commit(ctx context.Context) error {
 	if w.m.BaseETag != "" {
 		opts.AccessConditions = &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: to.Ptr(azcore.ETag(w.m.BaseETag))}}
 	}
-	if _, err := w.blob.CommitBlockList(ctx, ids, opts); err != nil {
+	cctx, stop := w.b.keepLease(ctx, lc)
+	_, err = commitBlocks(cctx, w.blob, w.base, own, opts)
+	renewErr := stop()
+	if err != nil && !w.committed(ctx, own) {
 		_, _ = lc.ReleaseLease(context.WithoutCancel(ctx), nil)
+		if renewErr != nil && ctx.Err() == nil {
+			return renewErr
+		}
 		err = classify(err)
 		if errors.Is(err, driver.ErrConflict) {
 			return driver.Errorf(driver.KindConflict, "the upload's blocks or its base blob changed under it: %v", err)
 		}
 		return err
 	}
-	return w.dropMarker(context.WithoutCancel(ctx), lc)
+	_ = w.dropMarker(context.WithoutCancel(ctx), lc)
+	return nil
+}
+
+// committed reports whether the blob's committed block list is the
+// session's, ending in its own blocks own: it tells a CommitBlockList that
+// landed although its answer was an error (a retry after a lost response
+// meets the If-Match of an append, a cancelled request was already sent)
+// from one that did not.
+func (w *writer) committed(ctx context.Context, own []string) bool {
+	if len(own) == 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	bl, err := w.blob.GetBlockList(ctx, blockblob.BlockListTypeCommitted, nil)
+	if err != nil || len(bl.CommittedBlocks) != len(w.base)+len(own) {
+		return false
+	}
+	for i, blk := range bl.CommittedBlocks {
+		want := ""
+		if i < len(w.base) {
+			want = w.base[i]
+		} else {
+			want = own[i-len(w.base)]
+		}
+		if blk.Name == nil || *blk.Name != want {
+			return false
+		}
+	}
+	return true
 }
 
 // Cancel waits for the blocks in flight (a block whose request was
@@ -511,8 +739,8 @@ const inFlightGrace = 500 * time.Millisecond
 // cleanup removes the session: its staged blocks and its marker. When a
 // newer session owns the path it leaves both to that one. With
 // cancelledInFlight it discards the blocks twice, the second time after a
-// grace period, holding the marker's lease throughout so that no newer
-// session starts in between.
+// grace period, holding the marker's lease (renewed) throughout so that no
+// newer session starts in between.
 func (w *writer) cleanup(ctx context.Context, cancelledInFlight bool) error {
 	lc, err := w.lockMarker(ctx)
 	if err != nil {
@@ -521,11 +749,15 @@ func (w *writer) cleanup(ctx context.Context, cancelledInFlight bool) error {
 		}
 		return err
 	}
-	err = w.b.discardBlocks(ctx, w.blob)
+	kctx, stop := w.b.keepLease(ctx, lc)
+	err = w.b.discardBlocks(kctx, w.blob)
 	if err == nil && cancelledInFlight {
-		if err = chunk.Sleep(ctx, inFlightGrace); err == nil {
-			err = w.b.discardBlocks(ctx, w.blob)
+		if err = chunk.Sleep(kctx, inFlightGrace); err == nil {
+			err = w.b.discardBlocks(kctx, w.blob)
 		}
+	}
+	if renewErr := stop(); err != nil && renewErr != nil && ctx.Err() == nil {
+		err = renewErr
 	}
 	if err != nil {
 		_, _ = lc.ReleaseLease(context.WithoutCancel(ctx), nil)
@@ -573,15 +805,17 @@ func (b *backend) discardBlocks(ctx context.Context, bb *blockblob.Client) error
 		}
 		return b.rewrite(ctx, bb, props)
 	}
-	return recommit(ctx, bb, ids, props)
+	return recommit(ctx, bb, ids, nil, props)
 }
 
-// recommit commits ids as the block list of the blob whose properties are
-// props, keeping its headers and metadata, only if the blob is still that
-// version; a blob rewritten meanwhile has discarded its staged blocks too,
-// so that is not an error.
-func recommit(ctx context.Context, bb *blockblob.Client, ids []string, props blob.GetPropertiesResponse) error {
-	_, err := bb.CommitBlockList(ctx, ids, &blockblob.CommitBlockListOptions{
+// recommit commits a block list (see commitBlocks) on the blob whose
+// properties are props, keeping its headers and metadata, only if the blob
+// is still that version; a blob rewritten meanwhile has discarded its
+// staged blocks too, so that is not an error. Re-committing the committed
+// list names its blocks as committed ones, so uncommitted blocks with the
+// same IDs never replace them.
+func recommit(ctx context.Context, bb *blockblob.Client, committed, latest []string, props blob.GetPropertiesResponse) error {
+	_, err := commitBlocks(ctx, bb, committed, latest, &blockblob.CommitBlockListOptions{
 		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: props.ETag}},
 		HTTPHeaders: &blob.HTTPHeaders{
 			BlobContentType:     props.ContentType,
@@ -626,5 +860,5 @@ func (b *backend) rewrite(ctx context.Context, bb *blockblob.Client, props blob.
 	if err != nil {
 		return classify(err)
 	}
-	return recommit(ctx, bb, []string{id}, props)
+	return recommit(ctx, bb, nil, []string{id}, props)
 }
