@@ -78,6 +78,15 @@
 // (NativeWalk matches driver.FlatLister, limits not negative, the Driver
 // is made by driver.New).
 //
+// Faults: FlakyNetwork opens the backend with a transport
+// (driver.WithTransport) that fails a fifth of its requests: refused unsent,
+// answered 503 unsent, or (except POST) sent with the answer lost after the
+// server did the work. Through many Close and resume cycles, retried at the
+// driver's level when they still fail, a resume must never report fewer
+// bytes than a successful Close acknowledged nor more than were written, and
+// the committed blob must be exactly the bytes written. A backend that sends
+// no request through the transport (filesystem) skips it.
+//
 // Cases a backend declares it lacks (through driver.Capabilities) are
 // skipped; a backend that claims a capability it does not have fails.
 //

@@ -37,6 +37,7 @@ func allCases() []testCase {
 	cs = append(cs, treeCases()...)
 	cs = append(cs, walkCases()...)
 	cs = append(cs, miscCases()...)
+	cs = append(cs, faultCases()...)
 	return cs
 }
 
