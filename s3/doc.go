@@ -101,7 +101,12 @@
 // called again: the writer keeps its bytes once its parts have landed, and
 // redoes only the requests that make the object. A CompleteMultipartUpload
 // whose response was lost, retried, finds the upload gone; Commit then
-// succeeds if the object's ETag is the one its parts make.
+// succeeds if the object's ETag is the one its parts make. Before it
+// completes the upload, Commit records that ETag in the state object (a
+// server-side copy of it onto itself), so a resume that finds a state whose
+// upload a Commit completed (its removal of the state was lost, or its
+// process died) appends to the committed object instead of failing on an
+// upload that is gone.
 //
 // Every state write carries its own id (metadata). When a write fails, the
 // state is read back, and a write whose id is there (its response was lost,

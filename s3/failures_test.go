@@ -654,3 +654,88 @@ func TestCloseWithoutWritesKeepsState(t *testing.T) {
 		}
 	})
 }
+
+// stateDeleteFailer fails, while armed, every DeleteObject of an upload
+// state with 500, without passing it on.
+type stateDeleteFailer struct {
+	base  http.RoundTripper
+	armed atomic.Bool
+}
+
+func (f *stateDeleteFailer) RoundTrip(req *http.Request) (*http.Response, error) {
+	if f.armed.Load() && req.Method == http.MethodDelete && isStateKey(req.URL.Path) {
+		const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected</Message></Error>`
+		return &http.Response{StatusCode: 500, Status: "500 Internal Server Error", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(bytes.NewReader([]byte(body))),
+			ContentLength: int64(len(body)), Request: req}, nil
+	}
+	return f.base.RoundTrip(req)
+}
+
+// TestCommitWithLostStateRemoval: a Commit completes the multipart upload
+// but its removal of the state object fails (or its process dies right
+// then). A later resume must not be stuck on an upload that is gone: it
+// appends to the committed object, and its Commit publishes the same bytes.
+func TestCommitWithLostStateRemoval(t *testing.T) {
+	const chunk = 5 * mib
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		r := seeded(t)
+		f := &stateDeleteFailer{}
+		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
+			f.base = base
+			return f
+		})
+		d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
+		p := "/final/blob"
+		all := randBytes(r, 2*chunk+300)
+		w, err := d.Writer(ctx, p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(all[:chunk+100]); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if w, err = d.Writer(ctx, p, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(all[chunk+100:]); err != nil {
+			t.Fatal(err)
+		}
+		f.armed.Store(true)
+		err = w.Commit(ctx)
+		f.armed.Store(false)
+		if err == nil {
+			t.Fatal("Commit succeeded although the state removal failed")
+		}
+		t.Logf("Commit with the state removal failing: %v", err)
+		if got, err := d.GetContent(ctx, p); err != nil || !bytes.Equal(got, all) {
+			t.Fatalf("the object was not published by the Complete: %v", err)
+		}
+		p2 := driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
+			"accesskey": b.cfg.AccessKey, "secretkey": b.cfg.SecretKey,
+			"rootdirectory": b.cfg.RootDirectory, "chunksize": chunk}
+		other, err := New(t.Context(), p2) // another process
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err = other.Writer(t.Context(), p, true)
+		if err != nil {
+			t.Fatalf("resume after the lost state removal: %v", err)
+		}
+		if w.Size() != int64(len(all)) {
+			t.Fatalf("resumed Size %d, want %d", w.Size(), len(all))
+		}
+		if err := w.Commit(t.Context()); err != nil {
+			t.Fatalf("Commit after the resume: %v", err)
+		}
+		if got, err := other.GetContent(t.Context(), p); err != nil || !bytes.Equal(got, all) {
+			t.Fatalf("content after the second Commit differs: %v", err)
+		}
+		if left, _ := leftoverUploads(t.Context(), other); len(left) != 0 {
+			t.Fatalf("left behind: %v", left)
+		}
+	})
+}

@@ -32,6 +32,7 @@ const (
 	metaTailCRC = "stowage-tail-crc"  // CRC-32 (IEEE) of the tail, in hex
 	metaPending = "stowage-pending"   // the lowest part still uploading when the state was written
 	metaWrite   = "stowage-write"     // the id of the write that stored this version
+	metaFinal   = "stowage-final"     // the ETag the object gets from the Complete that Commit began
 )
 
 // stateNonce is the number of random bytes after the tail in a state
@@ -63,6 +64,7 @@ type uploadState struct {
 	tailLen  int64
 	tailCRC  uint32
 	write    string // the id of the write that stored it (metaWrite)
+	final    string // the ETag of the object a Commit began to complete (metaFinal)
 	etag     string // of the state object; not part of its content
 }
 
@@ -84,6 +86,7 @@ func parseState(m map[string]string) (uploadState, error) {
 	st.token = meta(m, metaToken)
 	st.uploadID = meta(m, metaUpload)
 	st.write = meta(m, metaWrite)
+	st.final = meta(m, metaFinal)
 	next, err1 := strconv.Atoi(meta(m, metaNext))
 	chunkSize, err2 := strconv.ParseInt(meta(m, metaChunk), 10, 64)
 	tailLen, err3 := strconv.ParseInt(meta(m, metaTailLen), 10, 64)
@@ -101,6 +104,62 @@ func parseState(m map[string]string) (uploadState, error) {
 		return st, driver.Errorf(driver.KindCorrupt, "the upload state object has bad metadata %v", m)
 	}
 	return st, nil
+}
+
+// metadata returns the object metadata that records st.
+func (st uploadState) metadata() map[string]string {
+	m := map[string]string{
+		metaToken:   st.token,
+		metaUpload:  st.uploadID,
+		metaNext:    strconv.Itoa(st.next),
+		metaChunk:   strconv.FormatInt(st.chunk, 10),
+		metaTailLen: strconv.FormatInt(st.tailLen, 10),
+		metaTailCRC: strconv.FormatUint(uint64(st.tailCRC), 16),
+		metaWrite:   st.write,
+	}
+	if st.pending != 0 && st.pending < st.next {
+		m[metaPending] = strconv.Itoa(st.pending)
+	}
+	if st.final != "" {
+		m[metaFinal] = st.final
+	}
+	return m
+}
+
+// markFinal records in the state object st (as read, with its ETag) the
+// ETag that the object will have once the Commit that is about to complete
+// the upload succeeds: a server-side copy of the state object onto itself
+// with that metadata added, on the condition that it is still the version
+// read. A resume that finds the object with that ETag knows the upload was
+// completed (the Commit's state delete was lost, or its process died) and
+// appends to the object instead of failing on a gone upload. It returns the
+// state object's new ETag.
+func (b *backend) markFinal(ctx context.Context, key string, st uploadState, final string) (string, error) {
+	// Commit resumed from this state, so every part it names has landed.
+	st.final, st.pending = final, st.next
+	in := &s3.CopyObjectInput{
+		Bucket:            aws.String(b.bucket),
+		Key:               aws.String(key),
+		CopySource:        aws.String(b.copySource(key)),
+		MetadataDirective: types.MetadataDirectiveReplace,
+		Metadata:          st.metadata(),
+	}
+	in.ServerSideEncryption, in.SSEKMSKeyId = b.sse()
+	if !b.noIfMatch.Load() {
+		in.CopySourceIfMatch = aws.String(st.etag)
+	}
+	out, err := b.client.CopyObject(ctx, in)
+	if err != nil {
+		if k := driver.KindOf(b.classify(err)); in.CopySourceIfMatch != nil && (k == driver.KindConflict || k == driver.KindNotFound) {
+			return "", &driver.Error{Kind: driver.KindConflict,
+				Detail: "the upload was cancelled, committed or replaced by another writer", Err: err}
+		}
+		return "", b.classify(err)
+	}
+	if out.CopyObjectResult == nil {
+		return "", nil
+	}
+	return aws.ToString(out.CopyObjectResult.ETag), nil
 }
 
 // headState reads the state of the upload whose state object is key.
@@ -205,14 +264,39 @@ func (b *backend) partsBetween(ctx context.Context, key, id string, from, to int
 	return out, nil
 }
 
-// resumeState returns the state and tail of an upload for a resume. When
-// this process closed the upload last, the tail is still in the tail cache,
-// and a HeadObject that shows the same state object (ETag, token, upload ID,
-// next part, tail length and CRC) replaces the GetObject of the tail.
+// resumeState returns the state and tail of an upload for a resume, or
+// ErrNotFound when there is none: also when a Commit completed the upload
+// but its removal of the state object was lost (see markFinal).
+func (b *backend) resumeState(ctx context.Context, key, skey string) (uploadState, []byte, error) {
+	st, tail, err := b.resumeRecorded(ctx, key, skey)
+	if err != nil || st.final == "" {
+		return st, tail, err
+	}
+	// A Commit began to complete this upload. If the object has the ETag
+	// it recorded, it did: only the removal of the state was lost. The
+	// upload is then the committed object, to append to.
+	obj, herr := b.head(ctx, key)
+	switch {
+	case herr == nil && strings.Trim(aws.ToString(obj.ETag), `"`) == st.final:
+		if err := b.deleteObject(ctx, skey); err != nil && !errors.Is(err, driver.ErrNotFound) {
+			return st, nil, err
+		}
+		return uploadState{}, nil, driver.Errorf(driver.KindNotFound, "the upload was committed")
+	case herr != nil && !errors.Is(herr, driver.ErrNotFound):
+		return st, nil, herr
+	}
+	return st, tail, nil
+}
+
+// resumeRecorded returns the state and tail that the state object records.
+// When this process closed the upload last, the tail is still in the tail
+// cache, and a HeadObject that shows the same state object (ETag, token,
+// upload ID, next part, tail length and CRC) replaces the GetObject of the
+// tail.
 //
 // The cache holds only states whose Close saw every part uploaded, so its
 // pending parts need no check.
-func (b *backend) resumeState(ctx context.Context, key, skey string) (uploadState, []byte, error) {
+func (b *backend) resumeRecorded(ctx context.Context, key, skey string) (uploadState, []byte, error) {
 	if c, ok := b.tails.take(skey); ok {
 		st, err := b.headState(ctx, skey)
 		if err != nil && !errors.Is(err, driver.ErrCorrupt) {
@@ -322,18 +406,8 @@ func (b *backend) putState(ctx context.Context, key string, st uploadState, tail
 	in := b.putInput(key, nil, b.partChecksumOf(tail, nonce))
 	in.Body, in.ContentLength = &twoSlices{a: tail, b: nonce}, aws.Int64(int64(len(tail)+len(nonce)))
 	in.StorageClass = ""
-	in.Metadata = map[string]string{
-		metaToken:   st.token,
-		metaUpload:  st.uploadID,
-		metaNext:    strconv.Itoa(st.next),
-		metaChunk:   strconv.FormatInt(st.chunk, 10),
-		metaTailLen: strconv.Itoa(len(tail)),
-		metaTailCRC: strconv.FormatUint(uint64(crc32.ChecksumIEEE(tail)), 16),
-		metaWrite:   id,
-	}
-	if st.pending != 0 && st.pending < st.next {
-		in.Metadata[metaPending] = strconv.Itoa(st.pending)
-	}
+	st.tailLen, st.tailCRC, st.write, st.final = int64(len(tail)), crc32.ChecksumIEEE(tail), id, ""
+	in.Metadata = st.metadata()
 	if !b.noIfMatch.Load() {
 		switch cond {
 		case anyVersion:
@@ -720,23 +794,30 @@ func (w *writer) abandon() {
 // over the upload since this writer opened it. It returns the ETag of the
 // state object it checked ("" when there is none), for a conditional write.
 func (w *writer) checkToken(ctx context.Context) (string, error) {
+	st, err := w.checkState(ctx)
+	return st.etag, err
+}
+
+// checkState is checkToken returning the state it checked (the zero state
+// when there is none).
+func (w *writer) checkState(ctx context.Context) (uploadState, error) {
 	st, err := w.b.headState(ctx, w.skey)
 	switch {
 	case errors.Is(err, driver.ErrNotFound):
 		if w.stateSeen {
-			return "", driver.Errorf(driver.KindConflict, "the upload was cancelled, committed or replaced by another writer")
+			return uploadState{}, driver.Errorf(driver.KindConflict, "the upload was cancelled, committed or replaced by another writer")
 		}
-		return "", nil
+		return uploadState{}, nil
 	case errors.Is(err, driver.ErrCorrupt):
-		return "", driver.Errorf(driver.KindConflict, "the upload was replaced by another writer")
+		return uploadState{}, driver.Errorf(driver.KindConflict, "the upload was replaced by another writer")
 	case err != nil:
-		return "", err
+		return uploadState{}, err
 	case st.token != w.token:
-		return "", driver.Errorf(driver.KindConflict, "a newer writer of the same path replaced this upload")
+		return uploadState{}, driver.Errorf(driver.KindConflict, "a newer writer of the same path replaced this upload")
 	case w.openETag != "" && strings.Trim(st.etag, `"`) != strings.Trim(w.openETag, `"`):
-		return "", driver.Errorf(driver.KindConflict, "another writer closed this upload since this writer resumed it")
+		return uploadState{}, driver.Errorf(driver.KindConflict, "another writer closed this upload since this writer resumed it")
 	}
-	return st.etag, nil
+	return st, nil
 }
 
 // Close implements driver.FileWriter: it stores the tail and the upload's
@@ -882,7 +963,8 @@ func (w *writer) Commit(ctx context.Context) error {
 		}
 		w.drained = true
 	}
-	if _, err := w.checkToken(ctx); err != nil {
+	st, err := w.checkState(ctx)
+	if err != nil {
 		if errors.Is(err, driver.ErrConflict) {
 			w.abandon()
 			w.commitErr = err
@@ -910,6 +992,19 @@ func (w *writer) Commit(ctx context.Context) error {
 				return err
 			}
 			parts = append(parts, w.b.completedPart(n, r.etag, r.sum))
+		}
+		if final, ok := multipartETag(parts); ok && st.etag != "" {
+			etag, err := w.b.markFinal(ctx, w.skey, st, final)
+			if err != nil {
+				if errors.Is(err, driver.ErrConflict) {
+					w.abandon()
+					w.commitErr = err
+				}
+				return err
+			}
+			if etag != "" {
+				w.openETag = etag
+			}
 		}
 		if err := w.b.complete(ctx, w.key, id, parts); err != nil {
 			return err
