@@ -51,10 +51,13 @@
 // Commit.
 //
 // Two resumes of one upload may overlap (a registry's status request and
-// a PATCH): the one that closes second gets ErrConflict and leaves the
-// upload as the first one saved it (it cancels only a session it created
-// itself); a Close that finds the placeholder gone or naming another
-// upload cleans up its session and parts. Two resumes must not both write:
+// a PATCH). A Close of a writer that wrote nothing does not write the
+// placeholder (it only checks that the upload is still there), so it never
+// disturbs the other one. Of two that wrote, the one that closes second
+// gets ErrConflict and leaves the upload as the first one saved it (it
+// cancels only a session it created itself); a Close that finds the
+// placeholder gone or naming another upload cleans up its session and
+// parts. Two resumes must not both write:
 // both continue from the same part number and offset, and a composite
 // part the loser stored before the winner's Close replaces the winner's
 // part of that number (Commit's CRC32C check then fails rather than commit

@@ -83,6 +83,7 @@ type writer struct {
 	base     int64 // st.Offset when up started
 	failed   bool  // an error was returned; Close persists nothing
 	finished bool  // committed or cancelled
+	changed  bool  // bytes were written or sent since the writer opened
 }
 
 // Writer opens an upload; see driver.Driver.Writer.
@@ -248,6 +249,7 @@ func (w *writer) copyFrom(ctx context.Context, gen int64) error {
 func (w *writer) start(tail []byte) error {
 	cs := w.b.chunk
 	if k := int64(len(tail)) / cs * cs; k > 0 {
+		w.changed = true
 		if err := w.sendNow(tail[:k]); err != nil {
 			return err
 		}
@@ -364,6 +366,9 @@ func (b *backend) putPart(ctx context.Context, name string, data []byte, crc str
 }
 
 func (w *writer) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		w.changed = true
+	}
 	n, err := w.up.Write(p)
 	w.st.CRC = crc32.Update(w.st.CRC, castagnoli, p[:n])
 	if err != nil {
@@ -405,6 +410,9 @@ func (w *writer) Close() error {
 	if err != nil {
 		return err
 	}
+	if !w.changed {
+		return w.closeUnchanged()
+	}
 	gen, err := w.b.writePlaceholder(w.ctx, w.path, &w.st, tail, storage.Conditions{GenerationMatch: w.gen})
 	if err != nil {
 		if errors.Is(err, driver.ErrConflict) || errors.Is(err, driver.ErrNotFound) {
@@ -414,6 +422,25 @@ func (w *writer) Close() error {
 	}
 	w.gen = gen
 	return nil
+}
+
+// closeUnchanged ends a session that wrote nothing. The placeholder already
+// holds everything the writer has, so it is not written again: a registry
+// resumes and closes an upload to answer a status request, and a new
+// generation of the placeholder would make a PATCH of the same upload
+// running at the same time fail at its next chunk or its Close. It fails
+// with a conflict only when the upload is gone or replaced.
+func (w *writer) closeUnchanged() error {
+	cur, _, err := w.b.readState(w.ctx, w.path)
+	switch {
+	case err == nil && cur.ID == w.st.ID:
+		return nil
+	case err == nil:
+		return driver.Errorf(driver.KindConflict, "a newer upload of this path replaced this one")
+	case errors.Is(err, driver.ErrNotFound):
+		return driver.Errorf(driver.KindConflict, "the upload was cancelled or committed by another writer")
+	}
+	return err
 }
 
 // closeConflict handles a Close whose placeholder changed since this
