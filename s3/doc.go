@@ -106,7 +106,15 @@
 // server-side copy of it onto itself), so a resume that finds a state whose
 // upload a Commit completed (its removal of the state was lost, or its
 // process died) appends to the committed object instead of failing on an
-// upload that is gone.
+// upload that is gone. A writer that opened the upload before that Commit
+// began gets a conflict at its Close (the copy keeps the state's ETag, so
+// the recorded ETag is compared too). A Close after a failed Commit fails:
+// Commit has already sent the session's bytes toward the object, and the
+// stored state still holds what the last Close acknowledged.
+//
+// A resume that falls back below a Close that failed (a pending part is
+// missing) writes the lowered state before it returns, so that the part
+// numbers it reuses never get mixed with that Close's tail and parts.
 //
 // Every state write carries its own id (metadata). When a write fails, the
 // state is read back, and a write whose id is there (its response was lost,

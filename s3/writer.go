@@ -205,6 +205,15 @@ func (b *backend) getState(ctx context.Context, key, skey string) (uploadState, 
 			// is durable up to the first missing part, and the bytes
 			// after it, tail included, were never acknowledged.
 			st.next, st.pending, st.tailLen, st.tailCRC, tail = landed, landed, 0, crc32.ChecksumIEEE(nil), nil
+			// Record that before a writer reuses the part numbers from
+			// landed on: the stored state still claims them, and a tail,
+			// for bytes that were never acknowledged, and a later resume
+			// would take them with the new writer's parts in between.
+			etag, err := b.putState(ctx, skey, st, nil, st.etag)
+			if err != nil {
+				return st, nil, err
+			}
+			st.etag, st.write = etag, ""
 		}
 	}
 	return st, tail, nil
@@ -554,6 +563,10 @@ type writer struct {
 	finished  bool
 	tail      []byte
 	commitErr error
+
+	// lastCommitErr is the error of the last Commit, nil after one that
+	// succeeded.
+	lastCommitErr error
 }
 
 func (b *backend) newWriter(ctx context.Context, path string, append bool) (*writer, error) {
@@ -814,6 +827,9 @@ func (w *writer) checkState(ctx context.Context) (uploadState, error) {
 		return uploadState{}, err
 	case st.token != w.token:
 		return uploadState{}, driver.Errorf(driver.KindConflict, "a newer writer of the same path replaced this upload")
+	case st.final != w.opened.final:
+		// markFinal copies the state onto itself, which keeps its ETag.
+		return uploadState{}, driver.Errorf(driver.KindConflict, "a Commit of this upload began since this writer opened it")
 	case w.openETag != "" && strings.Trim(st.etag, `"`) != strings.Trim(w.openETag, `"`):
 		return uploadState{}, driver.Errorf(driver.KindConflict, "another writer closed this upload since this writer resumed it")
 	}
@@ -835,6 +851,13 @@ func (w *writer) checkState(ctx context.Context) (uploadState, error) {
 // Close acknowledged.
 func (w *writer) Close() error {
 	if w.ended {
+		if err := w.lastCommitErr; err != nil {
+			// The shared layer keeps a writer open after a failed Commit,
+			// so this Close would acknowledge the session's bytes; but
+			// Commit has already sent them to a different end.
+			return &driver.Error{Kind: driver.KindOf(err),
+				Detail: "Commit failed, so Close saves nothing of this session; retry Commit, or resume from the last Close", Err: err}
+		}
 		return nil
 	}
 	w.ended = true
@@ -946,6 +969,12 @@ func (w *writer) closeUnchanged() error {
 func (w *writer) Commit(ctx context.Context) error {
 	w.ended = true
 	w.b.tails.take(w.skey)
+	err := w.commit(ctx)
+	w.lastCommitErr = err
+	return err
+}
+
+func (w *writer) commit(ctx context.Context) error {
 	if w.commitErr != nil {
 		return w.commitErr
 	}
@@ -972,11 +1001,15 @@ func (w *writer) Commit(ctx context.Context) error {
 		return err
 	}
 	id := w.currentUpload()
-	if id == "" {
+	switch {
+	case st.final != "" && w.completed(ctx, st.final):
+		// An earlier attempt of this Commit completed the upload; only
+		// the removal of the state is left.
+	case id == "":
 		if _, err := w.b.client.PutObject(ctx, w.b.putInput(w.key, w.tail, w.b.partChecksum(w.tail))); err != nil {
 			return w.b.classify(err)
 		}
-	} else {
+	default:
 		parts, err := w.listParts(ctx, id, w.first)
 		if err != nil {
 			return err
@@ -1005,6 +1038,7 @@ func (w *writer) Commit(ctx context.Context) error {
 			if etag != "" {
 				w.openETag = etag
 			}
+			w.opened.final = final
 		}
 		if err := w.b.complete(ctx, w.key, id, parts); err != nil {
 			return err
@@ -1014,6 +1048,13 @@ func (w *writer) Commit(ctx context.Context) error {
 		return &driver.Error{Kind: driver.KindOf(err), Detail: "committed, but the upload state was not removed", Err: err}
 	}
 	return nil
+}
+
+// completed reports whether the object has the ETag final, which a Commit
+// of this upload recorded before it completed it.
+func (w *writer) completed(ctx context.Context, final string) bool {
+	obj, err := w.b.head(ctx, w.key)
+	return err == nil && strings.Trim(aws.ToString(obj.ETag), `"`) == final
 }
 
 // listParts returns the parts numbered below upTo of upload id, from a
@@ -1043,7 +1084,7 @@ func (w *writer) listParts(ctx context.Context, id string, upTo int) ([]types.Co
 // the multipart upload and removes the state object (unless a newer writer
 // owns it by now).
 func (w *writer) Cancel(ctx context.Context) error {
-	w.ended = true
+	w.ended, w.lastCommitErr = true, nil
 	w.b.tails.take(w.skey)
 	w.up.Abort()
 	var errs []error

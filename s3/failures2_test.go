@@ -1,0 +1,518 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stowage/stowage/driver"
+)
+
+// faultHook is a transport whose behaviour a test sets per request: hook
+// returns a response (or error) to answer without the server, or nil, nil
+// to pass the request on.
+type faultHook struct {
+	base http.RoundTripper
+	hook atomic.Pointer[func(*http.Request) (*http.Response, error)]
+}
+
+func (f *faultHook) RoundTrip(req *http.Request) (*http.Response, error) {
+	if fn := f.hook.Load(); fn != nil {
+		if resp, err := (*fn)(req); resp != nil || err != nil {
+			return resp, err
+		}
+	}
+	return f.base.RoundTrip(req)
+}
+
+func (f *faultHook) set(fn func(*http.Request) (*http.Response, error)) {
+	if fn == nil {
+		f.hook.Store(nil)
+		return
+	}
+	f.hook.Store(&fn)
+}
+
+func injected500(req *http.Request) *http.Response {
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+	}
+	const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected</Message></Error>`
+	return &http.Response{StatusCode: 500, Status: "500 Internal Server Error", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(bytes.NewReader([]byte(body))),
+		ContentLength: int64(len(body)), Request: req}
+}
+
+func isComplete(req *http.Request) bool {
+	return req.Method == http.MethodPost && req.URL.Query().Has("uploadId")
+}
+
+// otherProcess opens a second driver on b's root (no shared tail cache).
+func otherProcess(t *testing.T, ctx context.Context, b *backend, chunk int) driver.Driver {
+	t.Helper()
+	p := driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
+		"accesskey": b.cfg.AccessKey, "secretkey": b.cfg.SecretKey,
+		"rootdirectory": b.cfg.RootDirectory, "chunksize": chunk, "maxretries": 0}
+	d, err := New(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestCommitRetryOfResumedWriter: the doc says a failed Commit may be
+// called again and that a Complete that landed is recognised by its ETag.
+// A resumed writer (first part > 1, the registry's PUT after PATCHes) whose
+// Commit completed the upload but failed to remove the state retries
+// Commit: it must succeed (the object holds exactly its bytes).
+func TestCommitRetryOfResumedWriter(t *testing.T) {
+	const chunk = 5 * mib
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		r := seeded(t)
+		f := &faultHook{}
+		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
+			f.base = base
+			return f
+		})
+		d, _ := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
+		p := "/r2retry/blob"
+		all := randBytes(r, 2*chunk+300)
+		w, err := d.Writer(ctx, p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(all[:chunk+100]); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if w, err = d.Writer(ctx, p, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(all[chunk+100:]); err != nil {
+			t.Fatal(err)
+		}
+		f.set(func(req *http.Request) (*http.Response, error) {
+			if req.Method == http.MethodDelete && isStateKey(req.URL.Path) {
+				return injected500(req), nil
+			}
+			return nil, nil
+		})
+		err1 := w.Commit(ctx)
+		f.set(nil)
+		err2 := w.Commit(ctx)
+		t.Logf("first Commit: %v", err1)
+		t.Logf("second Commit: %v", err2)
+		if got, err := d.GetContent(ctx, p); err != nil || !bytes.Equal(got, all) {
+			t.Fatalf("not published by the first Commit: %v", err)
+		}
+		if err2 != nil {
+			t.Errorf("retried Commit = %v, want nil: the object is published with this writer's bytes", err2)
+		}
+		_ = w.Close()
+		if left, _ := leftoverUploads(ctx, d); len(left) != 0 {
+			t.Errorf("left behind: %v", left)
+		}
+	})
+}
+
+// TestStaleWriterAfterCommitBegan: two writers resume the same closed
+// upload; A commits (Complete lands, its state removal fails: the case
+// markFinal exists for), then B, which resumed before, appends a few bytes
+// and Closes. Without the lost removal B's Close is a conflict (the state
+// is gone). With it, B's If-Match must still fail: markFinal changed the
+// state. If B's Close succeeds, it acknowledges bytes of an upload that no
+// longer exists and replaces the final-marked state, so every later resume
+// is stuck again.
+func TestStaleWriterAfterCommitBegan(t *testing.T) {
+	const chunk = 5 * mib
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		r := seeded(t)
+		f := &faultHook{}
+		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
+			f.base = base
+			return f
+		})
+		d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
+		p := "/r2stale/blob"
+		all := randBytes(r, chunk+100)
+		w, err := d.Writer(ctx, p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(all); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		a, err := d.Writer(ctx, p, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bw, err := d.Writer(ctx, p, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		etagBefore, _ := b.headState(ctx, b.stateKey(p))
+		f.set(func(req *http.Request) (*http.Response, error) {
+			if req.Method == http.MethodDelete && isStateKey(req.URL.Path) {
+				return injected500(req), nil
+			}
+			return nil, nil
+		})
+		aerr := a.Commit(ctx)
+		f.set(nil)
+		etagAfter, _ := b.headState(ctx, b.stateKey(p))
+		t.Logf("A's Commit: %v; state ETag before markFinal %s, after %s (final %q)", aerr, etagBefore.etag, etagAfter.etag, etagAfter.final)
+		if _, err := bw.Write([]byte("more bytes")); err != nil {
+			t.Fatal(err)
+		}
+		berr := bw.Close()
+		t.Logf("B's Close after A committed: %v", berr)
+		if !errors.Is(berr, driver.ErrConflict) {
+			t.Errorf("stale writer's Close = %v, want ErrConflict (the upload it resumed was committed)", berr)
+		}
+		// Whatever B did, a later resume must not be stuck.
+		o := otherProcess(t, t.Context(), b, chunk)
+		w, err = o.Writer(t.Context(), p, true)
+		if err != nil {
+			t.Fatalf("resume after A's commit and B's Close: %v", err)
+		}
+		if err := w.Commit(t.Context()); err != nil {
+			t.Fatalf("Commit of that resume: %v (stuck)", err)
+		}
+	})
+}
+
+// TestNoMixedBytesAfterFailedCloseAndCommit: W0's Close writes its state (next
+// part 4, tail T0) but part 3 fails, so the Close fails. W1 resumes below
+// that (part 3 is missing: Size = 2 chunks), writes one chunk (its own part
+// 3) and Commits; the Complete fails. W2 resumes: it must not report, nor
+// publish, W0's parts 1-2 + W1's part 3 + W0's unacknowledged tail.
+func TestNoMixedBytesAfterFailedCloseAndCommit(t *testing.T) {
+	for _, w1ends := range []string{"commit", "close"} {
+		t.Run(w1ends, func(t *testing.T) { mixedBytes(t, w1ends) })
+	}
+}
+
+func mixedBytes(t *testing.T, w1ends string) {
+	const chunk = 5 * mib
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		r := seeded(t)
+		f := &faultHook{}
+		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
+			f.base = base
+			return f
+		})
+		d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
+		p := "/r2mixed/blob"
+		w0 := randBytes(r, 3*chunk+100)
+		f.set(func(req *http.Request) (*http.Response, error) {
+			if req.Method == http.MethodPut && req.URL.Query().Get("partNumber") == "3" {
+				time.Sleep(500 * time.Millisecond) // the Close writes its state first
+				return injected500(req), nil
+			}
+			return nil, nil
+		})
+		w, err := d.Writer(ctx, p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(w0); err != nil {
+			t.Fatal(err)
+		}
+		cerr := w.Close()
+		f.set(nil)
+		t.Logf("W0 Close (part 3 fails): %v", cerr)
+		if cerr == nil {
+			t.Fatal("W0's Close succeeded")
+		}
+
+		w1 := randBytes(r, chunk)
+		d1 := otherProcess(t, ctx, b, chunk)
+		w, err = d1.Writer(t.Context(), p, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("W1 resumed at %d", w.Size())
+		if w.Size() != 2*chunk {
+			t.Fatalf("W1 resumed at %d, want %d", w.Size(), 2*chunk)
+		}
+		if _, err := w.Write(w1); err != nil {
+			t.Fatal(err)
+		}
+		if w1ends == "commit" {
+			f.set(func(req *http.Request) (*http.Response, error) {
+				if isComplete(req) {
+					return injected500(req), nil
+				}
+				return nil, nil
+			})
+			err = w.Commit(t.Context())
+			f.set(nil)
+			t.Logf("W1 Commit (Complete fails): %v", err)
+			_ = w.Close()
+		} else {
+			f.set(func(req *http.Request) (*http.Response, error) {
+				if req.Method == http.MethodPut && isStateKey(req.URL.Path) {
+					return injected500(req), nil
+				}
+				return nil, nil
+			})
+			err = w.Close()
+			f.set(nil)
+			t.Logf("W1 Close (state write fails): %v", err)
+		}
+
+		d2 := otherProcess(t, t.Context(), b, chunk)
+		w, err = d2.Writer(t.Context(), p, true)
+		if err != nil {
+			t.Logf("W2 resume: %v", err)
+			return
+		}
+		size := w.Size()
+		t.Logf("W2 resumed at %d", size)
+		if err := w.Commit(t.Context()); err != nil {
+			t.Logf("W2 Commit: %v", err)
+			return
+		}
+		got, err := d2.GetContent(t.Context(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		okW0 := bytes.Equal(got, w0[:len(got)])
+		okW1 := bytes.Equal(got, append(append([]byte{}, w0[:2*chunk]...), w1...)[:min(len(got), 3*chunk)]) && len(got) <= 3*chunk
+		if !okW0 && !okW1 {
+			mixed := len(got) == 3*chunk+100 && bytes.Equal(got[:2*chunk], w0[:2*chunk]) &&
+				bytes.Equal(got[2*chunk:3*chunk], w1) && bytes.Equal(got[3*chunk:], w0[3*chunk:])
+			t.Errorf("published %d bytes that are neither a prefix of W0's nor of W1's bytes (W0 parts 1-2 + W1 part 3 + W0 tail: %v)", len(got), mixed)
+		}
+	})
+}
+
+// TestLostStateRemovalEveryChecksum is TestCommitWithLostStateRemoval
+// with each checksum setting (markFinal copies the state onto itself).
+func TestLostStateRemovalEveryChecksum(t *testing.T) {
+	const chunk = 5 * mib
+	for _, sum := range []string{"crc32", "crc32c", "sha1", "sha256", "none", "whensupported"} {
+		t.Run(sum, func(t *testing.T) {
+			forEachServer(t, func(t *testing.T, srv testServer) {
+				r := seeded(t)
+				f := &faultHook{}
+				ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
+					f.base = base
+					return f
+				})
+				d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0, "checksum": sum})
+				p := "/r2sum/blob"
+				all := randBytes(r, 2*chunk+300)
+				w, err := d.Writer(ctx, p, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := w.Write(all[:chunk+100]); err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if w, err = d.Writer(ctx, p, true); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := w.Write(all[chunk+100:]); err != nil {
+					t.Fatal(err)
+				}
+				f.set(func(req *http.Request) (*http.Response, error) {
+					if req.Method == http.MethodDelete && isStateKey(req.URL.Path) {
+						return injected500(req), nil
+					}
+					return nil, nil
+				})
+				err = w.Commit(ctx)
+				f.set(nil)
+				st, _ := b.headState(ctx, b.stateKey(p))
+				t.Logf("Commit: %v; state final %q", err, st.final)
+				pp := driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
+					"accesskey": b.cfg.AccessKey, "secretkey": b.cfg.SecretKey,
+					"rootdirectory": b.cfg.RootDirectory, "chunksize": chunk, "checksum": sum}
+				o, err := New(t.Context(), pp)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w, err = o.Writer(t.Context(), p, true)
+				if err != nil {
+					t.Fatalf("resume: %v", err)
+				}
+				if w.Size() != int64(len(all)) {
+					t.Fatalf("Size %d want %d", w.Size(), len(all))
+				}
+				if err := w.Commit(t.Context()); err != nil {
+					t.Fatalf("Commit: %v", err)
+				}
+				if got, err := o.GetContent(t.Context(), p); err != nil || !bytes.Equal(got, all) {
+					t.Fatalf("content: %v", err)
+				}
+			})
+		})
+	}
+}
+
+// TestCloseAfterFailedCommit: a Commit fails (the Complete gets a
+// 500) and the caller Closes the writer, as the shared layer allows (the
+// writer is still open). A nil Close acknowledges every byte written: a
+// resume must report them, or Close must fail.
+func TestCloseAfterFailedCommit(t *testing.T) {
+	const chunk = 5 * mib
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		r := seeded(t)
+		f := &faultHook{}
+		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
+			f.base = base
+			return f
+		})
+		d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
+		p := "/r2close/blob"
+		all := randBytes(r, chunk+500)
+		w, err := d.Writer(ctx, p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(all[:chunk+100]); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if w, err = d.Writer(ctx, p, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(all[chunk+100:]); err != nil {
+			t.Fatal(err)
+		}
+		f.set(func(req *http.Request) (*http.Response, error) {
+			if isComplete(req) {
+				return injected500(req), nil
+			}
+			return nil, nil
+		})
+		cerr := w.Commit(ctx)
+		f.set(nil)
+		closeErr := w.Close()
+		t.Logf("Commit: %v; Close: %v", cerr, closeErr)
+		if cerr == nil {
+			t.Fatal("Commit succeeded with the Complete failing")
+		}
+		if closeErr == nil {
+			t.Fatal("Close after a failed Commit returned nil, acknowledging bytes it did not save")
+		}
+		w, err = otherProcess(t, t.Context(), b, chunk).Writer(t.Context(), p, true)
+		if err != nil {
+			t.Fatalf("resume: %v", err)
+		}
+		if w.Size() != chunk+100 {
+			t.Errorf("a resume reports %d bytes, want the %d the last Close acknowledged", w.Size(), chunk+100)
+		}
+		_ = w.Cancel(t.Context())
+	})
+}
+
+// TestWalkPagingDotNames pages through a tree full of "." and ".."
+// names one entry at a time, from several roots.
+func TestWalkPagingDotNames(t *testing.T) {
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		ctx := t.Context()
+		d, _ := srv.open(t, ctx, nil)
+		for _, p := range []string{"/a/../x", "/a/../..", "/a/./y", "/a/./../z", "/a/.-b", "/a/-c", "/a/..b", "/a/.b/c", "/a/%", "/b", "/../q", "/./r", "/.x/y", "/c/."} {
+			if !driver.ValidPath(p) {
+				continue
+			}
+			if err := d.PutContent(ctx, p, []byte(p)); err != nil {
+				t.Fatal(p, err)
+			}
+		}
+		for _, root := range []string{"/", "/a", "/a/..", "/.."} {
+			var all []string
+			if err := d.Walk(ctx, root, func(fi driver.FileInfo) error {
+				all = append(all, driver.WalkKey(fi.Path(), fi.IsDir()))
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			var paged []string
+			last := ""
+			for range len(all) + 2 {
+				var page []string
+				err := d.Walk(ctx, root, func(fi driver.FileInfo) error {
+					page = append(page, driver.WalkKey(fi.Path(), fi.IsDir()))
+					return driver.ErrFilledBuffer
+				}, driver.WithStartAfter(last))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) == 0 {
+					break
+				}
+				paged = append(paged, page...)
+				last = page[len(page)-1]
+			}
+			if strings.Join(paged, " ") != strings.Join(all, " ") {
+				t.Errorf("root %s:\nfull  %v\npaged %v", root, all, paged)
+			}
+		}
+	})
+}
+
+// TestNoUploadLeftAfterCancelDuringCreate: the writer's context ends
+// while CreateMultipartUpload is slow; Close (or Cancel) returns at once and
+// the upload the create makes must still be aborted in the background.
+func TestNoUploadLeftAfterCancelDuringCreate(t *testing.T) {
+	for _, end := range []string{"close", "cancel"} {
+		t.Run(end, func(t *testing.T) {
+			forEachServer(t, func(t *testing.T, srv testServer) {
+				r := seeded(t)
+				sc := &slowCreate{delay: 2 * time.Second}
+				base := driver.WithTransport(t.Context(), func(b http.RoundTripper) http.RoundTripper {
+					sc.base = b
+					return sc
+				})
+				d, _ := srv.open(t, base, driver.Params{"chunksize": 5 * mib})
+				ctx, cancel := context.WithCancel(base)
+				w, err := d.Writer(ctx, "/slow2/blob", false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := w.Write(randBytes(r, 6*mib)); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(200 * time.Millisecond)
+				cancel()
+				if end == "close" {
+					err = w.Close()
+				} else {
+					err = w.Cancel(ctx)
+				}
+				t.Logf("%s: %v", end, err)
+				time.Sleep(5 * time.Second)
+				left, _ := leftoverUploads(t.Context(), d)
+				var ups []string
+				for _, l := range left {
+					if strings.HasPrefix(l, "multipart") {
+						ups = append(ups, l)
+					}
+				}
+				if len(ups) != 0 {
+					t.Errorf("left behind: %v", ups)
+				}
+			})
+		})
+	}
+}
