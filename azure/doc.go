@@ -51,11 +51,14 @@
 // never appears in a driver path). The marker is JSON:
 //
 //	{"v":2, "session":"<16 hex digits>", "created":"<RFC 3339>",
+//	 "startETag":"...",
 //	 "baseETag":"...", "baseBlocks":N, "baseSize":N,  (appends only)
 //	 "copyIn":true,                                   (append to a Put Blob blob)
 //	 "blocks":N, "bytes":N}
 //
-// blocks and bytes are the session's own blocks (positions baseBlocks+1 to
+// startETag is the ETag of the committed blob that the session's blocks are
+// staged on ("" when there was none; for an append it is baseETag). blocks
+// and bytes are the session's own blocks (positions baseBlocks+1 to
 // baseBlocks+blocks of its block list) and their total size as of the last
 // successful Close. Close writes the marker with If-Match on the version
 // this writer opened, so a writer replaced by a newer Writer(path, false),
@@ -73,16 +76,39 @@
 // recorded block that is missing, or a size that differs from bytes, is
 // ErrCorrupt (the blob name was deleted or overwritten behind the upload's
 // back, or the service discarded the week-old blocks), never a smaller
-// size. A marker whose session's blocks are already committed (a Commit
-// whose marker delete failed, or whose process died right after
-// CommitBlockList) is stale: the resume deletes it, if unchanged, and
-// appends to the committed blob. An append to a blob without a block list
-// whose copy no Close has recorded yet makes the copy again. Blocks
-// themselves are not fenced: two writers resumed on the same upload at once
-// stage the same block IDs, and the one that lands last wins (harmless for
-// a retried registry PATCH, which sends the same bytes at the same offsets;
-// the second Close is ErrConflict), so appends to one upload must come from
-// one client in order.
+// size. An append to a blob without a block list whose copy no Close has
+// recorded yet makes the copy again. While a writer holds the marker's
+// lease (it commits or cancels the session) the resume waits, up to a
+// minute, so that it never loads a session whose commit may still land.
+// Blocks themselves are not fenced: two writers resumed on the same upload
+// at once stage the same block IDs, and the one that lands last wins
+// (harmless for a retried registry PATCH, which sends the same bytes at the
+// same offsets; the second Close is ErrConflict), so appends to one upload
+// must come from one client in order.
+//
+// A resume first checks that the session is still open: every committed
+// write of a blob discards its staged blocks, so the blob must still be
+// the version startETag names. If it is not, the session is over, and
+// Commit's metadata tells how: Commit sets the blob's metadata
+// stowagesession to the session it commits. If the blob names the session
+// (or, for commits by earlier versions, its blocks are committed), the
+// marker was left by the session's own Commit (whose marker delete failed,
+// or whose process died right after CommitBlockList; also one with no
+// blocks of its own, such as an append that wrote nothing): the resume
+// deletes the stale marker, if unchanged, and appends to the committed
+// blob. Otherwise another writer (a PutContent, another upload's Commit, a
+// Move onto the path) wrote the file after the session began, and the
+// session's bytes are gone: the resume is ErrConflict, never a Size that
+// the upload did not reach, and it deletes the marker, if unchanged, so
+// that the path is not stuck (a registry starts the upload again with
+// Writer(path, false); a later Writer(path, true) appends to the file as it
+// is then). The same holds when the session's own commit published fewer
+// bytes than a later Close recorded (a Commit that failed, then landed
+// late). A stale marker of a committed session followed by another
+// writer's write can not be told from a session whose blocks that write
+// discarded, so it is ErrConflict too, once. So is, although its blocks
+// survive, a session whose file another writer wrote between the start of
+// its Writer(path, false) and its first block.
 //
 // Markers of version 1 (written by earlier versions of this driver, without
 // blocks and bytes) stay readable: their resume takes the session's blocks
@@ -91,28 +117,50 @@
 // way too, but do not update blocks when they close: during a rolling
 // upgrade, an upload closed by an earlier version and resumed by this one
 // resumes at the size this version's last Close recorded, which a registry
-// answers with an offset mismatch, not with mixed bytes.
+// answers with an offset mismatch, not with mixed bytes. Markers of earlier
+// versions have no startETag (an append's baseETag serves), and a Close by
+// this version does not add one. Such a replacing session is still found
+// committed by the blob's metadata or its committed blocks; if it takes no
+// block at all while the committed blob was written at or after the marker
+// (by Last-Modified, in whole seconds), the resume can not tell the
+// session's own commit from another writer's and is ErrConflict as above.
 //
-// Writer(path, false) writes a new marker, which invalidates every older
-// session of the path: when the blob has no committed content it also
-// deletes the blob name, which drops the older sessions' staged blocks at
-// once.
+// Writer(path, false) reads the blob's version, writes a new marker, which
+// invalidates every older session of the path, and looks at the blob again
+// (a commit may have landed while it waited for an older writer's lease),
+// rewriting the marker's startETag if it changed. When the blob has no
+// committed content it also deletes the blob name, which drops the older
+// sessions' staged blocks at once.
 //
 // Commit takes a 15-second lease on the marker, on the condition that it
-// still holds this session (else ErrConflict: a newer writer won), commits
-// the block list (the committed blocks the session started from, then its
-// own), and deletes the marker. The lease is renewed every 5 seconds for as
-// long as CommitBlockList is outstanding (a slow request, SDK retries), so
-// a newer Writer(path, false), which waits for a leased marker for up to a
-// minute, never starts before an older Commit has landed or failed. If a
-// renewal does not succeed within 5 seconds, the commit is cancelled while
-// the lease still holds for another 5, and Commit fails. Once
-// CommitBlockList has succeeded the upload is published and Commit returns
-// nil, even if the marker can not be deleted (the stale marker is dropped
-// by the next resume, as above). A CommitBlockList that fails (an SDK retry
-// after a lost response meets an append's If-Match, say) is checked against
-// the blob's committed block list, and counts as landed if that is the
-// session's list.
+// still holds this session (else ErrConflict: a newer writer won; while
+// another writer of the session holds the lease it waits, up to a minute),
+// commits the block list (the committed blocks the session started from,
+// then its own) with the metadata stowagesession naming the session, and
+// deletes the marker. The lease is renewed every 5 seconds for as long as
+// CommitBlockList is outstanding (a slow request, SDK retries), so a newer
+// Writer(path, false), which waits for a leased marker for up to a minute,
+// never starts before an older Commit has landed or failed. If a renewal
+// does not succeed within 5 seconds, the commit is cancelled while the
+// lease still holds for another 5, and Commit fails. Once CommitBlockList
+// has succeeded the upload is published and Commit returns nil, even if
+// the marker can not be deleted (the stale marker is dropped by the next
+// resume, as above). A CommitBlockList that fails (an SDK retry after a
+// lost response meets an append's If-Match, say) counts as landed if the
+// blob's metadata names the session and its committed block list is the
+// session's.
+//
+// A request that the client gave up on may still reach the service and
+// land later. So when CommitBlockList ends without the service's refusal
+// (a 4xx answer) — a failed renewal, the end of ctx, a network error, a
+// 5xx — Commit does not release the lease but leaves it to lapse (within
+// 15 seconds): no newer writer starts, and no resume loads the session,
+// before a late commit lands (one later still is caught by the version
+// check above: a newer session's resume is ErrConflict). A retried Commit of the same writer, or a
+// resume, then finds out: if the abandoned commit landed, the retried
+// Commit returns nil (also when a resume has dropped the marker since)
+// and the resume appends to the published file; if not, the retried
+// Commit commits.
 //
 // Appending to a committed blob reuses its committed block list when its
 // blocks were written by this driver; otherwise (a blob written by Put Blob,
@@ -131,13 +179,23 @@
 // Last-Modified change). A committed blob written by Put Blob has no block
 // list to re-commit: its abandoned blocks are left to the service, which
 // discards uncommitted blocks after a week. Cancel holds the marker's lease,
-// renewed, throughout.
+// renewed, throughout, and like Commit leaves it to lapse when its work
+// ends without the service's refusal.
 //
 // Requests: Close sends Put Block for the tail (if any) and one Put Blob for
 // the marker (if it staged blocks); Commit sends Put Block for the tail,
 // Lease, Put Block List and Delete of the marker, plus a Lease renewal per
-// 5 seconds of a slow Put Block List and a Get Block List after a failed
-// one. Writer(path, true) reads the marker and the block list.
+// 5 seconds of a slow Put Block List, and Get Blob Properties (and Get
+// Block List, if the metadata names the session) after a failed one or a
+// refused Lease. Writer(path, false) sends Get Blob Properties, Put Blob of
+// the marker and Get Block List (one request more than before), plus Get
+// Blob Properties when the name has only staged blocks or the blob changed, a
+// second Put Blob of the marker when it did, and a Delete of a name with
+// only staged blocks. Writer(path, true) reads the marker and the block
+// list, plus Get Blob Properties when the block list's ETag is not
+// startETag: after a write of the blob, for markers without startETag, and
+// for a new file with staged blocks wherever the block list gives such a
+// name an ETag (Azurite does).
 //
 // # Limits
 //

@@ -15,6 +15,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
 
 	"github.com/stowage/stowage/driver"
 )
@@ -540,7 +541,9 @@ func TestSlowCommitKeepsLease(t *testing.T) {
 
 // TestCommitAbandonedWhenLeaseRenewalFails: if the lease can not be renewed
 // while CommitBlockList is outstanding, the commit is cancelled while the
-// lease still holds: Commit fails and publishes nothing.
+// lease still holds: Commit fails and publishes nothing. The request may
+// still reach the server, so the lease is not released but left to lapse:
+// a retried Commit waits for it, then commits.
 func TestCommitAbandonedWhenLeaseRenewalFails(t *testing.T) {
 	root := newRoot(t)
 	b, d, h := openProc(t, root)
@@ -576,9 +579,28 @@ func TestCommitAbandonedWhenLeaseRenewalFails(t *testing.T) {
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("Commit returned after %v, want it abandoned at the first failed renewal", time.Since(start))
 	}
-	_ = w.Close()
 	checkContent(t, d, p, []byte("old"))
-	// The lease was released: a new writer starts at once.
+	// The lease was not released: it lapses by itself.
+	props, err := b.cont.NewBlobClient(b.markerName(p)).GetProperties(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := deref(props.LeaseStatus, ""); s != lease.StatusTypeLocked {
+		t.Errorf("marker lease after the abandoned commit: %s, want it still locked", s)
+	}
+	if testing.Short() {
+		_ = w.Close()
+		return
+	}
+	// A retried Commit waits for the lease to lapse, then commits.
+	start = time.Now()
+	if err := w.Commit(t.Context()); err != nil {
+		t.Fatalf("retried Commit: %v", err)
+	}
+	t.Logf("retried Commit took %v", time.Since(start))
+	_ = w.Close()
+	checkContent(t, d, p, []byte("new"))
+	// Now a new writer starts at once.
 	start = time.Now()
 	w, err = d.Writer(t.Context(), p, false)
 	if err != nil {
@@ -589,6 +611,10 @@ func TestCommitAbandonedWhenLeaseRenewalFails(t *testing.T) {
 	}
 	if err := w.Cancel(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+	left, err := leftoverUploads(t.Context(), d)
+	if err != nil || len(left) != 0 {
+		t.Errorf("leftovers %v, %v; want none", left, err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -85,6 +86,11 @@ type marker struct {
 	// BaseETag is the ETag of the committed blob the session appends to,
 	// "" when it replaces the blob. Commit is conditional on it.
 	BaseETag string `json:"baseETag,omitempty"`
+	// StartETag is the ETag of the committed blob when the session began,
+	// "" when there was none (for an append it is BaseETag). A committed
+	// write of the blob since then, which discards the session's staged
+	// blocks, changes it. It is nil in markers of earlier versions.
+	StartETag *string `json:"startETag,omitempty"`
 	// BaseBlocks is how many of the blob's committed blocks start the
 	// session's block list; BaseSize is their total size.
 	BaseBlocks int   `json:"baseBlocks,omitempty"`
@@ -99,6 +105,35 @@ type marker struct {
 	Bytes  int64 `json:"bytes"`
 }
 
+// startVersion returns the ETag of the committed blob when the session
+// began ("" for none); known is false for a replacing session of a marker
+// written by an earlier version, which did not record it.
+func (m *marker) startVersion() (etag string, known bool) {
+	switch {
+	case m.BaseETag != "":
+		return m.BaseETag, true
+	case m.StartETag != nil:
+		return *m.StartETag, true
+	}
+	return "", false
+}
+
+// sessionMeta is the blob metadata that Commit sets to the session it
+// commits, so that a later look at the blob tells the session's own commit
+// from another writer's.
+const sessionMeta = "stowagesession"
+
+// metaSession returns the session that committed a blob with metadata md,
+// or "" (the SDK hands metadata names back in any case).
+func metaSession(md map[string]*string) string {
+	for k, v := range md {
+		if strings.EqualFold(k, sessionMeta) && v != nil {
+			return *v
+		}
+	}
+	return ""
+}
+
 // writer is a block blob upload session.
 type writer struct {
 	b          *backend
@@ -108,12 +143,14 @@ type writer struct {
 	markerBlob *blockblob.Client
 	m          marker
 	markerETag azcore.ETag
-	base       []string // committed block IDs the list starts with
-	prior      []string // this session's blocks staged by earlier writers
-	priorSize  int64    // bytes in base and prior
-	others     int      // uncommitted blocks of other sessions at open
-	first      int      // first part number of up
+	markerMod  time.Time // the marker's Last-Modified when it was read
+	base       []string  // committed block IDs the list starts with
+	prior      []string  // this session's blocks staged by earlier writers
+	priorSize  int64     // bytes in base and prior
+	others     int       // uncommitted blocks of other sessions at open
+	first      int       // first part number of up
 	up         *chunk.Uploader[string]
+	finished   bool // up has staged every block (a Commit may be retried)
 	ended      bool // committed or cancelled
 }
 
@@ -149,32 +186,87 @@ func (b *backend) Writer(ctx context.Context, path string, appendMode bool) (dri
 }
 
 // start begins a new session that replaces the blob at Commit, and
-// invalidates older sessions of the path.
+// invalidates older sessions of the path. The marker records the version
+// of the blob that the session's blocks are staged on.
 func (w *writer) start(ctx context.Context) error {
-	w.m = marker{V: markerVersion, Session: newSession(), Created: time.Now().UTC()}
+	startETag, err := w.committedVersion(ctx)
+	if err != nil {
+		return err
+	}
+	w.m = marker{V: markerVersion, Session: newSession(), Created: time.Now().UTC(), StartETag: &startETag}
 	if err := w.putMarker(ctx, false); err != nil {
 		return err
+	}
+	// Look again now that the marker fences older sessions out: the blob
+	// may have been written meanwhile (while putMarker waited for an older
+	// writer's lease, its commit may have landed). The session's blocks are
+	// staged on the version seen now, so that is the one to record.
+	bl, err := w.blob.GetBlockList(ctx, blockblob.BlockListTypeUncommitted, nil)
+	absent := isNotFound(err)
+	if err != nil && !absent {
+		return classify(err)
+	}
+	now := startETag
+	switch {
+	case absent:
+		now = ""
+	case startETag == "" || bl.ETag == nil || string(*bl.ETag) != startETag:
+		// Azurite gives a name with only staged blocks an ETag too.
+		if now, err = w.committedVersion(ctx); err != nil {
+			return err
+		}
+	}
+	if now != startETag {
+		m := w.m
+		m.StartETag = &now
+		if err := w.updateMarker(ctx, m); err != nil {
+			if isNotFound(err) || isCode(err, bloberror.ConditionNotMet, bloberror.LeaseIDMissing) {
+				return driver.Errorf(driver.KindConflict, "a newer writer of this path took over the upload while this one started")
+			}
+			return classify(err)
+		}
+	}
+	if absent || len(bl.UncommittedBlocks) == 0 {
+		return nil
 	}
 	// Drop older sessions' staged blocks when the blob has no committed
 	// content: deleting the name removes them. With committed content they
 	// stay until this session's Commit or Cancel discards them.
-	bl, err := w.blob.GetBlockList(ctx, blockblob.BlockListTypeUncommitted, nil)
-	switch {
-	case isNotFound(err):
-		return nil
-	case err != nil:
-		return classify(err)
-	case len(bl.UncommittedBlocks) == 0:
-		return nil
-	}
 	w.others = len(bl.UncommittedBlocks)
-	if _, err := w.blob.GetProperties(ctx, nil); !isNotFound(err) {
-		return classify(err)
+	if now != "" {
+		return nil
 	}
 	if _, err := w.blob.Delete(ctx, nil); err != nil && !isNotFound(err) {
 		return classify(err)
 	}
 	w.others = 0
+	return nil
+}
+
+// committedVersion returns the ETag of the committed blob, "" when there is
+// none (the name is absent or has only staged blocks).
+func (w *writer) committedVersion(ctx context.Context) (string, error) {
+	props, err := w.blob.GetProperties(ctx, nil)
+	if isNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", classify(err)
+	}
+	return string(deref(props.ETag, "")), nil
+}
+
+// updateMarker writes m as the session's marker, on the condition that the
+// marker is still the version this writer wrote or read last.
+func (w *writer) updateMarker(ctx context.Context, m marker) error {
+	data, _ := json.Marshal(m)
+	resp, err := w.markerBlob.Upload(ctx, streaming.NopCloser(bytes.NewReader(data)), &blockblob.UploadOptions{
+		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: &w.markerETag}},
+	})
+	if err != nil {
+		return err
+	}
+	w.m, w.markerETag = m, *resp.ETag
 	return nil
 }
 
@@ -184,18 +276,38 @@ func (w *writer) start(ctx context.Context) error {
 // Commit.
 const leaseWait = 4 * leaseSeconds * time.Second
 
-// waitLease is the retry policy of requests that a marker's lease refuses:
-// they are retried until leaseWait has passed.
-func waitLease() chunk.RetryPolicy {
+// waitLease is the retry policy of requests that a marker's lease refuses
+// (leased reports those errors): they are retried until leaseWait has
+// passed.
+func waitLease(leased func(error) bool) chunk.RetryPolicy {
 	start := time.Now()
 	return chunk.RetryPolicy{
 		MaxAttempts: math.MaxInt,
 		BaseDelay:   100 * time.Millisecond,
 		MaxDelay:    time.Second,
 		Retryable: func(err error) bool {
-			return isCode(err, bloberror.LeaseIDMissing) && time.Since(start) < leaseWait
+			return leased(err) && time.Since(start) < leaseWait
 		},
 	}
+}
+
+// leaseMissing reports a write or delete refused because another writer
+// holds the blob's lease.
+func leaseMissing(err error) bool { return isCode(err, bloberror.LeaseIDMissing) }
+
+// leasePresent reports a lease refused because another writer holds one.
+func leasePresent(err error) bool { return isCode(err, bloberror.LeaseAlreadyPresent) }
+
+// errMarkerLeased is the error of a marker read while a writer holds its
+// lease.
+var errMarkerLeased = errors.New("the upload marker is leased")
+
+func markerLeased(err error) bool { return errors.Is(err, errMarkerLeased) }
+
+// leaseTimeout is the error of a marker whose lease another writer has held
+// for longer than leaseWait.
+func leaseTimeout() error {
+	return driver.Errorf(driver.KindConflict, "another writer of this path has been committing or cancelling its upload for over %v", leaseWait)
 }
 
 // putMarker writes the session's marker: unconditionally (a new session
@@ -208,15 +320,15 @@ func (w *writer) putMarker(ctx context.Context, mustBeNew bool) error {
 	if mustBeNew {
 		opts.AccessConditions = &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfNoneMatch: to.Ptr(azcore.ETagAny)}}
 	}
-	err := chunk.Retry(ctx, waitLease(), func(ctx context.Context) error {
+	err := chunk.Retry(ctx, waitLease(leaseMissing), func(ctx context.Context) error {
 		resp, err := w.markerBlob.Upload(ctx, streaming.NopCloser(bytes.NewReader(data)), opts)
 		if err == nil {
 			w.markerETag = *resp.ETag
 		}
 		return err
 	})
-	if isCode(err, bloberror.LeaseIDMissing) {
-		return driver.Errorf(driver.KindConflict, "another writer of this path has been committing or cancelling its upload for over %v", leaseWait)
+	if leaseMissing(err) {
+		return leaseTimeout()
 	}
 	return classify(err)
 }
@@ -238,36 +350,64 @@ func (w *writer) record(ctx context.Context) error {
 	for _, p := range parts {
 		m.Bytes += p.Size
 	}
-	data, _ := json.Marshal(m)
-	resp, err := w.markerBlob.Upload(ctx, streaming.NopCloser(bytes.NewReader(data)), &blockblob.UploadOptions{
-		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: &w.markerETag}},
-	})
-	if err != nil {
+	if err := w.updateMarker(ctx, m); err != nil {
 		if isNotFound(err) || isCode(err, bloberror.ConditionNotMet, bloberror.LeaseIDMissing) {
 			return driver.Errorf(driver.KindConflict, "the upload was taken over by a newer writer, or closed, committed or cancelled by another writer of it, while this one was open")
 		}
 		return classify(err)
 	}
-	w.m, w.markerETag = m, *resp.ETag
 	return nil
 }
 
-// readMarker returns the marker of path and its ETag.
-func readMarker(ctx context.Context, mb *blockblob.Client) (marker, azcore.ETag, error) {
+// markerState is what reading a marker tells besides its content.
+type markerState struct {
+	etag     azcore.ETag
+	modified time.Time // Last-Modified: the last Close, or the start
+	leased   bool      // a writer holds its lease: it commits or cancels
+}
+
+// readMarker returns the marker of path and its state.
+func readMarker(ctx context.Context, mb *blockblob.Client) (marker, markerState, error) {
 	resp, err := mb.DownloadStream(ctx, nil)
 	if err != nil {
-		return marker{}, "", err
+		return marker{}, markerState{}, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return marker{}, "", err
+		return marker{}, markerState{}, err
 	}
 	var m marker
 	if err := json.Unmarshal(data, &m); err != nil || len(m.Session) != sessionLen {
-		return marker{}, "", driver.Errorf(driver.KindCorrupt, "upload marker %s is not valid", mb.URL())
+		return marker{}, markerState{}, driver.Errorf(driver.KindCorrupt, "upload marker %s is not valid", mb.URL())
 	}
-	return m, *resp.ETag, nil
+	return m, markerState{
+		etag:     deref(resp.ETag, ""),
+		modified: deref(resp.LastModified, time.Time{}),
+		leased:   deref(resp.LeaseStatus, "") == lease.StatusTypeLocked,
+	}, nil
+}
+
+// readIdleMarker reads the marker of path once no writer holds its lease,
+// waiting up to leaseWait: a resume never loads a session while a Commit
+// of it may still land (one abandoned after a failed lease renewal keeps
+// the lease until it lapses) or while a Cancel removes its blocks.
+func (w *writer) readIdleMarker(ctx context.Context) (marker, markerState, error) {
+	var (
+		m  marker
+		st markerState
+	)
+	err := chunk.Retry(ctx, waitLease(markerLeased), func(ctx context.Context) error {
+		var err error
+		if m, st, err = readMarker(ctx, w.markerBlob); err == nil && st.leased {
+			return errMarkerLeased
+		}
+		return err
+	})
+	if markerLeased(err) {
+		return marker{}, markerState{}, leaseTimeout()
+	}
+	return m, st, err
 }
 
 // resume continues the path's session, or starts an appending session on
@@ -275,17 +415,26 @@ func readMarker(ctx context.Context, mb *blockblob.Client) (marker, azcore.ETag,
 // copied into the session's blocks.
 func (w *writer) resume(ctx context.Context) (copyIn bool, err error) {
 	for attempt := 0; attempt < 3; attempt++ {
-		m, etag, err := readMarker(ctx, w.markerBlob)
+		m, st, err := w.readIdleMarker(ctx)
 		if err == nil {
-			w.m, w.markerETag = m, etag
+			w.m, w.markerETag, w.markerMod = m, st.etag, st.modified
 			copyIn, err = w.loadSession(ctx)
+			var gone errSessionGone
+			if errors.As(err, &gone) {
+				// The session is over for good: say so once, and drop its
+				// marker (unless it changed meanwhile), so that the path
+				// is not stuck; a later Writer(path, true) appends to the
+				// file as it is now.
+				_ = w.dropStaleMarker(ctx, st.etag)
+				return false, driver.Errorf(driver.KindConflict, "%s", string(gone))
+			}
 			if !errors.Is(err, errSessionCommitted) {
 				return copyIn, err
 			}
 			// The session was committed but its marker not deleted (the
 			// process died, or the delete failed): drop the stale marker,
 			// unless it changed meanwhile, and append to the committed blob.
-			if err := w.dropStaleMarker(ctx, etag); err != nil {
+			if err := w.dropStaleMarker(ctx, st.etag); err != nil {
 				return false, err
 			}
 			*w = writer{b: w.b, ctx: w.ctx, path: w.path, blob: w.blob, markerBlob: w.markerBlob}
@@ -303,15 +452,22 @@ func (w *writer) resume(ctx context.Context) (copyIn bool, err error) {
 	return false, driver.Errorf(driver.KindConflict, "the upload of this path kept changing while this writer opened it")
 }
 
-// errSessionCommitted is returned by loadSession for a session whose blocks
-// are already committed.
+// errSessionCommitted is returned by loadSession for a session that is
+// already committed.
 var errSessionCommitted = errors.New("session already committed")
 
-// dropStaleMarker deletes the marker of a committed session if it is still
-// the version with etag, waiting while the committing writer holds its
-// lease (it is about to delete it itself).
+// errSessionGone is returned by loadSession for a session that has ended
+// without being the blob's content: a committed write of the blob since
+// the session began (by another writer, a PutContent, a Move onto it)
+// discarded its staged blocks.
+type errSessionGone string
+
+func (e errSessionGone) Error() string { return string(e) }
+
+// dropStaleMarker deletes the marker of a session that is over if it is
+// still the version with etag, waiting while a writer holds its lease.
 func (w *writer) dropStaleMarker(ctx context.Context, etag azcore.ETag) error {
-	err := chunk.Retry(ctx, waitLease(), func(ctx context.Context) error {
+	err := chunk.Retry(ctx, waitLease(leaseMissing), func(ctx context.Context) error {
 		_, err := w.markerBlob.Delete(ctx, &blob.DeleteOptions{AccessConditions: &blob.AccessConditions{
 			ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: &etag}}})
 		return err
@@ -327,22 +483,56 @@ func (w *writer) dropStaleMarker(ctx context.Context, etag azcore.ETag) error {
 // an unbroken sequence after its base). copyIn reports a session appending
 // to a blob without a block list whose copy of that blob no Close recorded
 // yet: it is made again.
+//
+// First it checks that the session is still open: the blob must be the
+// version the session began on, as every committed write discards the
+// blob's staged blocks. If it is not, the session is over: committed by
+// itself (the blob's metadata names it, or its blocks are committed), which
+// is errSessionCommitted, or by another writer, which is errSessionGone.
 func (w *writer) loadSession(ctx context.Context) (copyIn bool, err error) {
 	bl, err := w.blob.GetBlockList(ctx, blockblob.BlockListTypeAll, nil)
-	if err != nil && !isNotFound(err) {
+	absent := isNotFound(err) // no blob name: neither committed nor staged
+	if err != nil && !absent {
 		return false, classify(err)
+	}
+	var committedSize int64
+	for _, blk := range bl.CommittedBlocks {
+		committedSize += *blk.Size
 	}
 	for _, blk := range bl.CommittedBlocks {
 		if s, _, ok := parseBlockID(*blk.Name); ok && s == w.m.Session {
-			return false, errSessionCommitted
+			return false, w.sessionCommitted(committedSize)
 		}
 	}
-	if w.m.BaseETag != "" {
-		if err != nil || bl.ETag == nil || string(*bl.ETag) != w.m.BaseETag {
-			return false, driver.Errorf(driver.KindConflict, "the blob this upload appends to was replaced")
+	want, known := w.m.startVersion()
+	cur := ""
+	if !absent {
+		cur = string(deref(bl.ETag, ""))
+	}
+	var lastWrite time.Time // of the committed blob, when read below
+	if !absent && (!known || cur != want) {
+		// The block list's ETag does not tell whether there is a committed
+		// blob (Azurite gives one to a name with only staged blocks), and
+		// it does not come with the metadata.
+		props, err := w.blob.GetProperties(ctx, nil)
+		switch {
+		case isNotFound(err):
+			cur = ""
+		case err != nil:
+			return false, classify(err)
+		default:
+			if metaSession(props.Metadata) == w.m.Session {
+				return false, w.sessionCommitted(deref(props.ContentLength, 0))
+			}
+			cur, lastWrite = string(deref(props.ETag, "")), deref(props.LastModified, time.Time{})
 		}
-		if len(bl.CommittedBlocks) < w.m.BaseBlocks {
-			return false, driver.Errorf(driver.KindConflict, "the blob this upload appends to has changed")
+	}
+	if known && cur != want {
+		return false, errSessionGone("the file was written (or deleted) by another writer after this upload began, which discarded the blocks the upload had staged: the upload's bytes are gone (start it again)")
+	}
+	if w.m.BaseETag != "" {
+		if bl.ETag == nil || string(*bl.ETag) != w.m.BaseETag || len(bl.CommittedBlocks) < w.m.BaseBlocks {
+			return false, driver.Errorf(driver.KindConflict, "the blob this upload appends to changed while the upload was resumed")
 		}
 		for _, blk := range bl.CommittedBlocks[:w.m.BaseBlocks] {
 			w.base = append(w.base, *blk.Name)
@@ -351,7 +541,7 @@ func (w *writer) loadSession(ctx context.Context) (copyIn bool, err error) {
 	}
 	if w.m.V < 2 {
 		w.loadUnbroken(bl.UncommittedBlocks)
-		return false, nil
+		return false, w.checkUnknownStart(lastWrite)
 	}
 	staged := make(map[string]int64, len(bl.UncommittedBlocks))
 	for _, blk := range bl.UncommittedBlocks {
@@ -376,7 +566,37 @@ func (w *writer) loadSession(ctx context.Context) (copyIn bool, err error) {
 	}
 	w.priorSize += own
 	w.others = len(bl.UncommittedBlocks) - len(w.prior)
+	if err := w.checkUnknownStart(lastWrite); err != nil {
+		return false, err
+	}
 	return w.m.CopyIn && w.m.Blocks == 0, nil
+}
+
+// sessionCommitted is the verdict on a session found committed, with the
+// committed blob holding size bytes: errSessionCommitted, unless a Close
+// recorded more bytes than the commit published (a Commit that had failed
+// landed late, after a resumed writer closed more): those are gone.
+func (w *writer) sessionCommitted(size int64) error {
+	if size < w.m.BaseSize+w.m.Bytes {
+		return errSessionGone(fmt.Sprintf("the upload was committed with %d bytes, by a Commit that landed after a later Close had recorded %d: the bytes above are gone (start the upload again)",
+			size, w.m.BaseSize+w.m.Bytes))
+	}
+	return errSessionCommitted
+}
+
+// checkUnknownStart judges a replacing session of a marker written by an
+// earlier version, which did not record the blob's version at its start
+// (an append's marker always did): with no block of the session to show
+// that it survived, a committed blob written (lastWrite) at or after the
+// marker was last written may be this session's own commit (the earlier
+// versions set no metadata) or another writer's, which discarded the
+// session's blocks. Either way the session is over.
+func (w *writer) checkUnknownStart(lastWrite time.Time) error {
+	if _, known := w.m.startVersion(); known || lastWrite.IsZero() || w.markerMod.IsZero() ||
+		len(w.prior) > 0 || lastWrite.Before(w.markerMod) {
+		return nil
+	}
+	return errSessionGone("the file was written after this upload (begun by an earlier version of the driver) last recorded its blocks, and none of its blocks is left to show that the upload survived: the upload is over (start it again)")
 }
 
 // loadUnbroken takes the session's blocks of a version 1 marker: those in
@@ -423,7 +643,7 @@ func (w *writer) startAppend(ctx context.Context) (copyIn bool, err error) {
 		return false, driver.Errorf(driver.KindConflict, "the blob changed while the upload started")
 	}
 	size := *props.ContentLength
-	w.m = marker{V: markerVersion, Session: newSession(), Created: time.Now().UTC(), BaseETag: string(*props.ETag)}
+	w.m = marker{V: markerVersion, Session: newSession(), Created: time.Now().UTC(), BaseETag: string(*props.ETag), StartETag: to.Ptr(string(*props.ETag))}
 	var sum int64
 	ours := true
 	for _, blk := range bl.CommittedBlocks {
@@ -568,14 +788,19 @@ func (w *writer) Close() error {
 }
 
 // lockMarker takes a lease on the session's marker, on the condition that it
-// still holds this session.
+// still holds this session. While another writer of the session holds the
+// lease (it commits or cancels, or it abandoned a commit whose lease has not
+// lapsed yet) it waits, up to leaseWait.
 func (w *writer) lockMarker(ctx context.Context) (*lease.BlobClient, error) {
 	lc, err := lease.NewBlobClient(w.markerBlob, nil)
 	if err != nil {
 		return nil, classify(err)
 	}
-	_, err = lc.AcquireLease(ctx, leaseSeconds, &lease.BlobAcquireOptions{
-		ModifiedAccessConditions: &lease.ModifiedAccessConditions{IfMatch: &w.markerETag},
+	err = chunk.Retry(ctx, waitLease(leasePresent), func(ctx context.Context) error {
+		_, err := lc.AcquireLease(ctx, leaseSeconds, &lease.BlobAcquireOptions{
+			ModifiedAccessConditions: &lease.ModifiedAccessConditions{IfMatch: &w.markerETag},
+		})
+		return err
 	})
 	if err != nil {
 		if isNotFound(err) || isCode(err, bloberror.ConditionNotMet, bloberror.LeaseAlreadyPresent) {
@@ -648,16 +873,48 @@ func (w *writer) dropMarker(ctx context.Context, lc *lease.BlobClient) error {
 	return nil
 }
 
+// refused reports whether err is the service's refusal of a request (a
+// 4xx answer), so that the request will not take effect later. A network
+// error, a cancelled or timed-out request, or a 5xx answer may still be
+// followed by the request taking effect.
+func refused(err error) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.StatusCode >= 400 && re.StatusCode < 500
+}
+
+// endLease ends the lease of lc after the work it guarded failed with err:
+// it releases the lease when the service refused the work, and otherwise
+// (renewErr set: a renewal failed; the context ended; no answer) leaves it
+// to lapse, so that no newer writer starts before a request that the
+// client gave up on, but that the service may still process, has landed.
+func endLease(ctx context.Context, lc *lease.BlobClient, err, renewErr error) {
+	if renewErr == nil && refused(err) {
+		_, _ = lc.ReleaseLease(context.WithoutCancel(ctx), nil)
+	}
+}
+
 // Commit commits the block list while it holds the marker's lease, renewed
 // for as long as CommitBlockList takes, so that no newer writer starts
-// before the commit has landed or failed. Once the block list is committed
-// the upload is published: a marker that can not be deleted then is not an
-// error (the next Writer(path, true) sees that its session is committed and
-// drops it).
+// before the commit has landed or failed. The commit sets the blob's
+// metadata to the session (sessionMeta), which tells its own commit from
+// another writer's later. Once the block list is committed the upload is
+// published: a marker that can not be deleted then is not an error (the
+// next Writer(path, true) sees that its session is committed and drops it).
+//
+// A CommitBlockList that ends without the service's refusal (a lease
+// renewal failed, ctx ended, a network error, a 5xx) may still land later:
+// Commit fails but keeps the lease, which lapses within 15 seconds, rather
+// than releasing it, so that no newer writer starts and no resume loads the
+// session before it lands. A retried Commit waits for the lease and reports
+// nil if the abandoned commit landed (else it commits); a resume finds the
+// session committed and appends to the published file.
 func (w *writer) Commit(ctx context.Context) error {
 	w.ended = true
-	if err := w.up.Finish(); err != nil {
-		return w.err(err)
+	if !w.finished {
+		if err := w.up.Finish(); err != nil {
+			return w.err(err)
+		}
+		w.finished = true
 	}
 	own := make([]string, 0, len(w.prior)+len(w.up.Parts()))
 	own = append(own, w.prior...)
@@ -669,43 +926,54 @@ func (w *writer) Commit(ctx context.Context) error {
 	}
 	lc, err := w.lockMarker(ctx)
 	if err != nil {
+		if errors.Is(err, driver.ErrConflict) && w.landed(ctx, own) {
+			// An earlier Commit of this writer that failed landed after
+			// all; the marker has since been dropped by a resume, or
+			// replaced by a newer writer.
+			return nil
+		}
 		return err
 	}
-	opts := &blockblob.CommitBlockListOptions{}
+	opts := &blockblob.CommitBlockListOptions{Metadata: map[string]*string{sessionMeta: to.Ptr(w.m.Session)}}
 	if w.m.BaseETag != "" {
 		opts.AccessConditions = &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: to.Ptr(azcore.ETag(w.m.BaseETag))}}
 	}
 	cctx, stop := w.b.keepLease(ctx, lc)
 	_, err = commitBlocks(cctx, w.blob, w.base, own, opts)
 	renewErr := stop()
-	if err != nil && !w.committed(ctx, own) {
-		_, _ = lc.ReleaseLease(context.WithoutCancel(ctx), nil)
-		if renewErr != nil && ctx.Err() == nil {
-			return renewErr
-		}
-		err = classify(err)
-		if errors.Is(err, driver.ErrConflict) {
-			return driver.Errorf(driver.KindConflict, "the upload's blocks or its base blob changed under it: %v", err)
-		}
-		return err
+	if err == nil || w.landed(ctx, own) {
+		_ = w.dropMarker(context.WithoutCancel(ctx), lc)
+		return nil
 	}
-	_ = w.dropMarker(context.WithoutCancel(ctx), lc)
-	return nil
+	endLease(ctx, lc, err, renewErr)
+	if renewErr != nil && ctx.Err() == nil {
+		return &driver.Error{Kind: driver.KindUnavailable,
+			Detail: "the commit was abandoned when the upload marker's lease could not be renewed, but it may still land: Commit again, or resume the upload, to learn whether it did",
+			Err:    renewErr}
+	}
+	err = classify(err)
+	if errors.Is(err, driver.ErrConflict) {
+		return driver.Errorf(driver.KindConflict, "the upload's blocks or its base blob changed under it: %v", err)
+	}
+	return err
 }
 
-// committed reports whether the blob's committed block list is the
-// session's, ending in its own blocks own: it tells a CommitBlockList that
-// landed although its answer was an error (a retry after a lost response
-// meets the If-Match of an append, a cancelled request was already sent)
-// from one that did not.
-func (w *writer) committed(ctx context.Context, own []string) bool {
-	if len(own) == 0 {
-		return false
-	}
+// landed reports whether the blob's committed content is the session's
+// commit of its base and own blocks: the blob's metadata names the session
+// and its committed block list is the session's. It tells a CommitBlockList
+// that landed although its answer was an error (a retry after a lost
+// response meets the If-Match of an append; a request the client gave up
+// on was processed later) from one that did not.
+func (w *writer) landed(ctx context.Context, own []string) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	props, err := w.blob.GetProperties(ctx, nil)
+	if err != nil || metaSession(props.Metadata) != w.m.Session {
+		return false
+	}
 	bl, err := w.blob.GetBlockList(ctx, blockblob.BlockListTypeCommitted, nil)
-	if err != nil || len(bl.CommittedBlocks) != len(w.base)+len(own) {
+	if err != nil || bl.ETag == nil || props.ETag == nil || *bl.ETag != *props.ETag ||
+		len(bl.CommittedBlocks) != len(w.base)+len(own) {
 		return false
 	}
 	for i, blk := range bl.CommittedBlocks {
@@ -740,7 +1008,10 @@ const inFlightGrace = 500 * time.Millisecond
 // newer session owns the path it leaves both to that one. With
 // cancelledInFlight it discards the blocks twice, the second time after a
 // grace period, holding the marker's lease (renewed) throughout so that no
-// newer session starts in between.
+// newer session starts in between. If that fails other than by the
+// service's refusal (a renewal failed, ctx ended), the lease is left to
+// lapse rather than released, as in Commit: a discard the client gave up on
+// may still land, and must not land on a newer session's blocks.
 func (w *writer) cleanup(ctx context.Context, cancelledInFlight bool) error {
 	lc, err := w.lockMarker(ctx)
 	if err != nil {
@@ -756,11 +1027,12 @@ func (w *writer) cleanup(ctx context.Context, cancelledInFlight bool) error {
 			err = w.b.discardBlocks(kctx, w.blob)
 		}
 	}
-	if renewErr := stop(); err != nil && renewErr != nil && ctx.Err() == nil {
-		err = renewErr
-	}
+	renewErr := stop()
 	if err != nil {
-		_, _ = lc.ReleaseLease(context.WithoutCancel(ctx), nil)
+		endLease(ctx, lc, err, renewErr)
+		if renewErr != nil && ctx.Err() == nil {
+			err = renewErr
+		}
 		return err
 	}
 	return w.dropMarker(ctx, lc)
