@@ -113,8 +113,10 @@
 // stored state still holds what the last Close acknowledged.
 //
 // A resume that falls back below a Close that failed (a pending part is
-// missing) writes the lowered state before it returns, so that the part
-// numbers it reuses never get mixed with that Close's tail and parts.
+// missing) writes the lowered state before it uploads its first part, so
+// that the part numbers it reuses never get mixed with that Close's tail
+// and parts; a resume that only reads (a status request, which cannot tell
+// a failed Close from one still running) writes nothing.
 //
 // Every state write carries its own id (metadata). When a write fails, the
 // state is read back, and a write whose id is there (its response was lost,

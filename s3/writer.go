@@ -66,6 +66,7 @@ type uploadState struct {
 	write    string // the id of the write that stored it (metaWrite)
 	final    string // the ETag of the object a Commit began to complete (metaFinal)
 	etag     string // of the state object; not part of its content
+	lowered  bool   // getState fell back below the stored state
 }
 
 func meta(m map[string]string, k string) string {
@@ -209,11 +210,10 @@ func (b *backend) getState(ctx context.Context, key, skey string) (uploadState, 
 			// landed on: the stored state still claims them, and a tail,
 			// for bytes that were never acknowledged, and a later resume
 			// would take them with the new writer's parts in between.
-			etag, err := b.putState(ctx, skey, st, nil, st.etag)
-			if err != nil {
-				return st, nil, err
-			}
-			st.etag, st.write = etag, ""
+			// The writer records that before it reuses one of those
+			// part numbers (lowerState), not here: this resume cannot
+			// tell a failed Close from one still in progress.
+			st.lowered = true
 		}
 	}
 	return st, tail, nil
@@ -546,6 +546,11 @@ type writer struct {
 	// the tail cache), kept for a Close that wrote nothing.
 	opened uploadState
 
+	committing bool // Commit's own checkState: its completed check follows
+
+	lowerMu sync.Mutex
+	lower   bool // the stored state still claims parts from w.first on
+
 	mu        sync.Mutex
 	uploadID  string
 	created   bool          // the upload was created by this session
@@ -600,6 +605,7 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 			w.token, w.uploadID, w.first, w.chunk = st.token, st.uploadID, st.next, st.chunk
 			w.stateSeen, w.openETag = true, st.etag
 			w.opened, w.opened.write = st, ""
+			w.lower, w.opened.lowered = st.lowered, false
 			tail = t
 		case errors.Is(err, driver.ErrNotFound):
 			obj, err := b.head(ctx, w.key)
@@ -750,6 +756,9 @@ func (w *writer) currentUpload() string {
 // uploadPart is the chunk engine's sink: one UploadPart with the part's
 // checksum. The SDK retries it with backoff.
 func (w *writer) uploadPart(ctx context.Context, p chunk.Part) (partResult, error) {
+	if err := w.lowerState(ctx); err != nil {
+		return partResult{}, err
+	}
 	id, err := w.ensureUpload(ctx)
 	if err != nil {
 		return partResult{}, err
@@ -768,6 +777,22 @@ func (w *writer) uploadPart(ctx context.Context, p chunk.Part) (partResult, erro
 		return partResult{}, w.b.classify(err)
 	}
 	return partResult{etag: aws.ToString(out.ETag), sum: p.Checksum}, nil
+}
+
+// lowerState writes the state this writer resumed from, when it fell back
+// below the stored one, before the first part number it reuses.
+func (w *writer) lowerState(ctx context.Context) error {
+	w.lowerMu.Lock()
+	defer w.lowerMu.Unlock()
+	if !w.lower {
+		return nil
+	}
+	etag, err := w.b.putState(ctx, w.skey, w.opened, nil, w.openETag)
+	if err != nil {
+		return err
+	}
+	w.lower, w.openETag, w.opened.etag = false, etag, etag
+	return nil
 }
 
 // Write implements driver.FileWriter.
@@ -830,10 +855,18 @@ func (w *writer) checkState(ctx context.Context) (uploadState, error) {
 	case st.final != w.opened.final:
 		// markFinal copies the state onto itself, which keeps its ETag.
 		return uploadState{}, driver.Errorf(driver.KindConflict, "a Commit of this upload began since this writer opened it")
-	case w.openETag != "" && strings.Trim(st.etag, `"`) != strings.Trim(w.openETag, `"`):
+	case w.openETag != "" && strings.Trim(st.etag, `"`) != strings.Trim(w.openedETag(), `"`):
 		return uploadState{}, driver.Errorf(driver.KindConflict, "another writer closed this upload since this writer resumed it")
+	case !w.committing && st.final != "" && w.completed(ctx, st.final):
+		return uploadState{}, driver.Errorf(driver.KindConflict, "a Commit of this upload completed it")
 	}
 	return st, nil
+}
+
+func (w *writer) openedETag() string {
+	w.lowerMu.Lock()
+	defer w.lowerMu.Unlock()
+	return w.openETag
 }
 
 // Close implements driver.FileWriter: it stores the tail and the upload's
@@ -992,6 +1025,7 @@ func (w *writer) commit(ctx context.Context) error {
 		}
 		w.drained = true
 	}
+	w.committing = true
 	st, err := w.checkState(ctx)
 	if err != nil {
 		if errors.Is(err, driver.ErrConflict) {
