@@ -218,6 +218,7 @@ func newBackend(ctx context.Context, c Config) (*backend, error) {
 	opts := &azblob.ClientOptions{ClientOptions: copts}
 	// Only the blob clients get it: commitBlocks needs it (blocklist.go).
 	opts.PerCallPolicies = []policy.Policy{blockListPolicy{}}
+	opts.PerRetryPolicies = []policy.Policy{attemptPolicy{}}
 
 	serviceURL := c.ServiceURL
 	if serviceURL == "" && c.AccountName != "" {

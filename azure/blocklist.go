@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"net/http"
+	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
@@ -73,4 +74,35 @@ func commitBlocks(ctx context.Context, bb *blockblob.Client, committed, latest [
 		ctx = context.WithValue(ctx, blockListKey{}, &blockList{committed: committed, latest: latest})
 	}
 	return bb.CommitBlockList(ctx, ids, opts)
+}
+
+// attemptsKey is the context key of an *attempts that attemptPolicy fills.
+type attemptsKey struct{}
+
+// attempts records whether some attempt of a request ended without a
+// definite answer (no response, or a 5xx): that attempt may still land.
+type attempts struct {
+	mu        sync.Mutex
+	uncertain bool
+}
+
+func (a *attempts) Uncertain() bool {
+	if a == nil {
+		return true
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.uncertain
+}
+
+type attemptPolicy struct{}
+
+func (attemptPolicy) Do(req *policy.Request) (*http.Response, error) {
+	resp, err := req.Next()
+	if a, ok := req.Raw().Context().Value(attemptsKey{}).(*attempts); ok && (err != nil || resp.StatusCode >= 500) {
+		a.mu.Lock()
+		a.uncertain = true
+		a.mu.Unlock()
+	}
+	return resp, err
 }

@@ -887,8 +887,8 @@ func refused(err error) bool {
 // (renewErr set: a renewal failed; the context ended; no answer) leaves it
 // to lapse, so that no newer writer starts before a request that the
 // client gave up on, but that the service may still process, has landed.
-func endLease(ctx context.Context, lc *lease.BlobClient, err, renewErr error) {
-	if renewErr == nil && refused(err) {
+func endLease(ctx context.Context, lc *lease.BlobClient, err, renewErr error, a *attempts) {
+	if renewErr == nil && refused(err) && !a.Uncertain() {
 		_, _ = lc.ReleaseLease(context.WithoutCancel(ctx), nil)
 	}
 }
@@ -939,13 +939,15 @@ func (w *writer) Commit(ctx context.Context) error {
 		opts.AccessConditions = &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: to.Ptr(azcore.ETag(w.m.BaseETag))}}
 	}
 	cctx, stop := w.b.keepLease(ctx, lc)
+	tries := &attempts{}
+	cctx = context.WithValue(cctx, attemptsKey{}, tries)
 	_, err = commitBlocks(cctx, w.blob, w.base, own, opts)
 	renewErr := stop()
 	if err == nil || w.landed(ctx, own) {
 		_ = w.dropMarker(context.WithoutCancel(ctx), lc)
 		return nil
 	}
-	endLease(ctx, lc, err, renewErr)
+	endLease(ctx, lc, err, renewErr, tries)
 	if renewErr != nil && ctx.Err() == nil {
 		return &driver.Error{Kind: driver.KindUnavailable,
 			Detail: "the commit was abandoned when the upload marker's lease could not be renewed, but it may still land: Commit again, or resume the upload, to learn whether it did",
@@ -1021,6 +1023,8 @@ func (w *writer) cleanup(ctx context.Context, cancelledInFlight bool) error {
 		return err
 	}
 	kctx, stop := w.b.keepLease(ctx, lc)
+	tries := &attempts{}
+	kctx = context.WithValue(kctx, attemptsKey{}, tries)
 	err = w.b.discardBlocks(kctx, w.blob)
 	if err == nil && cancelledInFlight {
 		if err = chunk.Sleep(kctx, inFlightGrace); err == nil {
@@ -1029,7 +1033,7 @@ func (w *writer) cleanup(ctx context.Context, cancelledInFlight bool) error {
 	}
 	renewErr := stop()
 	if err != nil {
-		endLease(ctx, lc, err, renewErr)
+		endLease(ctx, lc, err, renewErr, tries)
 		if renewErr != nil && ctx.Err() == nil {
 			err = renewErr
 		}
