@@ -109,12 +109,7 @@ func TestFailedCloseKeepsAcknowledgedBytes(t *testing.T) {
 
 					rd := d
 					if other {
-						p2 := driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
-							"accesskey": b.cfg.AccessKey, "secretkey": b.cfg.SecretKey,
-							"rootdirectory": b.cfg.RootDirectory, "chunksize": chunk}
-						if rd, err = New(ctx, p2); err != nil {
-							t.Fatal(err)
-						}
+						rd = otherProcess(t, ctx, b, chunk)
 					}
 					if w, err = rd.Writer(ctx, p, true); err != nil {
 						t.Fatalf("resume after the failed Close: %v", err)

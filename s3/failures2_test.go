@@ -4,68 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stowage/stowage/driver"
 )
-
-// faultHook is a transport whose behaviour a test sets per request: hook
-// returns a response (or error) to answer without the server, or nil, nil
-// to pass the request on.
-type faultHook struct {
-	base http.RoundTripper
-	hook atomic.Pointer[func(*http.Request) (*http.Response, error)]
-}
-
-func (f *faultHook) RoundTrip(req *http.Request) (*http.Response, error) {
-	if fn := f.hook.Load(); fn != nil {
-		if resp, err := (*fn)(req); resp != nil || err != nil {
-			return resp, err
-		}
-	}
-	return f.base.RoundTrip(req)
-}
-
-func (f *faultHook) set(fn func(*http.Request) (*http.Response, error)) {
-	if fn == nil {
-		f.hook.Store(nil)
-		return
-	}
-	f.hook.Store(&fn)
-}
-
-func injected500(req *http.Request) *http.Response {
-	if req.Body != nil {
-		_, _ = io.Copy(io.Discard, req.Body)
-		req.Body.Close()
-	}
-	const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected</Message></Error>`
-	return &http.Response{StatusCode: 500, Status: "500 Internal Server Error", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(bytes.NewReader([]byte(body))),
-		ContentLength: int64(len(body)), Request: req}
-}
-
-func isComplete(req *http.Request) bool {
-	return req.Method == http.MethodPost && req.URL.Query().Has("uploadId")
-}
-
-// otherProcess opens a second driver on b's root (no shared tail cache).
-func otherProcess(t *testing.T, ctx context.Context, b *backend, chunk int) driver.Driver {
-	t.Helper()
-	p := driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
-		"accesskey": b.cfg.AccessKey, "secretkey": b.cfg.SecretKey,
-		"rootdirectory": b.cfg.RootDirectory, "chunksize": chunk, "maxretries": 0}
-	d, err := New(ctx, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
 
 // TestCommitRetryOfResumedWriter: the doc says a failed Commit may be
 // called again and that a Complete that landed is recognised by its ETag.

@@ -80,13 +80,7 @@ func TestLostStateResponseKeepsAcknowledgedBytes(t *testing.T) {
 		}
 
 		// Another process resumes.
-		p2 := driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
-			"accesskey": b.cfg.AccessKey, "secretkey": b.cfg.SecretKey,
-			"rootdirectory": b.cfg.RootDirectory, "chunksize": chunk}
-		rd, err := New(t.Context(), p2)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rd := otherProcess(t, t.Context(), b, chunk)
 		w, err = rd.Writer(t.Context(), p, true)
 		if err != nil {
 			t.Fatalf("resume: %v", err)
@@ -317,27 +311,6 @@ func TestNewWriterDuringCloseLeavesNoUpload(t *testing.T) {
 	})
 }
 
-// completeFailer answers one CompleteMultipartUpload, when armed, with a
-// 500 InternalError without passing it on.
-type completeFailer struct {
-	base  http.RoundTripper
-	armed atomic.Bool
-}
-
-func (f *completeFailer) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method == http.MethodPost && req.URL.Query().Has("uploadId") && f.armed.Swap(false) {
-		if req.Body != nil {
-			_, _ = io.Copy(io.Discard, req.Body)
-			req.Body.Close()
-		}
-		const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected</Message></Error>`
-		return &http.Response{StatusCode: 500, Status: "500 Internal Server Error", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-			Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(bytes.NewReader([]byte(body))),
-			ContentLength: int64(len(body)), Request: req}, nil
-	}
-	return f.base.RoundTrip(req)
-}
-
 // TestCommitRetry: a Commit whose CompleteMultipartUpload failed
 // (a 5xx after the retries) leaves the writer open (the shared layer lets
 // Commit be called again). The second Commit must either publish the bytes
@@ -346,7 +319,7 @@ func TestCommitRetry(t *testing.T) {
 	const chunk = 5 * mib
 	forEachServer(t, func(t *testing.T, srv testServer) {
 		r := seeded(t)
-		f := &completeFailer{}
+		f := &faultHook{}
 		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
 			f.base = base
 			return f
@@ -361,7 +334,13 @@ func TestCommitRetry(t *testing.T) {
 		if _, err := w.Write(all); err != nil {
 			t.Fatal(err)
 		}
-		f.armed.Store(true)
+		var once atomic.Bool
+		f.set(func(req *http.Request) (*http.Response, error) {
+			if isComplete(req) && once.CompareAndSwap(false, true) {
+				return injected500(req), nil
+			}
+			return nil, nil
+		})
 		err1 := w.Commit(ctx)
 		err2 := w.Commit(ctx)
 		t.Logf("first Commit: %v", err1)
@@ -655,23 +634,6 @@ func TestCloseWithoutWritesKeepsState(t *testing.T) {
 	})
 }
 
-// stateDeleteFailer fails, while armed, every DeleteObject of an upload
-// state with 500, without passing it on.
-type stateDeleteFailer struct {
-	base  http.RoundTripper
-	armed atomic.Bool
-}
-
-func (f *stateDeleteFailer) RoundTrip(req *http.Request) (*http.Response, error) {
-	if f.armed.Load() && req.Method == http.MethodDelete && isStateKey(req.URL.Path) {
-		const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected</Message></Error>`
-		return &http.Response{StatusCode: 500, Status: "500 Internal Server Error", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-			Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(bytes.NewReader([]byte(body))),
-			ContentLength: int64(len(body)), Request: req}, nil
-	}
-	return f.base.RoundTrip(req)
-}
-
 // TestCommitWithLostStateRemoval: a Commit completes the multipart upload
 // but its removal of the state object fails (or its process dies right
 // then). A later resume must not be stuck on an upload that is gone: it
@@ -680,7 +642,7 @@ func TestCommitWithLostStateRemoval(t *testing.T) {
 	const chunk = 5 * mib
 	forEachServer(t, func(t *testing.T, srv testServer) {
 		r := seeded(t)
-		f := &stateDeleteFailer{}
+		f := &faultHook{}
 		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
 			f.base = base
 			return f
@@ -704,9 +666,14 @@ func TestCommitWithLostStateRemoval(t *testing.T) {
 		if _, err := w.Write(all[chunk+100:]); err != nil {
 			t.Fatal(err)
 		}
-		f.armed.Store(true)
+		f.set(func(req *http.Request) (*http.Response, error) {
+			if req.Method == http.MethodDelete && isStateKey(req.URL.Path) {
+				return injected500(req), nil
+			}
+			return nil, nil
+		})
 		err = w.Commit(ctx)
-		f.armed.Store(false)
+		f.set(nil)
 		if err == nil {
 			t.Fatal("Commit succeeded although the state removal failed")
 		}
@@ -714,13 +681,7 @@ func TestCommitWithLostStateRemoval(t *testing.T) {
 		if got, err := d.GetContent(ctx, p); err != nil || !bytes.Equal(got, all) {
 			t.Fatalf("the object was not published by the Complete: %v", err)
 		}
-		p2 := driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
-			"accesskey": b.cfg.AccessKey, "secretkey": b.cfg.SecretKey,
-			"rootdirectory": b.cfg.RootDirectory, "chunksize": chunk}
-		other, err := New(t.Context(), p2) // another process
-		if err != nil {
-			t.Fatal(err)
-		}
+		other := otherProcess(t, t.Context(), b, chunk)
 		w, err = other.Writer(t.Context(), p, true)
 		if err != nil {
 			t.Fatalf("resume after the lost state removal: %v", err)
