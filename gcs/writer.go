@@ -642,25 +642,26 @@ const stateHead = 16 << 10
 // placeholder's generation, reading only the head of the object (the tail
 // of the upload can be chunksize bytes).
 func (b *backend) readState(ctx context.Context, p string) (*uploadState, int64, error) {
-	r, err := b.bucket.Object(b.placeholderKey(p)).NewRangeReader(ctx, 0, stateHead)
+	data, gen, err := b.readPlaceholderHead(ctx, p, stateHead)
 	if err != nil {
-		return nil, 0, classify(err)
-	}
-	defer r.Close()
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, 0, classify(err)
+		return nil, 0, err
 	}
 	st, _, err := decodeState(data)
 	if err != nil {
 		return nil, 0, err
 	}
-	return st, r.Attrs.Generation, nil
+	return st, gen, nil
 }
 
 // readPlaceholder returns the content and generation of p's placeholder.
 func (b *backend) readPlaceholder(ctx context.Context, p string) ([]byte, int64, error) {
-	r, err := b.bucket.Object(b.placeholderKey(p)).NewReader(ctx)
+	return b.readPlaceholderHead(ctx, p, -1)
+}
+
+// readPlaceholderHead returns the first n bytes (all for n < 0) and the
+// generation of p's placeholder.
+func (b *backend) readPlaceholderHead(ctx context.Context, p string, n int64) ([]byte, int64, error) {
+	r, err := b.bucket.Object(b.placeholderKey(p)).NewRangeReader(ctx, 0, n)
 	if err != nil {
 		return nil, 0, classify(err)
 	}

@@ -791,12 +791,25 @@ func (b *backend) complete(ctx context.Context, key, id string, parts []types.Co
 	})
 	if err != nil && errorCode(err) == "NoSuchUpload" {
 		if want, ok := multipartETag(parts); ok {
-			if obj, herr := b.head(ctx, key); herr == nil && strings.Trim(aws.ToString(obj.ETag), `"`) == want {
+			if done, _ := b.objectETagIs(ctx, key, want); done {
 				return nil
 			}
 		}
 	}
 	return b.classify(err)
+}
+
+// objectETagIs reports whether the object at key exists with ETag etag
+// (quotes ignored); a missing object is false with no error.
+func (b *backend) objectETagIs(ctx context.Context, key, etag string) (bool, error) {
+	obj, err := b.head(ctx, key)
+	switch {
+	case errors.Is(err, driver.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return strings.Trim(aws.ToString(obj.ETag), `"`) == strings.Trim(etag, `"`), nil
 }
 
 // multipartETag returns the ETag S3 gives the object that parts (in order)

@@ -151,9 +151,8 @@ func (b *backend) markFinal(ctx context.Context, key string, st uploadState, fin
 	}
 	out, err := b.client.CopyObject(ctx, in)
 	if err != nil {
-		if k := driver.KindOf(b.classify(err)); in.CopySourceIfMatch != nil && (k == driver.KindConflict || k == driver.KindNotFound) {
-			return "", &driver.Error{Kind: driver.KindConflict,
-				Detail: "the upload was cancelled, committed or replaced by another writer", Err: err}
+		if in.CopySourceIfMatch != nil && b.refusedCondition(err) {
+			return "", errReplaced(err)
 		}
 		return "", b.classify(err)
 	}
@@ -284,15 +283,15 @@ func (b *backend) resumeState(ctx context.Context, key, skey string) (uploadStat
 	// A Commit began to complete this upload. If the object has the ETag
 	// it recorded, it did: only the removal of the state was lost. The
 	// upload is then the committed object, to append to.
-	obj, herr := b.head(ctx, key)
+	done, err := b.objectETagIs(ctx, key, st.final)
 	switch {
-	case herr == nil && strings.Trim(aws.ToString(obj.ETag), `"`) == st.final:
+	case err != nil:
+		return st, nil, err
+	case done:
 		if err := b.deleteObject(ctx, skey); err != nil && !errors.Is(err, driver.ErrNotFound) {
 			return st, nil, err
 		}
 		return uploadState{}, nil, driver.Errorf(driver.KindNotFound, "the upload was committed")
-	case herr != nil && !errors.Is(herr, driver.ErrNotFound):
-		return st, nil, herr
 	}
 	return st, tail, nil
 }
@@ -382,6 +381,19 @@ func (c *tailCache) take(key string) (cachedTail, bool) {
 	return e, ok
 }
 
+// errReplaced is the conflict of a writer whose upload another writer, a
+// Cancel or a Commit ended or took over; err (if any) is what showed it.
+func errReplaced(err error) error {
+	return &driver.Error{Kind: driver.KindConflict, Detail: "the upload was cancelled, committed or replaced by another writer", Err: err}
+}
+
+// refusedCondition reports whether err answers a conditional write whose
+// condition no longer held (the state changed or is gone).
+func (b *backend) refusedCondition(err error) bool {
+	k := driver.KindOf(b.classify(err))
+	return k == driver.KindConflict || k == driver.KindNotFound
+}
+
 // errStateUnknown marks a failed state write that may have landed: the
 // state could not be read back to tell.
 var errStateUnknown = errors.New("the state write may have landed")
@@ -406,7 +418,7 @@ const (
 // condition) was refused because the first attempt had landed, must not be
 // taken for one that did not happen, or its writer would abort the upload
 // the stored state names.
-func (b *backend) putState(ctx context.Context, key string, st uploadState, tail []byte, cond string) (etag string, err error) {
+func (b *backend) putState(ctx context.Context, key string, st uploadState, tail []byte, cond string) (uploadState, error) {
 	// The body is read from tail and nonce in place: copying a tail of up
 	// to a chunk would hold one more chunk while the last parts upload.
 	nonce := make([]byte, stateNonce)
@@ -434,26 +446,25 @@ func (b *backend) putState(ctx context.Context, key string, st uploadState, tail
 		out, err = b.client.PutObject(ctx, in)
 	}
 	if err == nil {
-		return aws.ToString(out.ETag), nil
+		st.etag = aws.ToString(out.ETag)
+		return st, nil
 	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	now, herr := b.headState(hctx, key)
 	cancel()
 	if herr == nil && now.write == id {
-		return now.etag, nil // it landed
+		st.etag = now.etag
+		return st, nil // it landed
 	}
 	if herr != nil && !errors.Is(herr, driver.ErrNotFound) && !errors.Is(herr, driver.ErrCorrupt) {
-		return "", &driver.Error{Kind: driver.KindOf(b.classify(err)),
+		return uploadState{}, &driver.Error{Kind: driver.KindOf(b.classify(err)),
 			Detail: "the upload state could not be read back after a failed write, so whether it landed is unknown",
 			Err:    errors.Join(b.classify(err), errStateUnknown)}
 	}
-	if conditional {
-		if k := driver.KindOf(b.classify(err)); k == driver.KindConflict || k == driver.KindNotFound {
-			return "", &driver.Error{Kind: driver.KindConflict,
-				Detail: "the upload was cancelled, committed or replaced by another writer", Err: err}
-		}
+	if conditional && b.refusedCondition(err) {
+		return uploadState{}, errReplaced(err)
 	}
-	return "", b.classify(err)
+	return uploadState{}, b.classify(err)
 }
 
 // twoSlices reads a then b, and seeks (the SDK rewinds a body to sign it
@@ -592,12 +603,12 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 		}
 		w.token = newToken()
 		st = uploadState{token: w.token, next: 1, pending: 1, chunk: w.chunk}
-		etag, err := b.putState(ctx, w.skey, st, nil, anyVersion)
+		st, err = b.putState(ctx, w.skey, st, nil, anyVersion)
 		if err != nil {
 			return nil, err
 		}
-		st.etag = etag
-		w.stateSeen, w.openETag, w.opened = true, etag, st
+		st.write = "" // as in the tail cache
+		w.stateSeen, w.openETag, w.opened = true, st.etag, st
 	} else {
 		st, t, err := b.resumeState(ctx, w.key, w.skey)
 		switch {
@@ -787,11 +798,11 @@ func (w *writer) lowerState(ctx context.Context) error {
 	if !w.lower {
 		return nil
 	}
-	etag, err := w.b.putState(ctx, w.skey, w.opened, nil, w.openETag)
+	st, err := w.b.putState(ctx, w.skey, w.opened, nil, w.openETag)
 	if err != nil {
 		return err
 	}
-	w.lower, w.openETag, w.opened.etag = false, etag, etag
+	w.lower, w.openETag, w.opened.etag = false, st.etag, st.etag
 	return nil
 }
 
@@ -843,7 +854,7 @@ func (w *writer) checkState(ctx context.Context) (uploadState, error) {
 	switch {
 	case errors.Is(err, driver.ErrNotFound):
 		if w.stateSeen {
-			return uploadState{}, driver.Errorf(driver.KindConflict, "the upload was cancelled, committed or replaced by another writer")
+			return uploadState{}, errReplaced(nil)
 		}
 		return uploadState{}, nil
 	case errors.Is(err, driver.ErrCorrupt):
@@ -928,8 +939,8 @@ func (w *writer) Close() error {
 	}
 	st := uploadState{token: w.token, uploadID: id, next: cp.Next, pending: cp.Pending, chunk: w.chunk}
 	type putResult struct {
-		etag string
-		err  error
+		st  uploadState
+		err error
 	}
 	put := make(chan putResult, 1)
 	go func() {
@@ -937,8 +948,8 @@ func (w *writer) Close() error {
 		if cond == "" { // no state existed at the check (an append to a committed file)
 			cond = noVersion
 		}
-		etag, err := w.b.putState(w.ctx, w.skey, st, cp.Tail, cond)
-		put <- putResult{etag, err}
+		st, err := w.b.putState(w.ctx, w.skey, st, cp.Tail, cond)
+		put <- putResult{st, err}
 	}()
 	_, derr := w.up.Drain()
 	pr := <-put
@@ -960,7 +971,8 @@ func (w *writer) Close() error {
 		return w.b.classify(derr)
 	}
 	// Every part landed, so a resume from the cache checks none of them.
-	st.tailLen, st.tailCRC, st.etag = int64(len(cp.Tail)), crc32.ChecksumIEEE(cp.Tail), pr.etag
+	st = pr.st
+	st.write = "" // the cache does not keep the write id
 	w.b.tails.put(w.skey, st, cp.Tail)
 	return nil
 }
@@ -980,7 +992,7 @@ func (w *writer) closeUnchanged() error {
 	st, err := w.b.headState(w.ctx, w.skey)
 	switch {
 	case errors.Is(err, driver.ErrNotFound), errors.Is(err, driver.ErrCorrupt), err == nil && st.token != w.token:
-		return driver.Errorf(driver.KindConflict, "the upload was cancelled, committed or replaced by another writer")
+		return errReplaced(nil)
 	case err != nil:
 		return err
 	}
@@ -1085,10 +1097,10 @@ func (w *writer) commit(ctx context.Context) error {
 }
 
 // completed reports whether the object has the ETag final, which a Commit
-// of this upload recorded before it completed it.
+// of this upload recorded before it completed it. An error counts as no.
 func (w *writer) completed(ctx context.Context, final string) bool {
-	obj, err := w.b.head(ctx, w.key)
-	return err == nil && strings.Trim(aws.ToString(obj.ETag), `"`) == final
+	done, _ := w.b.objectETagIs(ctx, w.key, final)
+	return done
 }
 
 // listParts returns the parts numbered below upTo of upload id, from a
