@@ -131,7 +131,9 @@ func (h *heapPeak) end() (live, all int64) {
 // bound for patch/driver on this machine) and patch/sdkpatch, and the
 // driver's peak heap against the bound chunksize × (maxconcurrency
 // + 2) + 16 MiB. The blob is 1 GiB (64 MiB with -short); STOWAGE_BENCH_MIB
-// overrides it, STOWAGE_BENCH_CHECKSUM the checksum mode.
+// overrides it, STOWAGE_BENCH_CHECKSUM the checksum mode and
+// STOWAGE_BENCH_PAYLOADSIGNING the payloadsigning parameter (for all four:
+// the manager and the bare calls use the driver's client).
 func BenchmarkUploadRatios(b *testing.B) {
 	size := int64(1 << 30)
 	if testing.Short() {
@@ -144,12 +146,18 @@ func BenchmarkUploadRatios(b *testing.B) {
 	if v := os.Getenv("STOWAGE_BENCH_CHECKSUM"); v != "" {
 		checksum = v
 	}
+	params := driver.Params{"chunksize": 10 << 20, "checksum": checksum}
+	if v := os.Getenv("STOWAGE_BENCH_PAYLOADSIGNING"); v != "" {
+		params["payloadsigning"] = v
+	}
 	ctx := context.Background()
 	const chunk = 10 << 20
-	d, bk := testServers[0].open(b, ctx, driver.Params{"chunksize": chunk, "checksum": checksum})
+	d, bk := testServers[0].open(b, ctx, params)
+	mode, _ := bk.cfg.RequestChecksum()
 	mgr := manager.NewUploader(bk.client, func(u *manager.Uploader) {
 		u.PartSize = chunk
 		u.Concurrency = bk.cfg.MaxConcurrency
+		u.RequestChecksumCalculation = mode // not the manager's default CRC32 on every part
 	})
 	bound := int64(chunk*(bk.cfg.MaxConcurrency+2) + 16<<20)
 

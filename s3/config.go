@@ -16,10 +16,13 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/logging"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/stowage/stowage/chunk"
 	"github.com/stowage/stowage/driver"
@@ -118,6 +121,13 @@ type Config struct {
 	// Checksum chooses how each uploaded part and object is verified by
 	// the service (see the package doc).
 	Checksum string `param:"checksum" default:"md5" oneof:"md5|crc32|crc32c|sha1|sha256|none|whensupported"`
+	// PayloadSigning signs each request body's SHA-256 into the request
+	// (SigV4 signed payload) on a plain-http endpoint; false sends
+	// UNSIGNED-PAYLOAD instead, which saves hashing every byte on both
+	// sides. Over https the SDK never signs bodies (TLS protects them), so
+	// it matters only for an http regionendpoint, where false needs a
+	// checksum other than none: nothing else would detect a damaged body.
+	PayloadSigning bool `param:"payloadsigning" default:"true"`
 	// MaxRetries is the number of retries of a failed request (throttling,
 	// 5xx, network errors), with backoff and jitter.
 	MaxRetries int `param:"maxretries" default:"5" min:"0" max:"20"`
@@ -154,7 +164,52 @@ func (c *Config) Validate() error {
 	if _, err := rootPrefix(c.RootDirectory); err != nil {
 		return err
 	}
+	if !c.PayloadSigning && c.Checksum == "none" && c.plainHTTP() {
+		return errors.New("parameter payloadsigning: false needs a checksum other than none on a plain-http regionendpoint (nothing else would detect a damaged request body)")
+	}
 	return nil
+}
+
+// plainHTTP reports whether the driver talks to its endpoint without TLS.
+func (c *Config) plainHTTP() bool {
+	if c.RegionEndpoint == "" {
+		return false // AWS endpoints are https
+	}
+	u, err := endpointURL(c.RegionEndpoint, c.Secure)
+	return err == nil && strings.HasPrefix(u, "http://")
+}
+
+// RequestChecksum returns the SDK's request-checksum mode and the flexible
+// checksum algorithm ("" for none) of the driver's uploads. A baseline that
+// uploads through the SDK itself (the upload manager of `stowage bench
+// --baseline`) must use both: the manager's own default computes CRC32 for
+// every part, work the driver does not do with md5 or none. md5 has no
+// counterpart there (the manager sends no Content-MD5), so such a baseline
+// then does less work than the driver.
+func (c *Config) RequestChecksum() (aws.RequestChecksumCalculation, types.ChecksumAlgorithm) {
+	switch c.Checksum {
+	case "whensupported":
+		return aws.RequestChecksumCalculationWhenSupported, ""
+	case "crc32":
+		return aws.RequestChecksumCalculationWhenRequired, types.ChecksumAlgorithmCrc32
+	case "crc32c":
+		return aws.RequestChecksumCalculationWhenRequired, types.ChecksumAlgorithmCrc32c
+	case "sha1":
+		return aws.RequestChecksumCalculationWhenRequired, types.ChecksumAlgorithmSha1
+	case "sha256":
+		return aws.RequestChecksumCalculationWhenRequired, types.ChecksumAlgorithmSha256
+	}
+	return aws.RequestChecksumCalculationWhenRequired, ""
+}
+
+// unsignedPayload makes an operation send UNSIGNED-PAYLOAD instead of the
+// SHA-256 of its body (payloadsigning false). Stacks without the SDK's
+// payload-hash step (presigned requests) are left as they are.
+func unsignedPayload(stack *middleware.Stack) error {
+	if _, ok := stack.Finalize.Get((*v4.ComputePayloadSHA256)(nil).ID()); !ok {
+		return nil
+	}
+	return v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware(stack)
 }
 
 // endpointURL adds a scheme to an endpoint without one and checks it.
@@ -287,11 +342,9 @@ func (c *Config) Client(ctx context.Context, endpoint string) (*s3.Client, error
 			return policy.Backoff(attempt), nil
 		})
 	})
-	reqMode, respMode := aws.RequestChecksumCalculationWhenRequired, aws.ResponseChecksumValidationWhenRequired
-	switch c.Checksum {
-	case "whensupported":
-		reqMode, respMode = aws.RequestChecksumCalculationWhenSupported, aws.ResponseChecksumValidationWhenSupported
-	case "crc32", "crc32c", "sha1", "sha256":
+	reqMode, alg := c.RequestChecksum()
+	respMode := aws.ResponseChecksumValidationWhenRequired
+	if reqMode == aws.RequestChecksumCalculationWhenSupported || alg != "" {
 		respMode = aws.ResponseChecksumValidationWhenSupported
 	}
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
@@ -306,6 +359,9 @@ func (c *Config) Client(ctx context.Context, endpoint string) (*s3.Client, error
 		o.DisableLogOutputChecksumValidationSkipped = true
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
+		}
+		if !c.PayloadSigning {
+			o.APIOptions = append(o.APIOptions, unsignedPayload)
 		}
 		if c.UserAgent != "" {
 			o.APIOptions = append(o.APIOptions, awsmiddleware.AddUserAgentKey(c.UserAgent))

@@ -41,6 +41,10 @@ func TestConfigErrors(t *testing.T) {
 		{"rootdirectory", driver.Params{"rootdirectory": "/a//b"}, []string{"rootdirectory", "not a folder path"}},
 		{"secret not echoed", driver.Params{"accesskey": "AK", "secretkey": []any{secret}}, []string{"secretkey", "(value hidden)"}},
 		{"secret without key", driver.Params{"secretkey": secret}, []string{"accesskey is required"}},
+		{"unsigned without checksum", driver.Params{"regionendpoint": "http://127.0.0.1:9000", "payloadsigning": false, "checksum": "none"},
+			[]string{"payloadsigning", "checksum other than none", "plain-http"}},
+		{"unsigned without checksum, secure false", driver.Params{"regionendpoint": "127.0.0.1:9000", "secure": false, "payloadsigning": "false", "checksum": "none"},
+			[]string{"payloadsigning"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -74,12 +78,36 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// TestPayloadSigningAllowed checks the combinations of payloadsigning false
+// that keep a check on every body: TLS, or a checksum.
+func TestPayloadSigningAllowed(t *testing.T) {
+	for _, extra := range []driver.Params{
+		{"regionendpoint": "https://s3.example.com", "checksum": "none"},
+		{"regionendpoint": "s3.example.com", "checksum": "none"}, // secure defaults to true
+		{"checksum": "none"}, // AWS endpoints are https
+		{"regionendpoint": "http://127.0.0.1:9000", "checksum": "md5"},
+		{"regionendpoint": "http://127.0.0.1:9000", "checksum": "crc32c"},
+	} {
+		p := baseParams()
+		for k, v := range extra {
+			p[k] = v
+		}
+		p["payloadsigning"] = false
+		var c Config
+		if err := driver.Decode(driverName, p, &c); err != nil {
+			t.Errorf("Decode(%v): %v", p, err)
+		} else if c.PayloadSigning {
+			t.Errorf("Decode(%v): PayloadSigning still true", p)
+		}
+	}
+}
+
 func TestConfigDefaults(t *testing.T) {
 	var c Config
 	if err := driver.Decode(driverName, driver.Params{"bucket": "b", "regionendpoint": "127.0.0.1:9000", "secure": "false"}, &c); err != nil {
 		t.Fatal(err)
 	}
-	if c.ChunkSize != 10<<20 || c.MaxConcurrency != 4 || c.Checksum != "md5" || c.MaxRetries != 5 {
+	if c.ChunkSize != 10<<20 || c.MaxConcurrency != 4 || c.Checksum != "md5" || c.MaxRetries != 5 || !c.PayloadSigning {
 		t.Errorf("defaults: %+v", c)
 	}
 	if !c.pathStyle() || c.region() != "us-east-1" {

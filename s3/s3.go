@@ -227,17 +227,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // algorithm is the flexible-checksum algorithm of the checksum parameter,
 // or "" for md5, none and whensupported.
 func (b *backend) algorithm() types.ChecksumAlgorithm {
-	switch b.cfg.Checksum {
-	case "crc32":
-		return types.ChecksumAlgorithmCrc32
-	case "crc32c":
-		return types.ChecksumAlgorithmCrc32c
-	case "sha1":
-		return types.ChecksumAlgorithmSha1
-	case "sha256":
-		return types.ChecksumAlgorithmSha256
-	}
-	return ""
+	_, alg := b.cfg.RequestChecksum()
+	return alg
 }
 
 // checksumFields returns pointers to the fields that carry sum for the

@@ -36,9 +36,11 @@ func openS3Baseline(ctx context.Context, params driver.Params) (Baseline, error)
 	if err != nil {
 		return nil, err
 	}
+	mode, _ := c.RequestChecksum()
 	up := manager.NewUploader(client, func(u *manager.Uploader) {
 		u.PartSize = int64(c.ChunkSize)
 		u.Concurrency = c.MaxConcurrency
+		u.RequestChecksumCalculation = mode
 	})
 	return &s3Baseline{cfg: c, client: client, uploader: up}, nil
 }
@@ -49,10 +51,12 @@ func (b *s3Baseline) Upload(ctx context.Context, path string, size int64, r io.R
 		return err
 	}
 	cr := &countReader{r: r}
+	_, alg := b.cfg.RequestChecksum()
 	_, err = b.uploader.Upload(ctx, &awss3.PutObjectInput{
-		Bucket: aws.String(b.cfg.Bucket),
-		Key:    aws.String(key),
-		Body:   cr,
+		Bucket:            aws.String(b.cfg.Bucket),
+		Key:               aws.String(key),
+		Body:              cr,
+		ChecksumAlgorithm: alg,
 	})
 	if err == nil && cr.n != size {
 		err = fmt.Errorf("s3 baseline: uploaded %d bytes, want %d", cr.n, size)

@@ -1,0 +1,121 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"sync"
+	"testing"
+
+	"github.com/stowage/stowage/driver"
+)
+
+// TestPayloadSigning runs every kind of request body (PutContent, the
+// parts, tail state and Complete of a resumed upload, Move, Delete) through
+// each server with payloadsigning true and false, and checks the
+// x-amz-content-sha256 header each one carried: the body's SHA-256 when
+// signing, UNSIGNED-PAYLOAD when not, for the checksum modes that keep a
+// check on the body. The server must accept both, and the data must read
+// back intact, also through a presigned RedirectURL.
+func TestPayloadSigning(t *testing.T) {
+	signed := regexp.MustCompile(`^[0-9a-f]{64}$`)
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		for _, sign := range []bool{true, false} {
+			for _, checksum := range []string{"md5", "crc32"} {
+				t.Run(checksum+"/"+map[bool]string{true: "signed", false: "unsigned"}[sign], func(t *testing.T) {
+					var (
+						mu   sync.Mutex
+						seen = map[string]int{} // "METHOD header value class" -> count
+						bad  []string
+					)
+					ctx := driver.WithTransport(context.Background(), func(base http.RoundTripper) http.RoundTripper {
+						return rtFunc(func(r *http.Request) (*http.Response, error) {
+							// DeleteObjects (?delete) needs a checksum, which the
+							// SDK computes together with the SHA-256 it then
+							// signs whatever the setting: a list of keys, not data.
+							if _, del := r.URL.Query()["delete"]; r.ContentLength > 0 && !del {
+								v := r.Header.Get("X-Amz-Content-Sha256")
+								ok := v == "UNSIGNED-PAYLOAD"
+								if sign {
+									ok = signed.MatchString(v)
+								}
+								mu.Lock()
+								seen[r.Method]++
+								if !ok {
+									bad = append(bad, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery+": "+v)
+								}
+								mu.Unlock()
+							}
+							return base.RoundTrip(r)
+						})
+					})
+					d, _ := srv.open(t, ctx, driver.Params{"chunksize": "5MiB", "checksum": checksum, "payloadsigning": sign})
+					small := bytes.Repeat([]byte("stowage "), 128)
+					if err := d.PutContent(ctx, "/small", small); err != nil {
+						t.Fatalf("PutContent: %v", err)
+					}
+					blob := make([]byte, 12<<20+3)
+					_, _ = io.ReadFull(&patternReader{left: int64(len(blob)), x: seeded(t).Uint64()}, blob)
+					w, err := d.Writer(ctx, "/blob", false)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := w.Write(blob[:11<<20]); err != nil {
+						t.Fatal(err)
+					}
+					if err := w.Close(); err != nil { // two parts and a 1 MiB tail state
+						t.Fatalf("Close: %v", err)
+					}
+					if w, err = d.Writer(ctx, "/blob", true); err != nil {
+						t.Fatalf("resume: %v", err)
+					}
+					if _, err := w.Write(blob[11<<20:]); err != nil {
+						t.Fatal(err)
+					}
+					if err := w.Commit(ctx); err != nil {
+						t.Fatalf("Commit: %v", err)
+					}
+					if err := d.Move(ctx, "/small", "/moved"); err != nil {
+						t.Fatalf("Move: %v", err)
+					}
+					if err := d.Delete(ctx, "/moved"); err != nil {
+						t.Fatalf("Delete: %v", err)
+					}
+					got, err := d.GetContent(ctx, "/blob")
+					if err != nil || !bytes.Equal(got, blob) {
+						t.Fatalf("GetContent: %d bytes, %v; want the %d written", len(got), err, len(blob))
+					}
+					req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://registry.invalid/v2/blobs", nil)
+					u, err := d.RedirectURL(req, "/blob")
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp, err := http.Get(u)
+					if err != nil {
+						t.Fatal(err)
+					}
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK || !bytes.Equal(body, blob) {
+						t.Fatalf("presigned GET: %s, %d bytes", resp.Status, len(body))
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					if seen[http.MethodPut] < 4 || seen[http.MethodPost] < 1 {
+						t.Errorf("requests with a body: %v; want PUTs (object, parts, state) and a POST (Complete)", seen)
+					}
+					for _, b := range bad {
+						t.Errorf("payloadsigning %v: %s", sign, b)
+					}
+				})
+			}
+		}
+	})
+}
+
+// rtFunc is an http.RoundTripper made of a function.
+type rtFunc func(*http.Request) (*http.Response, error)
+
+func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
