@@ -203,13 +203,26 @@ func (c *Config) RequestChecksum() (aws.RequestChecksumCalculation, types.Checks
 }
 
 // unsignedPayload makes an operation send UNSIGNED-PAYLOAD instead of the
-// SHA-256 of its body (payloadsigning false). Stacks without the SDK's
-// payload-hash step (presigned requests) are left as they are.
+// SHA-256 of its body (payloadsigning false). It marks the payload hash as
+// unsigned at the start of the finalize step, before the SDK's checksum
+// step (which otherwise computes the SHA-256 together with an SDK-computed
+// checksum, as for DeleteObjects or the upload manager's parts) and its
+// payload-hash step, which both leave a hash already set alone.
 func unsignedPayload(stack *middleware.Stack) error {
-	if _, ok := stack.Finalize.Get((*v4.ComputePayloadSHA256)(nil).ID()); !ok {
-		return nil
+	return stack.Finalize.Add(unsignedPayloadStep{}, middleware.Before)
+}
+
+type unsignedPayloadStep struct{}
+
+func (unsignedPayloadStep) ID() string { return "stowage:UnsignedPayload" }
+
+func (unsignedPayloadStep) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (
+	middleware.FinalizeOutput, middleware.Metadata, error,
+) {
+	if v4.GetPayloadHash(ctx) == "" {
+		ctx = v4.SetPayloadHash(ctx, "UNSIGNED-PAYLOAD")
 	}
-	return v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware(stack)
+	return next.HandleFinalize(ctx, in)
 }
 
 // endpointURL adds a scheme to an endpoint without one and checks it.

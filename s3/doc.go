@@ -61,8 +61,7 @@
 // payloadsigning false sends UNSIGNED-PAYLOAD there too, which on MinIO over
 // loopback raised the one-session upload from about 330 to 430 MB/s; the
 // body is then checked only by its checksum, so false with checksum none on
-// a plain-http endpoint is rejected. DeleteObjects stays signed (the SDK
-// computes its required checksum and the hash together).
+// a plain-http endpoint is rejected.
 //
 // # Paths and keys
 //

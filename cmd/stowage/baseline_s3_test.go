@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,16 +21,20 @@ import (
 
 // TestS3BaselineChecksum checks that the s3 baseline's upload manager sends
 // the checksum the driver would for each checksum mode, and not the
-// manager's own default (CRC32 on every part), which would make the
-// driver/manager ratio compare unequal work. Against MinIO, as the s3
-// tests.
+// manager's own default (CRC32 on every part), and signs its parts'
+// payload as the driver does (payloadsigning), so that the driver/manager
+// ratio compares equal work. Against MinIO, as the s3 tests.
 func TestS3BaselineChecksum(t *testing.T) {
 	const p = "STOWAGE_S3_MINIO_"
 	env := conformance.RequireEnv(t, p+"ENDPOINT", p+"ACCESSKEY", p+"SECRETKEY", p+"BUCKET")
-	for _, c := range []struct{ checksum, want string }{
-		{"none", ""}, {"md5", ""}, {"crc32", "X-Amz-Checksum-Crc32"}, {"sha256", "X-Amz-Checksum-Sha256"},
+	for _, c := range []struct {
+		checksum, want string
+		sign           bool
+	}{
+		{"none", "", true}, {"md5", "", true}, {"crc32", "X-Amz-Checksum-Crc32", true}, {"sha256", "X-Amz-Checksum-Sha256", true},
+		{"md5", "", false}, {"crc32", "X-Amz-Checksum-Crc32", false},
 	} {
-		t.Run(c.checksum, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/payloadsigning=%v", c.checksum, c.sign), func(t *testing.T) {
 			var (
 				mu   sync.Mutex
 				sent []string // the x-amz-checksum-* headers of each part
@@ -42,6 +48,9 @@ func TestS3BaselineChecksum(t *testing.T) {
 								h = append(h, k)
 							}
 						}
+						if unsigned := r.Header.Get("X-Amz-Content-Sha256") == "UNSIGNED-PAYLOAD"; unsigned == c.sign {
+							h = append(h, "payload signed: "+strconv.FormatBool(!unsigned))
+						}
 						mu.Lock()
 						sent = append(sent, strings.Join(h, ","))
 						mu.Unlock()
@@ -51,7 +60,7 @@ func TestS3BaselineChecksum(t *testing.T) {
 			})
 			params := driver.Params{"bucket": env[p+"BUCKET"], "regionendpoint": env[p+"ENDPOINT"],
 				"accesskey": env[p+"ACCESSKEY"], "secretkey": env[p+"SECRETKEY"], "checksum": c.checksum,
-				"chunksize": "5MiB", "rootdirectory": "/baseline-test"}
+				"chunksize": "5MiB", "rootdirectory": "/baseline-test", "payloadsigning": c.sign}
 			bl, err := openS3Baseline(ctx, params)
 			if err != nil {
 				t.Fatal(err)
