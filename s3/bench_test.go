@@ -131,7 +131,8 @@ func (h *heapPeak) end() (live, all int64) {
 // bound for patch/driver on this machine) and patch/sdkpatch, and the
 // driver's peak heap against the bound chunksize × (maxconcurrency
 // + 2) + 16 MiB. The blob is 1 GiB (64 MiB with -short); STOWAGE_BENCH_MIB
-// overrides it, STOWAGE_BENCH_CHECKSUM the checksum mode and
+// overrides it, STOWAGE_BENCH_CHUNK_MIB the chunk size (10 MiB),
+// STOWAGE_BENCH_CHECKSUM the checksum mode and
 // STOWAGE_BENCH_PAYLOADSIGNING the payloadsigning parameter (for all four:
 // the manager and the bare calls use the driver's client).
 func BenchmarkUploadRatios(b *testing.B) {
@@ -146,16 +147,19 @@ func BenchmarkUploadRatios(b *testing.B) {
 	if v := os.Getenv("STOWAGE_BENCH_CHECKSUM"); v != "" {
 		checksum = v
 	}
-	params := driver.Params{"chunksize": 10 << 20, "checksum": checksum}
+	chunk := 10 << 20
+	if v, err := strconv.Atoi(os.Getenv("STOWAGE_BENCH_CHUNK_MIB")); err == nil && v > 0 {
+		chunk = v << 20
+	}
+	params := driver.Params{"chunksize": chunk, "checksum": checksum}
 	if v := os.Getenv("STOWAGE_BENCH_PAYLOADSIGNING"); v != "" {
 		params["payloadsigning"] = v
 	}
 	ctx := context.Background()
-	const chunk = 10 << 20
 	d, bk := testServers[0].open(b, ctx, params)
 	mode, _ := bk.cfg.RequestChecksum()
 	mgr := manager.NewUploader(bk.client, func(u *manager.Uploader) {
-		u.PartSize = chunk
+		u.PartSize = int64(chunk)
 		u.Concurrency = bk.cfg.MaxConcurrency
 		u.RequestChecksumCalculation = mode // not the manager's default CRC32 on every part
 	})
