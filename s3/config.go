@@ -121,12 +121,14 @@ type Config struct {
 	// Checksum chooses how each uploaded part and object is verified by
 	// the service (see the package doc).
 	Checksum string `param:"checksum" default:"md5" oneof:"md5|crc32|crc32c|sha1|sha256|none|whensupported"`
-	// PayloadSigning signs each request body's SHA-256 into the request
-	// (SigV4 signed payload) on a plain-http endpoint; false sends
-	// UNSIGNED-PAYLOAD instead, which saves hashing every byte on both
-	// sides. Over https the SDK never signs bodies (TLS protects them), so
-	// it matters only for an http regionendpoint, where false needs a
-	// checksum other than none: nothing else would detect a damaged body.
+	// PayloadSigning signs the SHA-256 of each PutObject and UploadPart
+	// body (the data) into the request on a plain-http endpoint; false
+	// sends UNSIGNED-PAYLOAD instead, which saves hashing every byte on
+	// both sides. Over https the SDK already sends those bodies unsigned
+	// (TLS protects them), so it matters only on a plain-http endpoint,
+	// where false needs a checksum other than none: nothing else would
+	// detect a damaged body. Other bodies (CompleteMultipartUpload's part
+	// list, DeleteObjects' keys) are small and stay signed.
 	PayloadSigning bool `param:"payloadsigning" default:"true"`
 	// MaxRetries is the number of retries of a failed request (throttling,
 	// 5xx, network errors), with backoff and jitter.
@@ -164,19 +166,21 @@ func (c *Config) Validate() error {
 	if _, err := rootPrefix(c.RootDirectory); err != nil {
 		return err
 	}
-	if !c.PayloadSigning && c.Checksum == "none" && c.plainHTTP() {
-		return errors.New("parameter payloadsigning: false needs a checksum other than none on a plain-http regionendpoint (nothing else would detect a damaged request body)")
+	if !c.PayloadSigning && c.Checksum == "none" && c.RegionEndpoint != "" {
+		if ep, err := endpointURL(c.RegionEndpoint, c.Secure); err == nil && plainHTTP(ep) {
+			return errUnsignedUnchecked
+		}
 	}
 	return nil
 }
 
-// plainHTTP reports whether the driver talks to its endpoint without TLS.
-func (c *Config) plainHTTP() bool {
-	if c.RegionEndpoint == "" {
-		return false // AWS endpoints are https
-	}
-	u, err := endpointURL(c.RegionEndpoint, c.Secure)
-	return err == nil && strings.HasPrefix(u, "http://")
+// errUnsignedUnchecked refuses unsigned bodies that nothing would check.
+var errUnsignedUnchecked = errors.New("parameter payloadsigning: false needs a checksum other than none on a plain-http endpoint (nothing else would detect a damaged request body)")
+
+// plainHTTP reports whether the endpoint URL u is plain http (no TLS).
+func plainHTTP(u string) bool {
+	scheme, _, ok := strings.Cut(u, "://")
+	return ok && strings.EqualFold(scheme, "http")
 }
 
 // RequestChecksum returns the SDK's request-checksum mode and the flexible
@@ -202,12 +206,16 @@ func (c *Config) RequestChecksum() (aws.RequestChecksumCalculation, types.Checks
 	return aws.RequestChecksumCalculationWhenRequired, ""
 }
 
-// unsignedPayload makes an operation send UNSIGNED-PAYLOAD instead of the
-// SHA-256 of its body (payloadsigning false). It marks the payload hash as
-// unsigned at the start of the finalize step, before the SDK's checksum
-// step (which otherwise computes the SHA-256 together with an SDK-computed
-// checksum, as for DeleteObjects or the upload manager's parts) and its
-// payload-hash step, which both leave a hash already set alone.
+// unsignedPayload makes PutObject and UploadPart, the requests whose bodies
+// are the data, send UNSIGNED-PAYLOAD instead of the SHA-256 of their body
+// (payloadsigning false). The SDK already does so for both over https;
+// every other body (CompleteMultipartUpload's part list, DeleteObjects'
+// keys) stays signed, as it is small and CompleteMultipartUpload carries no
+// checksum. The step marks the payload unsigned at the start of the
+// finalize step, before the SDK's checksum step (which otherwise computes
+// the SHA-256 together with a checksum it computes itself, as for the upload
+// manager's parts) and its payload-hash step, which both leave a hash
+// already set alone.
 func unsignedPayload(stack *middleware.Stack) error {
 	return stack.Finalize.Add(unsignedPayloadStep{}, middleware.Before)
 }
@@ -219,8 +227,11 @@ func (unsignedPayloadStep) ID() string { return "stowage:UnsignedPayload" }
 func (unsignedPayloadStep) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (
 	middleware.FinalizeOutput, middleware.Metadata, error,
 ) {
-	if v4.GetPayloadHash(ctx) == "" {
-		ctx = v4.SetPayloadHash(ctx, "UNSIGNED-PAYLOAD")
+	switch awsmiddleware.GetOperationName(ctx) {
+	case "PutObject", "UploadPart":
+		if v4.GetPayloadHash(ctx) == "" {
+			ctx = v4.SetPayloadHash(ctx, "UNSIGNED-PAYLOAD")
+		}
 	}
 	return next.HandleFinalize(ctx, in)
 }
@@ -380,5 +391,10 @@ func (c *Config) Client(ctx context.Context, endpoint string) (*s3.Client, error
 			o.APIOptions = append(o.APIOptions, awsmiddleware.AddUserAgentKey(c.UserAgent))
 		}
 	})
+	// The endpoint may also come from the AWS configuration
+	// (AWS_ENDPOINT_URL_S3, endpoint_url), which Validate cannot see.
+	if !c.PayloadSigning && c.Checksum == "none" && plainHTTP(aws.ToString(client.Options().BaseEndpoint)) {
+		return nil, driver.Wrap(driver.KindInvalidArgument, errUnsignedUnchecked)
+	}
 	return client, nil
 }

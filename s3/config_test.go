@@ -45,6 +45,8 @@ func TestConfigErrors(t *testing.T) {
 			[]string{"payloadsigning", "checksum other than none", "plain-http"}},
 		{"unsigned without checksum, secure false", driver.Params{"regionendpoint": "127.0.0.1:9000", "secure": false, "payloadsigning": "false", "checksum": "none"},
 			[]string{"payloadsigning"}},
+		{"unsigned without checksum, uppercase scheme", driver.Params{"regionendpoint": "HTTP://127.0.0.1:9000", "payloadsigning": false, "checksum": "none"},
+			[]string{"payloadsigning"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -99,6 +101,24 @@ func TestPayloadSigningAllowed(t *testing.T) {
 		} else if c.PayloadSigning {
 			t.Errorf("Decode(%v): PayloadSigning still true", p)
 		}
+	}
+}
+
+// TestPayloadSigningEnvEndpoint checks the refusal of unchecked unsigned
+// bodies when the plain-http endpoint comes from the AWS configuration
+// rather than regionendpoint.
+func TestPayloadSigningEnvEndpoint(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9000")
+	p := baseParams()
+	p["payloadsigning"], p["checksum"] = false, "none"
+	_, err := New(context.Background(), p)
+	if err == nil || !errors.Is(err, driver.ErrInvalidArgument) || !strings.Contains(err.Error(), "payloadsigning") ||
+		!strings.HasPrefix(err.Error(), "s3: ") {
+		t.Fatalf("New with AWS_ENDPOINT_URL_S3=http://...: %v, want an invalid-argument error naming payloadsigning", err)
+	}
+	p["checksum"] = "md5"
+	if _, err := New(context.Background(), p); err != nil {
+		t.Fatalf("with checksum md5: %v", err)
 	}
 }
 

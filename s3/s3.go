@@ -55,6 +55,11 @@ func New(ctx context.Context, params driver.Params) (driver.Driver, error) {
 	}
 	b, err := newBackend(ctx, &c)
 	if err != nil {
+		// Name the driver, as driver.Decode's errors do.
+		var de *driver.Error
+		if errors.As(err, &de) && de.Driver == "" {
+			de.Driver, de.Op = driverName, "config"
+		}
 		return nil, err
 	}
 	return driver.New(b), nil
