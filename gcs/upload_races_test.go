@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stowage/stowage/driver"
 )
@@ -133,6 +134,16 @@ func TestStaleResumeCloseKeepsUpload(t *testing.T) {
 // leaves the one the placeholder records.
 func TestStaleResumeOwnSessionCancelled(t *testing.T) {
 	ctx, deleted := recordDeletes(t.Context())
+	var sessionsCreated atomic.Int32
+	ctx = driver.WithTransport(ctx, func(base http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			resp, err := base.RoundTrip(r)
+			if r.Method == http.MethodPost && r.URL.Query().Get("uploadType") == "resumable" && err == nil {
+				sessionsCreated.Add(1)
+			}
+			return resp, err
+		})
+	})
 	d, b := openTest(t, ctx, ModeResumable, 256<<10)
 	a := seeded(t, 1000) // below one chunk: no session yet
 	startUpload(t, ctx, d, "/s", a)
@@ -147,6 +158,15 @@ func TestStaleResumeOwnSessionCancelled(t *testing.T) {
 	c := seeded(t, 256<<10+10)
 	mustWrite(t, first, c)
 	mustWrite(t, second, seeded(t, 256<<10+20))
+	// Both chunks upload in the background. Wait until both writers have
+	// their session: a chunk that starts only after the first Close finds
+	// the placeholder changed and fails before it creates one, leaving
+	// nothing of its own to cancel (correct, but not this case).
+	for deadline := time.Now().Add(10 * time.Second); sessionsCreated.Load() < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d resumable sessions created, want 2 (one per writer)", sessionsCreated.Load())
+		}
+	}
 	if err := first.Close(); err != nil {
 		t.Fatalf("first Close: %v", err)
 	}
