@@ -166,21 +166,25 @@ func (c *Config) Validate() error {
 	if _, err := rootPrefix(c.RootDirectory); err != nil {
 		return err
 	}
-	if !c.PayloadSigning && c.Checksum == "none" && c.RegionEndpoint != "" {
-		if ep, err := endpointURL(c.RegionEndpoint, c.Secure); err == nil && plainHTTP(ep) {
-			return errUnsignedUnchecked
+	if c.RegionEndpoint != "" {
+		ep, _ := endpointURL(c.RegionEndpoint, c.Secure) // checked above
+		if err := c.checkUnsigned(ep); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// errUnsignedUnchecked refuses unsigned bodies that nothing would check.
-var errUnsignedUnchecked = errors.New("parameter payloadsigning: false needs a checksum other than none on a plain-http endpoint (nothing else would detect a damaged request body)")
-
-// plainHTTP reports whether the endpoint URL u is plain http (no TLS).
-func plainHTTP(u string) bool {
-	scheme, _, ok := strings.Cut(u, "://")
-	return ok && strings.EqualFold(scheme, "http")
+// checkUnsigned refuses payloadsigning false with checksum none when the
+// driver talks to endpoint (a URL) over plain http: nothing would detect a
+// damaged request body. Validate checks regionendpoint; Client checks the
+// endpoint the SDK resolved, which may come from the AWS configuration.
+func (c *Config) checkUnsigned(endpoint string) error {
+	scheme, _, _ := strings.Cut(endpoint, "://")
+	if !c.PayloadSigning && c.Checksum == "none" && strings.EqualFold(scheme, "http") {
+		return errors.New("parameter payloadsigning: false needs a checksum other than none on a plain-http endpoint (nothing else would detect a damaged request body)")
+	}
+	return nil
 }
 
 // RequestChecksum returns the SDK's request-checksum mode and the flexible
@@ -353,6 +357,7 @@ func (c *Config) Client(ctx context.Context, endpoint string) (*s3.Client, error
 	if err != nil {
 		return nil, driver.Errorf(driver.KindInvalidArgument, "loading the AWS configuration: %v", err)
 	}
+	redirect := endpoint != "" // a client for redirectendpoint: it only presigns URLs
 	if endpoint == "" && c.RegionEndpoint != "" {
 		endpoint, _ = endpointURL(c.RegionEndpoint, c.Secure)
 	}
@@ -393,8 +398,10 @@ func (c *Config) Client(ctx context.Context, endpoint string) (*s3.Client, error
 	})
 	// The endpoint may also come from the AWS configuration
 	// (AWS_ENDPOINT_URL_S3, endpoint_url), which Validate cannot see.
-	if !c.PayloadSigning && c.Checksum == "none" && plainHTTP(aws.ToString(client.Options().BaseEndpoint)) {
-		return nil, driver.Wrap(driver.KindInvalidArgument, errUnsignedUnchecked)
+	if !redirect {
+		if err := c.checkUnsigned(aws.ToString(client.Options().BaseEndpoint)); err != nil {
+			return nil, driver.Wrap(driver.KindInvalidArgument, err)
+		}
 	}
 	return client, nil
 }

@@ -89,6 +89,8 @@ func TestPayloadSigningAllowed(t *testing.T) {
 		{"checksum": "none"}, // AWS endpoints are https
 		{"regionendpoint": "http://127.0.0.1:9000", "checksum": "md5"},
 		{"regionendpoint": "http://127.0.0.1:9000", "checksum": "crc32c"},
+		// A redirect endpoint only gets presigned URLs, never a body.
+		{"regionendpoint": "https://s3.example.com", "redirectendpoint": "http://cdn.example.com", "checksum": "none"},
 	} {
 		p := baseParams()
 		for k, v := range extra {
@@ -100,6 +102,9 @@ func TestPayloadSigningAllowed(t *testing.T) {
 			t.Errorf("Decode(%v): %v", p, err)
 		} else if c.PayloadSigning {
 			t.Errorf("Decode(%v): PayloadSigning still true", p)
+		}
+		if _, err := New(context.Background(), p); err != nil {
+			t.Errorf("New(%v): %v", p, err)
 		}
 	}
 }

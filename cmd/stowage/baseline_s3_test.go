@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -69,7 +68,7 @@ func TestS3BaselineChecksum(t *testing.T) {
 				t.Fatal(err)
 			}
 			const size = 11 << 20 // three parts
-			if err := bl.Upload(ctx, "/blob", size, &zeroReader{left: size}); err != nil {
+			if err := bl.Upload(ctx, "/blob", size, &genReader{seed: 1, size: size}); err != nil {
 				t.Fatalf("Upload: %v", err)
 			}
 			t.Cleanup(func() { _ = bl.Delete(context.Background(), "/blob") })
@@ -94,17 +93,4 @@ func ensureS3Bucket(ctx context.Context, b *s3Baseline) error {
 		return nil
 	}
 	return err
-}
-
-// zeroReader yields left zero bytes.
-type zeroReader struct{ left int64 }
-
-func (z *zeroReader) Read(p []byte) (int, error) {
-	if z.left == 0 {
-		return 0, io.EOF
-	}
-	n := min(int64(len(p)), z.left)
-	clear(p[:n])
-	z.left -= n
-	return int(n), nil
 }
