@@ -95,11 +95,17 @@ stowage_need() {
 	if [ "$(id -u)" != 0 ]; then
 		sudo=sudo
 	fi
-	if [ $apt_updated = 0 ]; then
-		$sudo apt-get update -qq >&2 || return 1
-		apt_updated=1
-	fi
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >&2 || return 1
+	# Servers install in parallel (install_all): one apt-get at a time, and
+	# each waits for dpkg's lock instead of failing on it.
+	(
+		flock 9 || exit 1
+		if [ $apt_updated = 0 ]; then
+			$sudo apt-get -o DPkg::Lock::Timeout=600 update -qq >&2 || exit 1
+		fi
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+			--no-install-recommends "$@" >&2
+	) 9>"${TMPDIR:-/tmp}/stowage-apt.lock" || return 1
+	apt_updated=1
 	command -v "$cmd" >/dev/null 2>&1
 }
 
@@ -130,7 +136,32 @@ start_server() { # start_server NAME
 	"${1}_install" && "${1}_start"
 }
 
+# install_all NAME...: run every <name>_install at once, each in a subshell with
+# its output in a log (a cold install is minutes of compiling or downloading
+# per server; in parallel the slowest one sets the time), then print each log.
+# The starts that follow find the caches warm; a failed install fails there.
+install_all() {
+	local n logdir pids=() i=0 rc
+	logdir=$(mktemp -d "${TMPDIR:-/tmp}/stowage-install.XXXXXX") || return 1
+	for n in "$@"; do
+		("${n}_install") >"$logdir/$n.log" 2>&1 &
+		pids+=($!)
+	done
+	for n in "$@"; do
+		wait "${pids[$i]}"
+		rc=$?
+		i=$((i + 1))
+		if [ -s "$logdir/$n.log" ]; then
+			sed "s/^/[$n install] /" "$logdir/$n.log"
+		fi
+		[ $rc = 0 ] || echo "test.sh: ${n}_install failed (exit $rc)" >&2
+	done
+	rm -rf "$logdir"
+	return 0
+}
+
 if [ $start_servers = 1 ]; then
+	names=()
 	for f in scripts/emulators/*.sh; do
 		[ -e "$f" ] || continue
 		name=$(basename "$f" .sh)
@@ -144,6 +175,10 @@ if [ $start_servers = 1 ]; then
 			record FAIL "emulator $name: ${name}_install/_start undefined" 0
 			continue
 		fi
+		names+=("$name")
+	done
+	step "install test servers (in parallel)" install_all "${names[@]+"${names[@]}"}"
+	for name in "${names[@]+"${names[@]}"}"; do
 		started+=("$name")
 		step "emulator $name" start_server "$name"
 	done

@@ -31,10 +31,7 @@ azurite_install() {
 	if [ -x "$dir/node_modules/.bin/azurite-blob" ]; then
 		return 0
 	fi
-	if ! command -v npm >/dev/null 2>&1; then
-		echo "azurite: npm not found; installing nodejs and npm from Debian" >&2
-		apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm >&2 || return 1
-	fi
+	stowage_need npm nodejs npm || return 1
 	echo "azurite: installing azurite@$AZURITE_VERSION into $dir" >&2
 	mkdir -p "$dir" || return 1
 	npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" >&2 || return 1
