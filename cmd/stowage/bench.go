@@ -34,7 +34,9 @@ of upload+read (counted through driver.WithTransport; "-" for a backend that
 sends none); "peak heap" is the most Go heap in use during the case above what
 was in use before it (runtime/metrics, sampled every 2ms). With --runs N the
 figures are medians and peak heap the maximum. --baseline also uploads the
-same bytes with the raw SDK or OS (see baseline.go) next to each run (after
+same bytes with the service's own SDK, or plain file writes for the
+filesystem (same part or block size, concurrency and checksum as the driver,
+so both do the same work), next to each run (after
 it in odd-numbered runs, before it in even-numbered ones) and prints its MB/s
 and the median of the per-run ratios driver/raw. With no configuration the bench runs
 on the filesystem driver in a temporary folder and removes it afterwards; on a

@@ -33,6 +33,11 @@ var storageKeysIgnored = map[string]bool{
 type storeConfig struct {
 	Driver string
 	Params driver.Params
+	// Sources says where each parameter came from, by lowercase key:
+	// the STOWAGE_PARAM_* variable, --param, or the file, so an error about
+	// a parameter can name what set it. Nil for a store that was not loaded
+	// from flags (bench's default).
+	Sources map[string]string
 }
 
 // clone returns a copy whose Params can be changed freely.
@@ -41,7 +46,7 @@ func (c storeConfig) clone() storeConfig {
 	for k, v := range c.Params {
 		p[k] = v
 	}
-	return storeConfig{Driver: c.Driver, Params: p}
+	return storeConfig{Driver: c.Driver, Params: p, Sources: c.Sources}
 }
 
 // set sets parameter key, replacing any key that differs only in case (the
@@ -73,6 +78,9 @@ func (c storeConfig) open(ctx context.Context) (driver.Driver, error) {
 	if err != nil {
 		var de *driver.Error
 		if errors.As(err, &de) && de.Kind == driver.KindInvalidArgument && de.Op == "config" {
+			if src := c.sourcesIn(err.Error()); src != "" {
+				err = fmt.Errorf("%w (%s)", err, src)
+			}
 			return nil, usageErr(err)
 		}
 		return nil, err
@@ -90,6 +98,36 @@ func (p *paramFlags) String() string { return strings.Join(*p, ",") }
 func (p *paramFlags) Set(s string) error {
 	*p = append(*p, s)
 	return nil
+}
+
+// sourcesIn names where the parameters that msg (a driver's config error)
+// mentions were set, such as "buckt was set by the variable
+// STOWAGE_PARAM_BUCKT":
+// an operator who mistyped a variable's name learns which one. Drivers name
+// a parameter as `parameter NAME` or `parameter "NAME"`.
+func (c storeConfig) sourcesIn(msg string) string {
+	lower := strings.ToLower(msg)
+	var found []string
+	keys := make([]string, 0, len(c.Sources))
+	for k := range c.Sources {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, form := range []string{"parameter " + k, `parameter "` + k + `"`} {
+			i := strings.Index(lower, form)
+			if i < 0 {
+				continue
+			}
+			end := i + len(form)
+			if end < len(lower) && (lower[end] == '_' || lower[end] >= 'a' && lower[end] <= 'z' || lower[end] >= '0' && lower[end] <= '9') {
+				continue // a longer name that starts with k
+			}
+			found = append(found, k+" was set by "+c.Sources[k])
+			break
+		}
+	}
+	return strings.Join(found, "; ")
 }
 
 // configFlags are the flags every store command accepts.
@@ -147,10 +185,12 @@ func (c *configFlags) load(environ []string) (cfg storeConfig, ok bool, err erro
 		cfg.Driver = c.driver
 	}
 	envKeys := map[string]string{}
+	envNames := map[string]string{}
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
 		if name, found := strings.CutPrefix(k, EnvParamPrefix); found && name != "" {
 			envKeys[strings.ToLower(name)] = v
+			envNames[strings.ToLower(name)] = k
 		}
 	}
 	if cfg.Driver == "" {
@@ -164,8 +204,13 @@ func (c *configFlags) load(environ []string) (cfg storeConfig, ok bool, err erro
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	cfg.Sources = map[string]string{}
+	for k := range cfg.Params {
+		cfg.Sources[strings.ToLower(k)] = "the file " + file
+	}
 	for _, k := range names {
 		cfg.set(k, envKeys[k])
+		cfg.Sources[k] = "the variable " + envNames[k]
 	}
 	for i, p := range c.params {
 		k, v, ok := strings.Cut(p, "=")
@@ -174,6 +219,7 @@ func (c *configFlags) load(environ []string) (cfg storeConfig, ok bool, err erro
 			return cfg, false, usageErr(fmt.Errorf("--param number %d is not key=value", i+1))
 		}
 		cfg.set(strings.TrimSpace(k), v)
+		cfg.Sources[strings.ToLower(strings.TrimSpace(k))] = "--param"
 	}
 	return cfg, true, nil
 }

@@ -5,13 +5,14 @@
 //
 //	stowage bench [flags]                 upload and read back a matrix of blobs, print a table
 //	stowage check [flags]                 run the conformance suite against the store
-//	stowage ls [-r] [-l] [PATH]           list a folder (-r: walk everything below it)
-//	stowage stat PATH                     show a file or folder
+//	stowage ls [-r] [-l] [--json] [PATH]  list a folder (-r: walk everything below it)
+//	stowage stat [--json] PATH            show a file or folder
 //	stowage cat [--offset N] PATH         write a file to standard output
-//	stowage put [FILE|-] PATH             upload a local file (or standard input)
-//	stowage rm PATH                       delete a file or a folder with all below it
-//	stowage mv SRC DST                    move a file
+//	stowage put [--dry-run] FILE|- PATH   upload a local file (or standard input)
+//	stowage rm [-r] [--dry-run] PATH      delete a file (-r: a folder with all below it)
+//	stowage mv [--dry-run] SRC DST        move a file
 //	stowage purge-uploads --older-than D  remove abandoned in-progress uploads
+//	stowage version                       print the module and Go versions
 //	stowage help [COMMAND]                show help
 //
 // Every command that touches a store takes --config FILE (a registry config
@@ -29,8 +30,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"golang.org/x/term"
 
 	"github.com/stowage/stowage/driver"
 )
@@ -61,14 +66,15 @@ func init() {
 	commands = []*command{
 		{name: "bench", usage: "[flags]", summary: "upload and read back blobs of several sizes, print throughput, requests and memory", run: runBench},
 		{name: "check", usage: "[flags]", summary: "run the conformance suite against the store, in a fresh folder", run: runCheck},
-		{name: "ls", usage: "[-r] [-l] [PATH]", summary: "list a folder (default /); -r walks everything below it", run: runLs},
-		{name: "stat", usage: "PATH", summary: "show size, time and kind of a file or folder", run: runStat},
+		{name: "ls", usage: "[-r] [-l] [--json] [PATH]", summary: "list a folder (default /; folders end in /); -r walks everything below it", run: runLs},
+		{name: "stat", usage: "[--json] PATH", summary: "show size, time and kind of a file or folder", run: runStat},
 		{name: "cat", usage: "[--offset N] PATH", summary: "write a file to standard output", run: runCat},
-		{name: "put", usage: "[FILE|-] PATH", summary: "upload a local file, or standard input, to PATH", run: runPut},
-		{name: "rm", usage: "PATH", summary: "delete a file, or a folder with everything below it", run: runRm},
-		{name: "mv", usage: "SRC DST", summary: "move a file, replacing DST", run: runMv},
+		{name: "put", usage: "[--dry-run] FILE|- PATH", summary: "upload a local file, or standard input (-), to PATH", run: runPut},
+		{name: "rm", usage: "[-r] [--dry-run] PATH", summary: "delete a file; -r deletes a folder with everything below it", run: runRm},
+		{name: "mv", usage: "[--dry-run] SRC DST", summary: "move a file, replacing DST", run: runMv},
 		{name: "purge-uploads", usage: "[--older-than 168h]", summary: "remove in-progress uploads abandoned longer than the given age", run: runPurge},
 		{name: childCommand, hidden: true, summary: "the child process of check's cross-process resume case", run: runCheckChild},
+		{name: "version", usage: "", summary: "print stowage's module version and the Go version it was built with", run: runVersion},
 		{name: "help", usage: "[COMMAND]", summary: "show help for stowage or a command", run: runHelp},
 	}
 }
@@ -81,10 +87,11 @@ func main() {
 	os.Exit(code)
 }
 
-// isTerminal reports whether f is a character device (a terminal).
+// isTerminal reports whether f is a terminal. A character device is not
+// enough: /dev/null is one too, and a progress bar written there by a cron
+// job would be wasted work.
 func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return term.IsTerminal(int(f.Fd()))
 }
 
 // usageError is a bad command line or configuration: exit status 2.
@@ -116,10 +123,16 @@ func (a *app) main(ctx context.Context, args []string) int {
 		a.overview(a.stdout)
 		return 0
 	}
+	if name == "--version" || name == "-version" {
+		name = "version"
+	}
 	cmd := findCommand(name)
-	if cmd == nil {
-		fmt.Fprintf(a.stderr, "stowage: unknown command %q\n\n", name)
-		a.overview(a.stderr)
+	if cmd == nil || cmd.hidden && name != childCommand {
+		msg := fmt.Sprintf("stowage: unknown command %q", name)
+		if near := nearestCommand(name); near != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", near)
+		}
+		fmt.Fprintf(a.stderr, "%s; run \"stowage help\" for the list of commands\n", msg)
 		return 2
 	}
 	err := cmd.run(ctx, a, args[1:])
@@ -138,6 +151,83 @@ func (a *app) main(ctx context.Context, args []string) int {
 		fmt.Fprintf(a.stderr, "stowage %s: %v\n", cmd.name, err)
 		return 1
 	}
+}
+
+// nearestCommand returns the visible command within two edits of name
+// (a typo), or "".
+func nearestCommand(name string) string {
+	best, bestD := "", 3
+	for _, c := range commands {
+		if c.hidden {
+			continue
+		}
+		if d := editDistance(name, c.name); d < bestD {
+			best, bestD = c.name, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// runVersion prints the module version (with the VCS revision when the
+// binary was built from a checkout) and the Go version.
+func runVersion(_ context.Context, a *app, args []string) error {
+	fs := a.newFlags("version", "", findCommand("version").summary)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, 0, "(none)"); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, versionString())
+	return nil
+}
+
+// versionString is "stowage VERSION [REVISION] (GOVERSION OS/ARCH)".
+func versionString() string {
+	version, rev := "(unknown)", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version = bi.Main.Version
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" && rev != "" {
+					rev += "+dirty"
+				}
+			}
+		}
+	}
+	if version == "" {
+		version = "(devel)"
+	}
+	s := "stowage " + version
+	if rev != "" && !strings.Contains(version, rev[:min(12, len(rev))]) {
+		s += " " + rev
+	}
+	return fmt.Sprintf("%s (%s %s/%s)", s, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 func findCommand(name string) *command {

@@ -242,11 +242,11 @@ func TestFileCommands(t *testing.T) {
 	os.WriteFile(local, []byte("hello, world"), 0o644)
 	must(run("", "put", local, "/a/b.txt"))
 	must(run("from stdin", "put", "-", "/a/c"))
-	must(run("one arg", "put", "/a/d/e"))
-	if r := must(run("", "ls")); r.stdout != "/a\n" {
+	must(run("one arg", "put", "-", "/a/d/e"))
+	if r := must(run("", "ls")); r.stdout != "/a/\n" {
 		t.Fatalf("ls: %q", r.stdout)
 	}
-	if r := must(run("", "ls", "/a")); r.stdout != "/a/b.txt\n/a/c\n/a/d\n" {
+	if r := must(run("", "ls", "/a")); r.stdout != "/a/b.txt\n/a/c\n/a/d/\n" {
 		t.Fatalf("ls /a: %q", r.stdout)
 	}
 	if r := must(run("", "ls", "/", "-r")); r.stdout != "/a/\n/a/b.txt\n/a/c\n/a/d/\n/a/d/e\n" {
@@ -281,7 +281,7 @@ func TestFileCommands(t *testing.T) {
 	if r := must(run("", "cat", "/z")); r.stdout != "hello, world" {
 		t.Fatalf("cat after mv: %q", r.stdout)
 	}
-	must(run("", "rm", "/a"))
+	must(run("", "rm", "-r", "/a"))
 	if r := must(run("", "ls", "-r")); r.stdout != "/z\n" {
 		t.Fatalf("ls after rm: %q", r.stdout)
 	}
