@@ -39,8 +39,12 @@ func TestAzureBaselineChecksum(t *testing.T) {
 					if r.Method == http.MethodPut && r.URL.Query().Get("comp") == "block" {
 						var h []string
 						for _, k := range []string{"Content-Md5", "X-Ms-Content-Crc64"} {
-							if r.Header.Get(k) != "" {
-								h = append(h, k)
+							// The SDK sets some headers with
+							// non-canonical keys (Content-MD5).
+							for hk, v := range r.Header {
+								if strings.EqualFold(hk, k) && len(v) > 0 && v[0] != "" {
+									h = append(h, k)
+								}
 							}
 						}
 						mu.Lock()
