@@ -80,12 +80,30 @@ type UploadPurger interface {
 func New(b Backend) Driver { return &base{b: b, name: b.Name()} }
 
 // BackendOf returns the Backend behind a Driver made by [New], or nil. Use it
-// to reach optional interfaces such as [UploadPurger].
+// to reach optional interfaces such as [UploadPurger]. It follows the
+// [Unwrapper] chain of decorators (metrics, tracing, logging, limits), so
+// what a backend offers stays reachable through any number of wrappers.
 func BackendOf(d Driver) Backend {
-	if b, ok := d.(*base); ok {
-		return b.b
+	for d != nil {
+		if b, ok := d.(*base); ok {
+			return b.b
+		}
+		u, ok := d.(Unwrapper)
+		if !ok {
+			return nil
+		}
+		d = u.Unwrap()
 	}
 	return nil
+}
+
+// Unwrapper is implemented by a Driver that wraps another one (a decorator,
+// or middleware): Unwrap returns the wrapped Driver. [BackendOf] follows it,
+// so optional interfaces such as [UploadPurger] and [FlatLister] and the
+// backend's [Capabilities] stay reachable through the wrapper. A decorator
+// must implement it; package middleware builds decorators that do.
+type Unwrapper interface {
+	Unwrap() Driver
 }
 
 type base struct {

@@ -556,3 +556,29 @@ func TestNetworkFailure(t *testing.T) {
 		t.Errorf("ErrUnavailable: %v", err)
 	}
 }
+
+// wrapper is a decorator that adds nothing but Unwrap.
+type wrapper struct{ Driver }
+
+func (w wrapper) Unwrap() Driver { return w.Driver }
+
+// hider is a decorator without Unwrap.
+type hider struct{ Driver }
+
+func TestBackendOfFollowsUnwrap(t *testing.T) {
+	b := &fakeBackendForUnwrap{}
+	d := New(b)
+	if got := BackendOf(wrapper{wrapper{d}}); got != b {
+		t.Fatalf("BackendOf through two wrappers: %v", got)
+	}
+	if got := BackendOf(hider{d}); got != nil {
+		t.Fatalf("BackendOf through a wrapper without Unwrap: %v, want nil", got)
+	}
+	if got := BackendOf(nil); got != nil {
+		t.Fatalf("BackendOf(nil): %v", got)
+	}
+}
+
+type fakeBackendForUnwrap struct{ Backend }
+
+func (*fakeBackendForUnwrap) Name() string { return "fake" }
