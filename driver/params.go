@@ -36,7 +36,13 @@ func (s Size) String() string {
 	return strconv.FormatInt(int64(s), 10) + "B"
 }
 
-// ParseSize parses a size such as "10MiB", "10M", "5GB" or "1048576".
+// ParseSize parses a size: a number of bytes ("1048576"), or a number with
+// a binary unit (KiB, MiB, GiB, TiB, or Kubernetes' Ki, Mi, Gi, Ti: powers
+// of 2^10) or a decimal unit (KB, MB, GB, TB: powers of 10^3), any case,
+// with an optional space. A bare K, M, G or T is refused: tools disagree on
+// it (Kubernetes and most CLIs read "10M" as 10×10^6 bytes, Distribution's
+// and earlier stowage's configurations as 10×2^20), and a chunk size off by
+// 5% can break a service's part rules, so the error says which to write.
 func ParseSize(s string) (Size, error) {
 	t := strings.TrimSpace(s)
 	i := 0
@@ -47,12 +53,17 @@ func ParseSize(s string) (Size, error) {
 		return 0, fmt.Errorf("%q is not a size (want a number of bytes or a number with a unit such as 10MiB)", s)
 	}
 	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	if len(unit) == 1 && strings.Contains("kmgt", unit) {
+		u := strings.ToUpper(unit)
+		return 0, fmt.Errorf("%q is ambiguous: write %s%siB for %s×2^%d bytes or %s%sB for %s×10^%d (a bare %s means one in some tools and the other in others)",
+			s, num, u, num, 10*(strings.Index("kmgt", unit)+1), num, u, num, 3*(strings.Index("kmgt", unit)+1), u)
+	}
 	mult := map[string]float64{
 		"": 1, "b": 1,
-		"k": 1 << 10, "ki": 1 << 10, "kib": 1 << 10, "kb": 1e3,
-		"m": 1 << 20, "mi": 1 << 20, "mib": 1 << 20, "mb": 1e6,
-		"g": 1 << 30, "gi": 1 << 30, "gib": 1 << 30, "gb": 1e9,
-		"t": 1 << 40, "ti": 1 << 40, "tib": 1 << 40, "tb": 1e12,
+		"ki": 1 << 10, "kib": 1 << 10, "kb": 1e3,
+		"mi": 1 << 20, "mib": 1 << 20, "mb": 1e6,
+		"gi": 1 << 30, "gib": 1 << 30, "gb": 1e9,
+		"ti": 1 << 40, "tib": 1 << 40, "tb": 1e12,
 	}[unit]
 	if mult == 0 {
 		return 0, fmt.Errorf("%q has an unknown unit %q (use B, KiB, MiB, GiB, TiB, or KB, MB, GB, TB)", s, t[i:])

@@ -32,7 +32,7 @@ func (c *testConfig) Validate() error {
 func TestDecodeDefaultsAndTypes(t *testing.T) {
 	var c testConfig
 	err := Decode("test", Params{
-		"RootDirectory": "/data", "chunksize": "64M", "maxthreads": "200", "secure": "false",
+		"RootDirectory": "/data", "chunksize": "64MiB", "maxthreads": "200", "secure": "false",
 		"secretkey": "s3cr3t", "redirectexpiry": 90, "checksum": "WHEN_SUPPORTED", "tags": "a, b,,c",
 		"credentials": map[string]any{"type": "service_account"}, "ratio": "0.5",
 	}, &c)
@@ -115,8 +115,8 @@ func TestDecodeNeverEchoesSecrets(t *testing.T) {
 
 func TestParseSize(t *testing.T) {
 	cases := map[string]Size{
-		"0": 0, "1": 1, "10MiB": 10 << 20, "10M": 10 << 20, "10m": 10 << 20, "10MB": 10e6, "5GiB": 5 << 30,
-		"5g": 5 << 30, "1.5KiB": 1536, "256 KiB": 256 << 10, "1TB": 1e12, "2ti": 2 << 40, "7B": 7,
+		"0": 0, "1": 1, "10MiB": 10 << 20, "10Mi": 10 << 20, "10mib": 10 << 20, "10MB": 10e6, "5GiB": 5 << 30,
+		"5gi": 5 << 30, "1.5KiB": 1536, "256 KiB": 256 << 10, "1TB": 1e12, "2ti": 2 << 40, "7B": 7, "100kb": 1e5,
 	}
 	for in, want := range cases {
 		got, err := ParseSize(in)
@@ -127,6 +127,19 @@ func TestParseSize(t *testing.T) {
 	for _, in := range []string{"", "MiB", "-1", "1.3B", "1e3", "10 parsecs", "99999999999TiB"} {
 		if _, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) succeeded", in)
+		}
+	}
+	// A bare K, M, G or T means 2^10.. in some tools and 10^3.. in others:
+	// refused, with both spellings offered.
+	for in, want := range map[string]string{
+		"10M": "write 10MiB for 10×2^20 bytes or 10MB for 10×10^6",
+		"5g":  "write 5GiB for 5×2^30 bytes or 5GB for 5×10^9",
+		"64k": "write 64KiB for 64×2^10 bytes or 64KB for 64×10^3",
+		"1 T": "write 1TiB for 1×2^40 bytes or 1TB for 1×10^12",
+	} {
+		_, err := ParseSize(in)
+		if err == nil || !strings.Contains(err.Error(), "ambiguous: "+want) {
+			t.Errorf("ParseSize(%q): %v, want an ambiguity error saying %q", in, err, want)
 		}
 	}
 	if s := Size(5 << 20).String(); s != "5MiB" {
