@@ -11,6 +11,7 @@
 //	stowage put [--dry-run] FILE|- PATH   upload a local file (or standard input)
 //	stowage rm [-r] [--dry-run] PATH      delete a file (-r: a folder with all below it)
 //	stowage mv [--dry-run] SRC DST        move a file
+//	stowage cp [-r] [--resume] SRC DST    copy between local files, - and stores (NAME:/path)
 //	stowage purge-uploads --older-than D  remove abandoned in-progress uploads
 //	stowage version                       print the module and Go versions
 //	stowage help [COMMAND]                show help
@@ -72,6 +73,7 @@ func init() {
 		{name: "put", usage: "[--dry-run] FILE|- PATH", summary: "upload a local file, or standard input (-), to PATH", run: runPut},
 		{name: "rm", usage: "[-r] [--dry-run] PATH", summary: "delete a file; -r deletes a folder with everything below it", run: runRm},
 		{name: "mv", usage: "[--dry-run] SRC DST", summary: "move a file, replacing DST", run: runMv},
+		{name: "cp", usage: "[-r] [--resume] [--dry-run] SRC DST", summary: "copy between local files, - and stores (NAME:/path), also store to store", run: runCp},
 		{name: "purge-uploads", usage: "[--older-than 168h]", summary: "remove in-progress uploads abandoned longer than the given age", run: runPurge},
 		{name: childCommand, hidden: true, summary: "the child process of check's cross-process resume case", run: runCheckChild},
 		{name: "version", usage: "", summary: "print stowage's module version and the Go version it was built with", run: runVersion},
