@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/stowage/stowage/conformance"
-	"github.com/stowage/stowage/driver"
 	"github.com/stowage/stowage/filesystem"
 )
 
@@ -77,7 +76,9 @@ func TestCpTreeBetweenStores(t *testing.T) {
 	two := t.TempDir()
 	multi := filepath.Join(cfgDir, "stores.yml")
 	os.WriteFile(multi, []byte("stores:\n  two: {storage: {filesystem: {rootdirectory: "+two+"}}}\n"), 0o644)
-	args := func(a ...string) []string { return append([]string{"cp", "--config", multi, "--store", "one=" + one}, a...) }
+	args := func(a ...string) []string {
+		return append([]string{"cp", "--config", multi, "--store", "one=" + one}, a...)
+	}
 	if r := stowage(t, nil, "", args("-r", srcDir, "one:/x")...); r.code != 0 {
 		t.Fatalf("cp -r local one: %+v", r)
 	}
@@ -219,5 +220,4 @@ func TestCpFilesystemToS3(t *testing.T) {
 	t.Cleanup(func() {
 		stowage(t, environ, "", "rm", "--config", s3cfg, "-r", "/u")
 	})
-	var _ driver.Driver = d
 }
