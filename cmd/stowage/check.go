@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -75,6 +76,8 @@ func runCheck(ctx context.Context, a *app, args []string) error {
 		verbose bool
 		seed    uint64
 		timeout time.Duration
+		asJSON  bool
+		junit   string
 	)
 	fs.StringVar(&run, "run", "", "run only the cases whose full name (such as prefix/Writer/StateMachine) matches this `regexp`")
 	fs.BoolVar(&short, "short", false, "scale the biggest cases down")
@@ -84,6 +87,8 @@ func runCheck(ctx context.Context, a *app, args []string) error {
 	seedDefault, _ := strconv.ParseUint(lookupEnv(a.environ, conformance.EnvSeed), 10, 64)
 	fs.Uint64Var(&seed, "seed", seedDefault, "seed of the random data (default $"+conformance.EnvSeed+", else random; printed)")
 	fs.DurationVar(&timeout, "timeout", 0, "bound on one case (default 10m, 60m with --large)")
+	fs.BoolVar(&asJSON, "json", false, "print one JSON report (cases with status, seconds and log; totals) instead of text")
+	fs.StringVar(&junit, "junit", "", "also write a JUnit XML report to `FILE`, for CI systems to show the cases")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -151,11 +156,17 @@ func runCheck(ctx context.Context, a *app, args []string) error {
 		}
 	}()
 
-	fmt.Fprintf(a.stdout, "stowage check: %s %s, folder /%s, seed %d (replay with --seed %d)\n",
+	out := a.stdout
+	if asJSON {
+		out = io.Discard
+	}
+	fmt.Fprintf(out, "stowage check: %s %s, folder /%s, seed %d (replay with --seed %d)\n",
 		store.Driver, describeStore(store), folder, opts.Seed, opts.Seed)
 	var pass, fail, skip int
+	var results []conformance.Result
 	start := time.Now()
 	failed := conformance.Check(ctx, h, opts, func(r conformance.Result) {
+		results = append(results, r)
 		switch r.Status {
 		case conformance.Pass:
 			pass++
@@ -164,17 +175,29 @@ func runCheck(ctx context.Context, a *app, args []string) error {
 		case conformance.Skip:
 			skip++
 		}
-		fmt.Fprintf(a.stdout, "%s  %s (%.2fs)\n", r.Status, r.Name, r.Duration.Seconds())
+		fmt.Fprintf(out, "%s  %s (%.2fs)\n", r.Status, r.Name, r.Duration.Seconds())
 		if r.Status == conformance.Fail || verbose || r.Status == conformance.Skip {
 			for _, l := range r.Log {
 				if r.Status == conformance.Skip && !verbose && !strings.HasPrefix(l, "SKIP: ") {
 					continue
 				}
-				fmt.Fprintf(a.stdout, "      %s\n", strings.ReplaceAll(l, "\n", "\n      "))
+				fmt.Fprintf(out, "      %s\n", strings.ReplaceAll(l, "\n", "\n      "))
 			}
 		}
 	})
-	fmt.Fprintf(a.stdout, "check: %d passed, %d failed, %d skipped in %s\n", pass, fail, skip, time.Since(start).Round(time.Millisecond))
+	elapsed := time.Since(start)
+	fmt.Fprintf(out, "check: %d passed, %d failed, %d skipped in %s\n", pass, fail, skip, elapsed.Round(time.Millisecond))
+	rep := newCheckReport(store.Driver, "/"+folder, opts.Seed, results, elapsed)
+	if asJSON {
+		if err := writeJSON(a.stdout, rep); err != nil {
+			return err
+		}
+	}
+	if junit != "" {
+		if err := rep.writeJUnit(junit); err != nil {
+			return fmt.Errorf("--junit: %w", err)
+		}
+	}
 	if failed > 0 || fail > 0 {
 		return errSilent
 	}
