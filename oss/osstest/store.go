@@ -1,0 +1,153 @@
+package osstest
+
+import (
+	"bytes"
+	"crypto/md5"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash/crc64"
+	"io"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+)
+
+// blob is an immutable run of bytes, in memory or in a file of Options.Dir. Objects
+// and parts refer to blobs through segments; refs counts those references (under
+// Server.mu) and the blob's file is removed when the last one goes.
+type blob struct {
+	size int64
+	mem  []byte // memory storage
+	path string // disk storage
+	refs int
+}
+
+// segment is a slice [off, off+n) of a blob.
+type segment struct {
+	b      *blob
+	off, n int64
+}
+
+// blobStore makes blobs from request bodies.
+type blobStore struct {
+	dir string // "" keeps blobs in memory
+	seq atomic.Uint64
+}
+
+// digests are what the server computes of every body it stores.
+type digests struct {
+	md5    []byte
+	crc    uint64
+	sha256 []byte
+	size   int64
+}
+
+var errTooLarge = errors.New("body larger than allowed")
+
+// write streams r (at most limit bytes, sizeHint when known) into a new blob and
+// returns it with the body's digests. A body longer than limit gives errTooLarge.
+func (s *blobStore) write(r io.Reader, sizeHint, limit int64) (*blob, digests, error) {
+	mh, sh, ch := md5.New(), sha256.New(), crc64.New(crcTable)
+	hw := io.MultiWriter(mh, sh, ch)
+	lr := &io.LimitedReader{R: r, N: limit + 1}
+	b := &blob{}
+	var n int64
+	var err error
+	if s.dir == "" {
+		var buf bytes.Buffer
+		if sizeHint > 0 && sizeHint <= limit {
+			buf.Grow(int(sizeHint))
+		}
+		n, err = io.Copy(io.MultiWriter(&buf, hw), lr)
+		b.mem = buf.Bytes()
+	} else {
+		b.path = filepath.Join(s.dir, fmt.Sprintf("blob-%d", s.seq.Add(1)))
+		var f *os.File
+		f, err = os.OpenFile(b.path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err == nil {
+			n, err = io.Copy(io.MultiWriter(f, hw), lr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				os.Remove(b.path)
+			}
+		}
+	}
+	if err == nil && n > limit {
+		b.release()
+		err = errTooLarge
+	}
+	if err != nil {
+		return nil, digests{}, err
+	}
+	b.size = n
+	return b, digests{md5: mh.Sum(nil), crc: ch.Sum64(), sha256: sh.Sum(nil), size: n}, nil
+}
+
+// release drops storage for a blob nothing refers to any more.
+func (b *blob) release() {
+	if b.path != "" {
+		os.Remove(b.path)
+	}
+	b.mem = nil
+}
+
+// copyRange writes bytes [start, end) of the concatenation of segs to w.
+func copyRange(w io.Writer, segs []segment, start, end int64) error {
+	pos := int64(0)
+	for _, sg := range segs {
+		sStart, sEnd := pos, pos+sg.n
+		pos = sEnd
+		if sEnd <= start || sStart >= end {
+			continue
+		}
+		lo := max(start, sStart) - sStart
+		hi := min(end, sEnd) - sStart
+		if err := sg.copyTo(w, sg.off+lo, hi-lo); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (sg segment) copyTo(w io.Writer, off, n int64) error {
+	if sg.b.path == "" {
+		_, err := w.Write(sg.b.mem[off : off+n])
+		return err
+	}
+	f, err := os.Open(sg.b.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, io.NewSectionReader(f, off, n))
+	return err
+}
+
+// sliceSegments returns the segments covering [start, end) of segs.
+func sliceSegments(segs []segment, start, end int64) []segment {
+	var out []segment
+	pos := int64(0)
+	for _, sg := range segs {
+		sStart, sEnd := pos, pos+sg.n
+		pos = sEnd
+		if sEnd <= start || sStart >= end {
+			continue
+		}
+		lo := max(start, sStart) - sStart
+		hi := min(end, sEnd) - sStart
+		out = append(out, segment{b: sg.b, off: sg.off + lo, n: hi - lo})
+	}
+	return out
+}
+
+// digestRange computes MD5 and CRC64 of bytes [start, end) of segs.
+func digestRange(segs []segment, start, end int64) (digests, error) {
+	mh, ch := md5.New(), crc64.New(crcTable)
+	if err := copyRange(io.MultiWriter(mh, ch), segs, start, end); err != nil {
+		return digests{}, err
+	}
+	return digests{md5: mh.Sum(nil), crc: ch.Sum64(), size: end - start}, nil
+}
