@@ -35,15 +35,21 @@ func (s *Server) bucketXMLOf(b *bucket, host string) bucketXML {
 
 func (s *Server) listBuckets(w http.ResponseWriter, r *http.Request) *ossError {
 	type result struct {
-		XMLName xml.Name    `xml:"ListAllMyBucketsResult"`
-		Prefix  string      `xml:"Prefix"`
-		Marker  string      `xml:"Marker"`
-		MaxKeys int         `xml:"MaxKeys"`
-		Owner   ownerXML    `xml:"Owner"`
-		Buckets []bucketXML `xml:"Buckets>Bucket"`
+		XMLName     xml.Name    `xml:"ListAllMyBucketsResult"`
+		Prefix      string      `xml:"Prefix"`
+		Marker      string      `xml:"Marker"`
+		MaxKeys     int         `xml:"MaxKeys"`
+		IsTruncated bool        `xml:"IsTruncated"`
+		NextMarker  string      `xml:"NextMarker,omitempty"`
+		Owner       ownerXML    `xml:"Owner"`
+		Buckets     []bucketXML `xml:"Buckets>Bucket"`
 	}
 	q := r.URL.Query()
-	res := result{Prefix: q.Get("prefix"), Marker: q.Get("marker"), MaxKeys: 1000, Owner: s.owner()}
+	maxKeys, err := parseMax(q, "max-keys", 100)
+	if err != nil {
+		return err
+	}
+	res := result{Prefix: q.Get("prefix"), Marker: q.Get("marker"), MaxKeys: maxKeys, Owner: s.owner()}
 	s.mu.Lock()
 	for _, b := range s.buckets {
 		if strings.HasPrefix(b.name, res.Prefix) && b.name > res.Marker {
@@ -52,6 +58,13 @@ func (s *Server) listBuckets(w http.ResponseWriter, r *http.Request) *ossError {
 	}
 	s.mu.Unlock()
 	sort.Slice(res.Buckets, func(i, j int) bool { return res.Buckets[i].Name < res.Buckets[j].Name })
+	if len(res.Buckets) > maxKeys {
+		res.Buckets = res.Buckets[:maxKeys]
+		res.IsTruncated = true
+		if maxKeys > 0 {
+			res.NextMarker = res.Buckets[maxKeys-1].Name
+		}
+	}
 	s.writeXML(w, 200, res)
 	return nil
 }
