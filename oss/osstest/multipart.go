@@ -47,6 +47,9 @@ func (s *Server) initiateUpload(w http.ResponseWriter, r *http.Request, bucketNa
 	if err := checkKey(key); err != nil {
 		return err
 	}
+	if err := checkSSE(r); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	b, err := s.bucketLocked(bucketName)
 	if err == nil && forbidOverwrite(r) && b.objects[key] != nil {
@@ -62,6 +65,7 @@ func (s *Server) initiateUpload(w http.ResponseWriter, r *http.Request, bucketNa
 	if err != nil {
 		return err
 	}
+	echoSSE(w, u.header)
 	type result struct {
 		XMLName      xml.Name `xml:"InitiateMultipartUploadResult"`
 		Bucket       string   `xml:"Bucket"`
@@ -125,6 +129,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucketName, 
 	s.mu.Lock()
 	_, u, err := s.uploadLocked(bucketName, key, id)
 	if err == nil {
+		echoSSE(w, u.header)
 		ref(p.segs)
 		p.modified = s.now().UTC()
 		if old := u.parts[num]; old != nil {
@@ -243,6 +248,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucketNa
 	if q.Get("encoding-type") == "url" {
 		res.EncodingType = "url"
 	}
+	echoSSE(w, o.header)
 	w.Header().Set("x-oss-hash-crc64ecma", strconv.FormatUint(o.crc, 10))
 	w.Header().Set("ETag", o.etag)
 	s.writeXML(w, 200, res)

@@ -17,7 +17,33 @@ import (
 )
 
 // storedHeaders are the request headers an object keeps and answers with.
-var storedHeaders = []string{"Content-Type", "Content-Disposition", "Content-Encoding", "Cache-Control", "Expires", "Content-Language"}
+var storedHeaders = []string{"Content-Type", "Content-Disposition", "Content-Encoding", "Cache-Control", "Expires", "Content-Language",
+	"x-oss-server-side-encryption", "x-oss-server-side-encryption-key-id", "x-oss-server-side-data-encryption"}
+
+// sseHeaders are the server-side encryption headers, echoed on writes.
+var sseHeaders = storedHeaders[6:]
+
+// checkSSE validates the server-side encryption headers of a write.
+func checkSSE(r *http.Request) *ossError {
+	switch v := r.Header.Get("x-oss-server-side-encryption"); v {
+	case "", "AES256", "KMS", "SM4":
+		if v != "KMS" && r.Header.Get("x-oss-server-side-encryption-key-id") != "" {
+			return errorf(400, "InvalidArgument", "x-oss-server-side-encryption-key-id is only valid with KMS encryption.")
+		}
+		return nil
+	default:
+		return errorf(400, "InvalidEncryptionAlgorithmError", "The encryption request you specified is not valid. Supported value: AES256/KMS/SM4")
+	}
+}
+
+// echoSSE copies the encryption headers of h to an answer.
+func echoSSE(w http.ResponseWriter, h http.Header) {
+	for _, k := range sseHeaders {
+		if v := h.Get(k); v != "" {
+			w.Header().Set(k, v)
+		}
+	}
+}
 
 func pickHeaders(r *http.Request) http.Header {
 	h := http.Header{}
@@ -183,6 +209,9 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucketName, k
 	if err := checkKey(key); err != nil {
 		return err
 	}
+	if err := checkSSE(r); err != nil {
+		return err
+	}
 	if err := s.hasBucket(bucketName); err != nil {
 		return err
 	}
@@ -203,6 +232,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucketName, k
 	o := &object{key: key, segs: []segment{{b: bl, n: d.size}}, size: d.size, etag: etagOf(d.md5),
 		crc: d.crc, md5: d.md5, modified: s.now().UTC(), typ: "Normal", header: pickHeaders(r)}
 	storeLocked(b, o)
+	echoSSE(w, o.header)
 	w.Header().Set("ETag", o.etag)
 	w.Header().Set("Content-MD5", base64.StdEncoding.EncodeToString(d.md5))
 	w.Header().Set("x-oss-hash-crc64ecma", strconv.FormatUint(d.crc, 10))
@@ -285,6 +315,9 @@ func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.00
 
 func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucketName, key string) *ossError {
 	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := checkSSE(r); err != nil {
 		return err
 	}
 	if err := s.hasBucket(bucketName); err != nil {

@@ -277,3 +277,25 @@ func TestDeleteObjects(t *testing.T) {
 		svcErr(t, err, 400, "MalformedXML")
 	})
 }
+
+func TestServerSideEncryptionHeaders(t *testing.T) {
+	forEachVersion(t, func(t *testing.T, srv *osstest.Server, b *oss.Bucket) {
+		var h http.Header
+		err := b.PutObject("e", strings.NewReader("x"), oss.ServerSideEncryption("KMS"), oss.ServerSideEncryptionKeyID("key-1"), oss.GetResponseHeader(&h))
+		if err != nil || h.Get("x-oss-server-side-encryption") != "KMS" || h.Get("x-oss-server-side-encryption-key-id") != "key-1" {
+			t.Fatalf("PutObject with KMS: %v %v", err, h)
+		}
+		h, err = b.GetObjectDetailedMeta("e")
+		if err != nil || h.Get("x-oss-server-side-encryption") != "KMS" {
+			t.Fatalf("HEAD: %v %v", err, h)
+		}
+		imur, err := b.InitiateMultipartUpload("e2", oss.ServerSideEncryption("AES256"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.UploadPart(imur, strings.NewReader("p"), 1, 1, oss.GetResponseHeader(&h)); err != nil || h.Get("x-oss-server-side-encryption") != "AES256" {
+			t.Fatalf("UploadPart of an encrypted upload: %v %v", err, h)
+		}
+		svcErr(t, b.PutObject("e3", strings.NewReader("x"), oss.ServerSideEncryption("ROT13")), 400, "InvalidEncryptionAlgorithmError")
+	})
+}

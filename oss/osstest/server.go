@@ -184,10 +184,24 @@ func (s *Server) URL() string { return s.ts.URL }
 // path-style addressing).
 func (s *Server) Endpoint() string { return s.ts.URL }
 
-// Close stops the server and closes its connections. Data in Options.Dir stays.
+// Close stops the server, closes its connections, waits for the requests in
+// progress, and removes the data it stored (its files in Options.Dir).
 func (s *Server) Close() {
 	s.ts.CloseClientConnections()
 	s.ts.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range s.buckets {
+		for _, o := range b.objects {
+			unref(o.segs)
+		}
+		for _, u := range b.uploads {
+			for _, p := range u.parts {
+				unref(p.segs)
+			}
+		}
+	}
+	s.buckets = map[string]*bucket{}
 }
 
 // SetFault replaces the fault hook (nil serves every request normally).

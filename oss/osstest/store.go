@@ -5,12 +5,9 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"hash/crc64"
 	"io"
 	"os"
-	"path/filepath"
-	"sync/atomic"
 )
 
 // blob is an immutable run of bytes, in memory or in a file of Options.Dir. Objects
@@ -32,7 +29,6 @@ type segment struct {
 // blobStore makes blobs from request bodies.
 type blobStore struct {
 	dir string // "" keeps blobs in memory
-	seq atomic.Uint64
 }
 
 // digests are what the server computes of every body it stores.
@@ -62,10 +58,10 @@ func (s *blobStore) write(r io.Reader, sizeHint, limit int64) (*blob, digests, e
 		n, err = io.Copy(io.MultiWriter(&buf, hw), lr)
 		b.mem = buf.Bytes()
 	} else {
-		b.path = filepath.Join(s.dir, fmt.Sprintf("blob-%d", s.seq.Add(1)))
 		var f *os.File
-		f, err = os.OpenFile(b.path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		f, err = os.CreateTemp(s.dir, "blob-*")
 		if err == nil {
+			b.path = f.Name()
 			n, err = io.Copy(io.MultiWriter(f, hw), lr)
 			if cerr := f.Close(); err == nil {
 				err = cerr
