@@ -153,7 +153,11 @@ func (s *Server) readBody(r *http.Request) (*blob, digests, *ossError) {
 		}
 		wantMD5 = m
 	}
-	b, d, err := s.blobs.write(r.Body, r.ContentLength, MaxObjectSize)
+	wantSHA := r.Header.Get("x-oss-content-sha256")
+	if wantSHA == unsignedV4Sum {
+		wantSHA = ""
+	}
+	b, d, err := s.blobs.write(r.Body, r.ContentLength, MaxObjectSize, wantSHA != "")
 	if errors.Is(err, errTooLarge) {
 		return nil, digests{}, errorf(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
 	}
@@ -168,8 +172,8 @@ func (s *Server) readBody(r *http.Request) (*blob, digests, *ossError) {
 		b.release()
 		return nil, digests{}, errorf(400, "InvalidDigest", "The Content-MD5 you specified is not valid.")
 	}
-	if v := r.Header.Get("x-oss-content-sha256"); v != "" && v != unsignedV4Sum {
-		if !strings.EqualFold(v, hex.EncodeToString(d.sha256)) {
+	if wantSHA != "" {
+		if !strings.EqualFold(wantSHA, hex.EncodeToString(d.sha256)) {
 			b.release()
 			return nil, digests{}, errorf(400, "InvalidArgument", "The x-oss-content-sha256 you specified did not match the body.")
 		}

@@ -42,10 +42,14 @@ type digests struct {
 var errTooLarge = errors.New("body larger than allowed")
 
 // write streams r (at most limit bytes, sizeHint when known) into a new blob and
-// returns it with the body's digests. A body longer than limit gives errTooLarge.
-func (s *blobStore) write(r io.Reader, sizeHint, limit int64) (*blob, digests, error) {
+// returns it with the body's digests (SHA-256 only if withSHA256). A body longer
+// than limit gives errTooLarge.
+func (s *blobStore) write(r io.Reader, sizeHint, limit int64, withSHA256 bool) (*blob, digests, error) {
 	mh, sh, ch := md5.New(), sha256.New(), crc64.New(crcTable)
-	hw := io.MultiWriter(mh, sh, ch)
+	hw := io.MultiWriter(mh, ch)
+	if withSHA256 {
+		hw = io.MultiWriter(mh, sh, ch)
+	}
 	lr := &io.LimitedReader{R: r, N: limit + 1}
 	b := &blob{}
 	var n int64
