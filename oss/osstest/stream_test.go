@@ -26,9 +26,9 @@ func (p *pattern) Read(b []byte) (int, error) {
 // the heap does not grow with the object.
 func TestDiskStreamsLargeObjects(t *testing.T) {
 	if testing.Short() {
-		t.Skip("moves 32 MiB")
+		t.Skip("moves 16 MiB")
 	}
-	const size = 32 << 20
+	const size = 16 << 20
 	srv := newServer(t, osstest.Options{Dir: t.TempDir()})
 	b := newBucket(t, srv, oss.AuthV4, testSecret)
 	heap := func() uint64 {
@@ -44,7 +44,7 @@ func TestDiskStreamsLargeObjects(t *testing.T) {
 		peak = max(peak, m.HeapInuse)
 	}
 	base := heap()
-	r := &sampling{r: io.LimitReader(&pattern{}, size), every: 8 << 20, f: sample}
+	r := &sampling{r: io.LimitReader(&pattern{}, size), every: 2 << 20, f: sample}
 	if err := b.PutObject("big", r); err != nil {
 		t.Fatal(err)
 	}
@@ -52,12 +52,12 @@ func TestDiskStreamsLargeObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := io.Copy(io.Discard, &sampling{r: rc, every: 8 << 20, f: sample})
+	n, err := io.Copy(io.Discard, &sampling{r: rc, every: 2 << 20, f: sample})
 	rc.Close()
 	if err != nil || n != size {
 		t.Fatalf("read %d bytes: %v", n, err) // the SDK has checked the CRC64
 	}
-	if grow := int64(peak) - int64(base); grow > 12<<20 {
+	if grow := int64(peak) - int64(base); grow > 8<<20 {
 		t.Fatalf("heap grew by %d MiB moving a %d MiB object", grow>>20, size>>20)
 	}
 }
