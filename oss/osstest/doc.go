@@ -34,7 +34,7 @@
 //     "x-oss-range-behavior: standard" an unsatisfiable range returns the whole
 //     object, with it 416 InvalidRange), HeadObject, GetObjectMeta, DeleteObject,
 //     CopyObject (x-oss-copy-source, x-oss-metadata-directive, sources up to
-//     MaxCopyObjectSize), AppendObject (409 PositionNotEqualToLength with
+//     MaxCopyObjectSize or Options.MaxCopySize, else 400 EntityTooLarge), AppendObject (409 PositionNotEqualToLength with
 //     x-oss-next-append-position, 409 ObjectNotAppendable), ListObjects and
 //     ListObjectsV2 (prefix, delimiter, marker, start-after, continuation-token,
 //     max-keys ≤ 1000, encoding-type=url, fetch-owner), DeleteMultipleObjects

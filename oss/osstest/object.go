@@ -334,8 +334,8 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucketName, 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	unref(src.segs)
-	if src.size > MaxCopyObjectSize {
-		return errorf(400, "EntityTooLarge", "The source object of CopyObject may not exceed %d bytes; use UploadPartCopy.", MaxCopyObjectSize)
+	if src.size > s.opts.MaxCopySize {
+		return errorf(400, "EntityTooLarge", "The source object of CopyObject may not exceed %d bytes; use UploadPartCopy.", s.opts.MaxCopySize)
 	}
 	b, err := s.bucketLocked(bucketName)
 	if err != nil {

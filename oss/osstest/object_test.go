@@ -299,3 +299,19 @@ func TestServerSideEncryptionHeaders(t *testing.T) {
 		svcErr(t, b.PutObject("e3", strings.NewReader("x"), oss.ServerSideEncryption("ROT13")), 400, "InvalidEncryptionAlgorithmError")
 	})
 }
+
+func TestCopyObjectSizeLimit(t *testing.T) {
+	srv := newServer(t, osstest.Options{MaxCopySize: 1000})
+	b := newBucket(t, srv, oss.AuthV4, testSecret)
+	if err := b.PutObject("big", bytes.NewReader(data(1001, 1))); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.CopyObject("big", "big2")
+	svcErr(t, err, 400, "EntityTooLarge")
+	if err := b.PutObject("ok", bytes.NewReader(data(1000, 1))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.CopyObject("ok", "ok2"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -28,7 +28,8 @@ const (
 	// MaxObjectSize is the largest body of PutObject, UploadPart and AppendObject.
 	MaxObjectSize = 5 << 30
 	// MaxCopyObjectSize is the largest source CopyObject copies; above it, the
-	// service wants UploadPartCopy.
+	// service wants UploadPartCopy. (The OSS reference says 1 GB; some SDK v2 pages
+	// say 5 GiB: the server keeps the stricter limit.)
 	MaxCopyObjectSize = 1 << 30
 	// MaxDeleteObjects is the most keys one DeleteMultipleObjects may name.
 	MaxDeleteObjects = 1000
@@ -64,6 +65,9 @@ type Options struct {
 	Addr string
 	// MinPartSize overrides DefaultMinPartSize when positive.
 	MinPartSize int64
+	// MaxCopySize overrides MaxCopyObjectSize when positive (to test the switch to
+	// UploadPartCopy without gigabytes of data).
+	MaxCopySize int64
 	// Fault, when set, is asked about every request before it is served.
 	Fault func(*http.Request) Fault
 	// Now, when set, is the server's clock (for signature expiry and times).
@@ -133,6 +137,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MinPartSize <= 0 {
 		opts.MinPartSize = DefaultMinPartSize
+	}
+	if opts.MaxCopySize <= 0 {
+		opts.MaxCopySize = MaxCopyObjectSize
 	}
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
