@@ -33,12 +33,15 @@
 //   - Objects: PutObject, GetObject (single ranges; without
 //     "x-oss-range-behavior: standard" an unsatisfiable range returns the whole
 //     object, with it 416 InvalidRange), HeadObject, GetObjectMeta, DeleteObject,
-//     CopyObject (x-oss-copy-source, x-oss-metadata-directive, sources up to
-//     MaxCopyObjectSize or Options.MaxCopySize, else 400 EntityTooLarge), AppendObject (409 PositionNotEqualToLength with
-//     x-oss-next-append-position, 409 ObjectNotAppendable), ListObjects and
-//     ListObjectsV2 (prefix, delimiter, marker, start-after, continuation-token,
-//     max-keys ≤ 1000, encoding-type=url, fetch-owner), DeleteMultipleObjects
-//     (Content-MD5 required, ≤ 1000 keys, quiet mode).
+//     CopyObject (x-oss-copy-source, x-oss-metadata-directive; sources up to
+//     MaxCopyObjectSize or Options.MaxCopySize, else 400 EntityTooLarge),
+//     AppendObject (409 PositionNotEqualToLength with x-oss-next-append-position,
+//     409 ObjectNotAppendable), ListObjects and ListObjectsV2 (prefix, delimiter,
+//     marker, start-after, continuation-token, max-keys ≤ 1000,
+//     encoding-type=url, fetch-owner), DeleteMultipleObjects (Content-MD5
+//     required, ≤ 1000 keys, quiet mode). Server-side encryption headers
+//     (AES256, KMS with a key id, SM4) are checked, kept and echoed; no data is
+//     encrypted.
 //   - Multipart: InitiateMultipartUpload, UploadPart, UploadPartCopy
 //     (x-oss-copy-source-range), CompleteMultipartUpload (parts ascending or
 //     InvalidPartOrder, existing with matching ETags or InvalidPart, all but the
@@ -63,10 +66,11 @@
 //
 // # Faults and inspection
 //
-// Options.Fault (or SetFault) is asked about every request; it may answer
-// DropConnection (close before doing anything), Unavailable (503
-// ServiceUnavailable) or LoseAnswer (do the work, then close the connection
-// without answering). Op names a request's operation for such hooks. Uploads lists
+// Options.Fault (or SetFault) is asked about every request before its body is
+// read; it may answer DropConnection (close before doing anything), Unavailable
+// (503 ServiceUnavailable) or LoseAnswer (do the work, then close the connection
+// without answering). Op names a request's operation for such hooks, and
+// Times(op, n, fault) faults the first n requests of one operation. Uploads lists
 // in-progress multipart uploads, Object reports a stored object, Count counts
 // requests per operation, and SetNow moves the server's clock (to expire
 // presigned URLs).

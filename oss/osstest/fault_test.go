@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
@@ -16,15 +15,9 @@ import (
 	"github.com/stowage/stowage/oss/osstest"
 )
 
-// once returns a fault hook that faults the first request of op only.
+// once faults the first request of op only.
 func once(op string, f osstest.Fault) func(*http.Request) osstest.Fault {
-	var done atomic.Bool
-	return func(r *http.Request) osstest.Fault {
-		if osstest.Op(r) == op && done.CompareAndSwap(false, true) {
-			return f
-		}
-		return osstest.NoFault
-	}
+	return osstest.Times(op, 1, f)
 }
 
 func TestFaults(t *testing.T) {
@@ -74,6 +67,19 @@ func TestFaults(t *testing.T) {
 		svcErr(t, err, 404, "NoSuchUpload")
 		if srv.Count("CompleteMultipartUpload") != 2 || srv.Count("PutObject") != 3 {
 			t.Fatalf("counts: %d %d", srv.Count("CompleteMultipartUpload"), srv.Count("PutObject"))
+		}
+		// Times counts only its operation.
+		srv.SetFault(osstest.Times("UploadPart", 2, osstest.Unavailable))
+		if err := b.PutObject("h", strings.NewReader("x")); err != nil {
+			t.Fatal(err)
+		}
+		imur, _ = b.InitiateMultipartUpload("h")
+		for range 2 {
+			_, err = b.UploadPart(imur, strings.NewReader("p"), 1, 1)
+			svcErr(t, err, 503, "ServiceUnavailable")
+		}
+		if _, err = b.UploadPart(imur, strings.NewReader("p"), 1, 1); err != nil {
+			t.Fatal(err)
 		}
 		srv.SetFault(nil)
 	})

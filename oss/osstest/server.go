@@ -50,6 +50,25 @@ const (
 	LoseAnswer
 )
 
+// Times returns a fault hook that answers f to the first n requests of the
+// operation op (as Op names it) and serves every other request normally. It is
+// safe for concurrent use.
+func Times(op string, n int, f Fault) func(*http.Request) Fault {
+	var mu sync.Mutex
+	return func(r *http.Request) Fault {
+		if Op(r) != op {
+			return NoFault
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if n <= 0 {
+			return NoFault
+		}
+		n--
+		return f
+	}
+}
+
 // Options configure a Server.
 type Options struct {
 	// Dir, when set, holds object and part data in files under it; otherwise data
@@ -68,7 +87,8 @@ type Options struct {
 	// MaxCopySize overrides MaxCopyObjectSize when positive (to test the switch to
 	// UploadPartCopy without gigabytes of data).
 	MaxCopySize int64
-	// Fault, when set, is asked about every request before it is served.
+	// Fault, when set, is asked about every request before it is served (and
+	// before its body is read: the hook must not read it).
 	Fault func(*http.Request) Fault
 	// Now, when set, is the server's clock (for signature expiry and times).
 	Now func() time.Time

@@ -57,7 +57,9 @@ func (s *blobStore) write(r io.Reader, sizeHint, limit int64, withSHA256 bool) (
 	if s.dir == "" {
 		var buf bytes.Buffer
 		if sizeHint > 0 && sizeHint <= limit {
-			buf.Grow(int(sizeHint))
+			// Trust a declared length up to a point: a client may promise more than
+			// it sends.
+			buf.Grow(int(min(sizeHint, 64<<20)))
 		}
 		n, err = io.Copy(io.MultiWriter(&buf, hw), lr)
 		b.mem = buf.Bytes()
