@@ -151,3 +151,31 @@ func TestMultipartTooSmallAndAbort(t *testing.T) {
 		svcErr(t, err, 404, "NoSuchKey")
 	})
 }
+
+// x-oss-complete-all: the server takes every uploaded part in order.
+func TestCompleteAll(t *testing.T) {
+	forEachVersion(t, func(t *testing.T, srv *osstest.Server, b *oss.Bucket) {
+		imur, err := b.InitiateMultipartUpload("all")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p1, p2 := data(osstest.DefaultMinPartSize, 1), data(3, 2)
+		for i, p := range [][]byte{p1, p2} {
+			if _, err := b.UploadPart(imur, bytes.NewReader(p), int64(len(p)), i+1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		resp, err := b.Do("POST", "all", map[string]interface{}{"uploadId": imur.UploadID},
+			[]oss.Option{oss.SetHeader("x-oss-complete-all", "yes")}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Headers.Get("ETag") != multipartETag(p1, p2) {
+			t.Fatalf("ETag %s", resp.Headers.Get("ETag"))
+		}
+		if got := readAll(t)(b.GetObject("all")); !bytes.Equal(got, append(append([]byte(nil), p1...), p2...)) {
+			t.Fatal("content differs")
+		}
+	})
+}
