@@ -331,9 +331,13 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucketName, 
 	if err != nil {
 		return err
 	}
+	// Unpin after the copy holds its own references (defers run in reverse).
+	defer s.unpin(src.segs)
+	if s.afterCopySource != nil {
+		s.afterCopySource()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	unref(src.segs)
 	if src.size > s.opts.MaxCopySize {
 		return errorf(400, "EntityTooLarge", "The source object of CopyObject may not exceed %d bytes; use UploadPartCopy.", s.opts.MaxCopySize)
 	}

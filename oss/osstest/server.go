@@ -107,6 +107,10 @@ type Server struct {
 	fault   func(*http.Request) Fault
 	now     func() time.Time
 	counts  map[string]int
+
+	// afterCopySource, in tests, runs between reading a copy's source and storing
+	// the copy.
+	afterCopySource func()
 }
 
 type bucket struct {
