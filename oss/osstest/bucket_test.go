@@ -47,3 +47,20 @@ func TestBuckets(t *testing.T) {
 		})
 	}
 }
+
+// Operations the server does not implement answer 501 NotImplemented in the
+// service's error format, rather than being mistaken for another operation.
+func TestUnimplementedOperations(t *testing.T) {
+	srv := newServer(t, osstest.Options{})
+	b := newBucket(t, srv, oss.AuthV4, testSecret)
+	if err := b.PutObject("k", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	svcErr(t, b.SetObjectACL("k", oss.ACLPublicRead), 501, "NotImplemented")
+	_, err := b.GetObjectTagging("k")
+	svcErr(t, err, 501, "NotImplemented")
+	svcErr(t, b.PutSymlink("link", "k"), 501, "NotImplemented")
+	if got := readAll(t)(b.GetObject("k")); string(got) != "x" {
+		t.Fatalf("object changed: %q", got)
+	}
+}

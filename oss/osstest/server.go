@@ -373,7 +373,7 @@ func Op(r *http.Request) string {
 			return "UploadPart"
 		case copying:
 			return "CopyObject"
-		case len(q) == 0 || onlyAuthParams(q):
+		case !hasSubresource(q):
 			return "PutObject"
 		}
 	case http.MethodGet:
@@ -415,15 +415,6 @@ var authParams = map[string]bool{
 	"x-oss-signature-version": true, "x-oss-credential": true, "x-oss-date": true,
 	"x-oss-expires": true, "x-oss-signature": true, "x-oss-additional-headers": true,
 	"x-oss-security-token": true,
-}
-
-func onlyAuthParams(q map[string][]string) bool {
-	for k := range q {
-		if !authParams[k] {
-			return false
-		}
-	}
-	return true
 }
 
 func onlyListParams(q map[string][]string) bool {
