@@ -49,6 +49,7 @@ const (
 type authError struct {
 	status        int
 	code, message string
+	ec            string
 }
 
 // authenticate checks the request's signature (header or query, V1 or V4) for the
@@ -63,31 +64,31 @@ func (s *Server) authenticate(r *http.Request, bucket, key string, now time.Time
 	case strings.HasPrefix(auth, v4Algorithm+" "):
 		return s.authV4Header(r, auth[len(v4Algorithm)+1:], bucket, key, now)
 	case auth != "":
-		return &authError{400, "InvalidArgument", "Authorization header is invalid."}
+		return &authError{status: 400, code: "InvalidArgument", message: "Authorization header is invalid."}
 	case q.Has("OSSAccessKeyId") || q.Has("Signature"):
 		return s.authV1Query(r, q, bucket, key, now)
 	case q.Get("x-oss-signature-version") == v4Algorithm:
 		return s.authV4Query(r, q, bucket, key, now)
 	case q.Has("x-oss-signature-version"):
-		return &authError{400, "InvalidArgument", "Unsupported signature version."}
+		return &authError{status: 400, code: "InvalidArgument", message: "Unsupported signature version."}
 	}
-	return &authError{403, "AccessDenied", "AccessDenied: Anonymous access is forbidden for this operation."}
+	return &authError{status: 403, code: "AccessDenied", message: "AccessDenied: Anonymous access is forbidden for this operation."}
 }
 
 func errBadKey() *authError {
-	return &authError{403, "InvalidAccessKeyId", "The OSS Access Key Id you provided does not exist in our records."}
+	return &authError{status: 403, code: "InvalidAccessKeyId", message: "The OSS Access Key Id you provided does not exist in our records."}
 }
 
 func errBadSignature() *authError {
-	return &authError{403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method."}
+	return &authError{status: 403, code: "SignatureDoesNotMatch", message: "The request signature we calculated does not match the signature you provided. Check your key and signing method."}
 }
 
 func errExpired() *authError {
-	return &authError{403, "AccessDenied", "Request has expired."}
+	return &authError{status: 403, code: "AccessDenied", message: "Request has expired.", ec: "0002-00000069"}
 }
 
 func errSkewed() *authError {
-	return &authError{403, "RequestTimeTooSkewed", "The difference between the request time and the current time is too large."}
+	return &authError{status: 403, code: "RequestTimeTooSkewed", message: "The difference between the request time and the current time is too large."}
 }
 
 // v1StringToSign builds the V1 StringToSign; date is the Date header, or Expires
@@ -182,7 +183,7 @@ func hmacSHA256(key []byte, s string) []byte {
 func (s *Server) authV1Header(r *http.Request, cred, bucket, key string, now time.Time) *authError {
 	ak, sig, ok := strings.Cut(cred, ":")
 	if !ok {
-		return &authError{400, "InvalidArgument", "Authorization header is invalid."}
+		return &authError{status: 400, code: "InvalidArgument", message: "Authorization header is invalid."}
 	}
 	if ak != s.opts.AccessKeyID {
 		return errBadKey()
@@ -193,7 +194,7 @@ func (s *Server) authV1Header(r *http.Request, cred, bucket, key string, now tim
 	}
 	t, err := http.ParseTime(date)
 	if err != nil {
-		return &authError{403, "AccessDenied", "OSS authentication requires a valid Date."}
+		return &authError{status: 403, code: "AccessDenied", message: "OSS authentication requires a valid Date."}
 	}
 	sts := v1StringToSign(r, r.Header.Get("Date"), bucket, key, r.URL.Query())
 	want := base64.StdEncoding.EncodeToString(hmacSHA1([]byte(s.opts.AccessKeySecret), sts))
@@ -212,7 +213,7 @@ func (s *Server) authV1Query(r *http.Request, q url.Values, bucket, key string, 
 	}
 	exp, err := strconv.ParseInt(q.Get("Expires"), 10, 64)
 	if err != nil {
-		return &authError{403, "AccessDenied", "Invalid expiration time."}
+		return &authError{status: 403, code: "AccessDenied", message: "Invalid expiration time."}
 	}
 	sts := v1StringToSign(r, q.Get("Expires"), bucket, key, q)
 	want := base64.StdEncoding.EncodeToString(hmacSHA1([]byte(s.opts.AccessKeySecret), sts))
@@ -287,7 +288,7 @@ func (s *Server) authV4Header(r *http.Request, rest, bucket, key string, now tim
 	}
 	ak, day, region, ok := parseCredential(fields["Credential"])
 	if !ok || fields["Signature"] == "" {
-		return &authError{400, "InvalidArgument", "Authorization header is invalid."}
+		return &authError{status: 400, code: "InvalidArgument", message: "Authorization header is invalid."}
 	}
 	if ak != s.opts.AccessKeyID {
 		return errBadKey()
@@ -301,11 +302,11 @@ func (s *Server) authV4Header(r *http.Request, rest, bucket, key string, now tim
 		t, err = http.ParseTime(date)
 	}
 	if err != nil {
-		return &authError{403, "AccessDenied", "The x-oss-date or Date header is missing or invalid."}
+		return &authError{status: 403, code: "AccessDenied", message: "The x-oss-date or Date header is missing or invalid."}
 	}
 	payload := r.Header.Get("x-oss-content-sha256")
 	if payload == "" {
-		return &authError{400, "InvalidArgument", "The x-oss-content-sha256 header is missing."}
+		return &authError{status: 400, code: "InvalidArgument", message: "The x-oss-content-sha256 header is missing."}
 	}
 	want := s.v4Signature(r, r.URL.Query(), bucket, key, date, t.Format(v4DayFormat), s.opts.Region, payload, splitAdditional(fields["AdditionalHeaders"]))
 	if day != t.Format(v4DayFormat) || region != s.opts.Region || !hmac.Equal([]byte(want), []byte(fields["Signature"])) {
@@ -320,7 +321,7 @@ func (s *Server) authV4Header(r *http.Request, rest, bucket, key string, now tim
 func (s *Server) authV4Query(r *http.Request, q url.Values, bucket, key string, now time.Time) *authError {
 	ak, day, region, ok := parseCredential(q.Get("x-oss-credential"))
 	if !ok {
-		return &authError{400, "InvalidArgument", "x-oss-credential is invalid."}
+		return &authError{status: 400, code: "InvalidArgument", message: "x-oss-credential is invalid."}
 	}
 	if ak != s.opts.AccessKeyID {
 		return errBadKey()
@@ -328,18 +329,18 @@ func (s *Server) authV4Query(r *http.Request, q url.Values, bucket, key string, 
 	date := q.Get("x-oss-date")
 	t, err := time.Parse(v4TimeFormat, date)
 	if err != nil {
-		return &authError{400, "InvalidArgument", "x-oss-date is invalid."}
+		return &authError{status: 400, code: "InvalidArgument", message: "x-oss-date is invalid."}
 	}
 	exp, err := strconv.ParseInt(q.Get("x-oss-expires"), 10, 64)
 	if err != nil || exp <= 0 || time.Duration(exp)*time.Second > maxV4Expires {
-		return &authError{400, "InvalidArgument", "x-oss-expires is invalid."}
+		return &authError{status: 400, code: "InvalidArgument", message: "x-oss-expires is invalid."}
 	}
 	want := s.v4Signature(r, q, bucket, key, date, t.Format(v4DayFormat), s.opts.Region, unsignedV4Sum, splitAdditional(q.Get("x-oss-additional-headers")))
 	if day != t.Format(v4DayFormat) || region != s.opts.Region || !hmac.Equal([]byte(want), []byte(q.Get("x-oss-signature"))) {
 		return errBadSignature()
 	}
 	if now.Before(t.Add(-maxClockSkew)) {
-		return &authError{403, "AccessDenied", "Request is not valid yet."}
+		return &authError{status: 403, code: "AccessDenied", message: "Request is not valid yet."}
 	}
 	if now.After(t.Add(time.Duration(exp) * time.Second)) {
 		return errExpired()

@@ -124,7 +124,7 @@ func TestPresignedURLs(t *testing.T) {
 		srv.SetNow(func() time.Time { return time.Now().Add(2 * time.Minute) })
 		_, err = b.GetObjectWithURL(getURL)
 		se := svcErr(t, err, 403, "AccessDenied")
-		if se.Message != "Request has expired." {
+		if se.Message != "Request has expired." || se.Ec != "0002-00000069" {
 			t.Fatalf("expired URL message %q", se.Message)
 		}
 		srv.SetNow(nil)

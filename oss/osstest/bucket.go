@@ -280,7 +280,9 @@ func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, bucketName 
 
 func (s *Server) deleteMultiple(w http.ResponseWriter, r *http.Request, bucketName string) *ossError {
 	if r.Header.Get("Content-MD5") == "" {
-		return errorf(400, "InvalidDigest", "The Content-MD5 header is required for DeleteMultipleObjects.")
+		e := errorf(400, "InvalidDigest", "The Content-MD5 header is required for DeleteMultipleObjects.")
+		e.ec = "0016-00000606"
+		return e
 	}
 	if err := s.hasBucket(bucketName); err != nil {
 		return err

@@ -25,7 +25,7 @@ func (s *Server) readBodyLimited(r *http.Request, limit int64) ([]byte, digests,
 	}
 	sum := md5.Sum(body)
 	if v := r.Header.Get("Content-MD5"); v != "" && v != base64.StdEncoding.EncodeToString(sum[:]) {
-		return nil, digests{}, errorf(400, "InvalidDigest", "The Content-MD5 you specified is not valid.")
+		return nil, digests{}, errMD5Mismatch()
 	}
 	return body, digests{md5: sum[:], size: int64(len(body))}, nil
 }
@@ -209,9 +209,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucketNa
 	}
 	for _, p := range parts[:len(parts)-1] {
 		if p.size < s.opts.MinPartSize {
-			e := errorf(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size.")
-			e.header = map[string]string{"x-oss-ec": "0042-00000104"}
-			return e
+			return errorf(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size.")
 		}
 	}
 	if forbidOverwrite(r) && b.objects[key] != nil {

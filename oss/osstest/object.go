@@ -77,6 +77,12 @@ func errNoSuchUpload() *ossError {
 	return errorf(404, "NoSuchUpload", "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
 }
 
+func errMD5Mismatch() *ossError {
+	e := errorf(400, "InvalidDigest", "The Content-MD5 you specified was invalid.")
+	e.ec = "0017-00000503"
+	return e
+}
+
 func errExists() *ossError {
 	return errorf(409, "FileAlreadyExists", "The object you specified already exists and can not be overwritten.")
 }
@@ -170,7 +176,7 @@ func (s *Server) readBody(r *http.Request) (*blob, digests, *ossError) {
 	}
 	if wantMD5 != nil && !bytes.Equal(wantMD5, d.md5) {
 		b.release()
-		return nil, digests{}, errorf(400, "InvalidDigest", "The Content-MD5 you specified is not valid.")
+		return nil, digests{}, errMD5Mismatch()
 	}
 	if wantSHA != "" {
 		if !strings.EqualFold(wantSHA, hex.EncodeToString(d.sha256)) {

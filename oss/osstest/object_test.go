@@ -118,7 +118,9 @@ func TestContentMD5(t *testing.T) {
 		}
 		other := md5.Sum([]byte("something else"))
 		err := b.PutObject("m", bytes.NewReader([]byte("changed")), oss.ContentMD5(base64.StdEncoding.EncodeToString(other[:])))
-		svcErr(t, err, 400, "InvalidDigest")
+		if se := svcErr(t, err, 400, "InvalidDigest"); se.Ec != "0017-00000503" {
+			t.Fatalf("EC %q", se.Ec)
+		}
 		imur, _ := b.InitiateMultipartUpload("m")
 		_, err = b.UploadPart(imur, bytes.NewReader([]byte("changed")), 7, 1, oss.ContentMD5(base64.StdEncoding.EncodeToString(other[:])))
 		svcErr(t, err, 400, "InvalidDigest")

@@ -451,6 +451,7 @@ func splitPath(p string) (bucket, key string) {
 type ossError struct {
 	status        int
 	code, message string
+	ec            string // the service's detailed error code, where known
 	header        map[string]string
 }
 
@@ -468,7 +469,10 @@ type errorXML struct {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *ossError) {
-	body, _ := xml.Marshal(errorXML{Code: e.code, Message: e.message, RequestID: w.Header().Get("x-oss-request-id"), HostID: r.Host})
+	body, _ := xml.Marshal(errorXML{Code: e.code, Message: e.message, RequestID: w.Header().Get("x-oss-request-id"), HostID: r.Host, EC: e.ec})
+	if e.ec != "" {
+		w.Header().Set("x-oss-ec", e.ec)
+	}
 	body = append([]byte(xml.Header), body...)
 	for k, v := range e.header {
 		w.Header().Set(k, v)
@@ -550,7 +554,7 @@ func (l *lostWriter) WriteHeader(int)             {}
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, op string) {
 	bucket, key := splitPath(r.URL.Path)
 	if e := s.authenticate(r, bucket, key, s.clock()); e != nil {
-		s.writeError(w, r, &ossError{status: e.status, code: e.code, message: e.message})
+		s.writeError(w, r, &ossError{status: e.status, code: e.code, message: e.message, ec: e.ec})
 		return
 	}
 	var err *ossError
