@@ -42,6 +42,11 @@ func TestSDKTransferHelpers(t *testing.T) {
 		if got := readAll(t)(b.GetObject("up/copy")); !bytes.Equal(got, body) {
 			t.Fatal("CopyFile content differs")
 		}
+		// Same part size, same parts: the same multipart ETag and CRC.
+		hc, err := b.GetObjectDetailedMeta("up/copy")
+		if err != nil || hc.Get("ETag") != h.Get("ETag") || hc.Get("x-oss-hash-crc64ecma") != h.Get("x-oss-hash-crc64ecma") {
+			t.Fatalf("CopyFile result %v, source %v (%v)", hc, h, err)
+		}
 		if len(srv.Uploads(testBucket)) != 0 {
 			t.Fatalf("uploads left: %+v", srv.Uploads(testBucket))
 		}

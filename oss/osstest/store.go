@@ -15,6 +15,8 @@ import (
 // Server.mu) and the blob's file is removed when the last one goes.
 type blob struct {
 	size int64
+	md5  []byte // of the whole blob
+	crc  uint64
 	mem  []byte // memory storage
 	path string // disk storage
 	refs int
@@ -84,7 +86,7 @@ func (s *blobStore) write(r io.Reader, sizeHint, limit int64, withSHA256 bool) (
 	if err != nil {
 		return nil, digests{}, err
 	}
-	b.size = n
+	b.size, b.md5, b.crc = n, mh.Sum(nil), ch.Sum64()
 	return b, digests{md5: mh.Sum(nil), crc: ch.Sum64(), sha256: sh.Sum(nil), size: n}, nil
 }
 
@@ -145,8 +147,12 @@ func sliceSegments(segs []segment, start, end int64) []segment {
 	return out
 }
 
-// digestRange computes MD5 and CRC64 of bytes [start, end) of segs.
+// digestRange computes MD5 and CRC64 of bytes [start, end) of segs, without
+// reading when the range is exactly one whole blob.
 func digestRange(segs []segment, start, end int64) (digests, error) {
+	if s := sliceSegments(segs, start, end); len(s) == 1 && s[0].off == 0 && s[0].n == s[0].b.size {
+		return digests{md5: s[0].b.md5, crc: s[0].b.crc, size: s[0].n}, nil
+	}
 	mh, ch := md5.New(), crc64.New(crcTable)
 	if err := copyRange(io.MultiWriter(mh, ch), segs, start, end); err != nil {
 		return digests{}, err
