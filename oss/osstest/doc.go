@@ -71,9 +71,9 @@
 // (503 ServiceUnavailable) or LoseAnswer (do the work, then close the connection
 // without answering). Op names a request's operation for such hooks, and
 // Times(op, n, fault) faults the first n requests of one operation. Uploads lists
-// in-progress multipart uploads, Object reports a stored object, Count counts
-// requests per operation, and SetNow moves the server's clock (to expire
-// presigned URLs).
+// in-progress multipart uploads and SetInitiated ages one, Object reports a
+// stored object and Keys lists a bucket, Count (and ResetCounts) counts requests
+// per operation, and SetNow moves the server's clock (to expire presigned URLs).
 //
 // The cmd/osstest program runs the server as a process on a loopback address.
 package osstest

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 
@@ -178,4 +179,36 @@ func TestCompleteAll(t *testing.T) {
 			t.Fatal("content differs")
 		}
 	})
+}
+
+func TestInspection(t *testing.T) {
+	srv := newServer(t, osstest.Options{})
+	b := newBucket(t, srv, oss.AuthV4, testSecret)
+	imur, err := b.InitiateMultipartUpload("old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	past := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if !srv.SetInitiated(testBucket, imur.UploadID, past) || srv.SetInitiated(testBucket, "nope", past) {
+		t.Fatal("SetInitiated")
+	}
+	lr, err := b.ListMultipartUploads()
+	if err != nil || len(lr.Uploads) != 1 || !lr.Uploads[0].Initiated.Equal(past) {
+		t.Fatalf("ListMultipartUploads after SetInitiated: %v %+v", err, lr)
+	}
+	for _, k := range []string{"b", "a/c", "a"} {
+		if err := b.PutObject(k, strings.NewReader(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := fmt.Sprint(srv.Keys(testBucket)); got != "[a a/c b]" {
+		t.Fatalf("Keys: %s", got)
+	}
+	if srv.Count("PutObject") != 3 {
+		t.Fatalf("Count: %d", srv.Count("PutObject"))
+	}
+	srv.ResetCounts()
+	if srv.Count("PutObject") != 0 {
+		t.Fatal("ResetCounts")
+	}
 }

@@ -242,7 +242,8 @@ func (s *Server) SetFault(f func(*http.Request) Fault) {
 	s.mu.Unlock()
 }
 
-// SetNow replaces the server's clock (nil is time.Now).
+// SetNow replaces the server's clock (nil is time.Now). The clock also judges
+// request times: signed headers more than 15 minutes away from it are refused.
 func (s *Server) SetNow(now func() time.Time) {
 	s.mu.Lock()
 	if now == nil {
@@ -299,6 +300,43 @@ func (s *Server) Uploads(bucketName string) []UploadInfo {
 		return out[i].UploadID < out[j].UploadID
 	})
 	return out
+}
+
+// SetInitiated changes the initiation time of an in-progress upload (to test
+// age-based purges) and reports whether the upload exists.
+func (s *Server) SetInitiated(bucketName, uploadID string, t time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.buckets[bucketName]; b != nil {
+		if u := b.uploads[uploadID]; u != nil {
+			u.initiated = t.UTC()
+			return true
+		}
+	}
+	return false
+}
+
+// Keys lists the keys of a bucket's objects in byte order.
+func (s *Server) Keys(bucketName string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.buckets[bucketName]
+	if b == nil {
+		return nil
+	}
+	keys := make([]string, 0, len(b.objects))
+	for k := range b.objects {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// ResetCounts zeroes the request counts that Count reports.
+func (s *Server) ResetCounts() {
+	s.mu.Lock()
+	s.counts = map[string]int{}
+	s.mu.Unlock()
 }
 
 // ObjectInfo describes a stored object.
