@@ -107,6 +107,21 @@ func TestPresignedURLs(t *testing.T) {
 		if resp.StatusCode != 200 || string(got) != "hello" || resp.Header.Get("Content-Type") != "text/plain" {
 			t.Fatalf("plain GET of the presigned URL: %d %q", resp.StatusCode, got)
 		}
+		// Signed response overrides, with characters that need escaping.
+		overURL, err := b.SignURL(key, oss.HTTPGet, 60, oss.ResponseContentType("text/x-test; charset=utf-8"),
+			oss.ResponseContentDisposition(`attachment; filename="a b+c.txt"`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err = http.Get(overURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/x-test; charset=utf-8" ||
+			resp.Header.Get("Content-Disposition") != `attachment; filename="a b+c.txt"` {
+			t.Fatalf("response overrides: %d %v", resp.StatusCode, resp.Header)
+		}
 		// The signature covers the method and the key.
 		req, _ := http.NewRequest(http.MethodDelete, getURL, nil)
 		resp, err = http.DefaultClient.Do(req)
