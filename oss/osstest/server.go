@@ -69,6 +69,21 @@ func Times(op string, n int, f Fault) func(*http.Request) Fault {
 	}
 }
 
+// String names a fault for logs.
+func (f Fault) String() string {
+	switch f {
+	case NoFault:
+		return "none"
+	case DropConnection:
+		return "drop"
+	case Unavailable:
+		return "503"
+	case LoseAnswer:
+		return "lose"
+	}
+	return fmt.Sprintf("Fault(%d)", int(f))
+}
+
 // Options configure a Server.
 type Options struct {
 	// Dir, when set, holds object and part data in files under it; otherwise data
@@ -271,7 +286,8 @@ func (s *Server) Count(op string) int {
 // UploadInfo describes an in-progress multipart upload.
 type UploadInfo struct {
 	Bucket, Key, UploadID string
-	Initiated             time.Time
+	// Initiated is when InitiateMultipartUpload ran (or what SetInitiated set).
+	Initiated time.Time
 	// Parts are the uploaded part numbers, ascending.
 	Parts []int
 }
@@ -341,11 +357,16 @@ func (s *Server) ResetCounts() {
 
 // ObjectInfo describes a stored object.
 type ObjectInfo struct {
-	Key    string
-	Size   int64
-	ETag   string // quoted, as the service sends it
-	CRC64  uint64
-	Type   string // Normal, Multipart or Appendable
+	Key  string
+	Size int64
+	// ETag is quoted, as the service sends it.
+	ETag string
+	// CRC64 is the CRC-64/ECMA of the content (x-oss-hash-crc64ecma).
+	CRC64 uint64
+	// Type is Normal, Multipart or Appendable.
+	Type string
+	// Header holds the headers stored with the object: Content-Type and the other
+	// content headers, x-oss-meta-*, and the encryption headers.
 	Header http.Header
 }
 
