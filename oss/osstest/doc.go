@@ -15,7 +15,8 @@
 //		oss.AuthVersion(oss.AuthV4), oss.Region("cn-hangzhou"))
 //
 // Endpoint is an http://127.0.0.1:port URL, so the SDK addresses buckets
-// path-style. Options.Dir keeps data in files under a folder instead of memory:
+// path-style; the server understands only path-style addressing (with a host
+// name, give the SDK oss.ForcePathStyle(true)). Options.Dir keeps data in files under a folder instead of memory:
 // request bodies stream to files and are never held whole in memory, and completed
 // multipart objects, copies and part copies refer to the stored parts instead of
 // copying them, so multi-GiB objects cost disk, not memory.

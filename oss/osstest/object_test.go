@@ -3,6 +3,8 @@ package osstest_test
 import (
 	"bytes"
 	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/base64"
 	"io"
 	"net/http"
@@ -316,4 +318,22 @@ func TestCopyObjectSizeLimit(t *testing.T) {
 	if _, err := b.CopyObject("ok", "ok2"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A V4 request may sign the body's SHA-256 instead of UNSIGNED-PAYLOAD; the
+// server then checks the body against it.
+func TestSignedPayloadHash(t *testing.T) {
+	forEachVersion(t, func(t *testing.T, srv *osstest.Server, b *oss.Bucket) {
+		body := []byte("hash me")
+		sum := sha256.Sum256(body)
+		if err := b.PutObject("h", bytes.NewReader(body), oss.SetHeader("x-oss-content-sha256", hex.EncodeToString(sum[:]))); err != nil {
+			t.Fatal(err)
+		}
+		other := sha256.Sum256([]byte("other"))
+		err := b.PutObject("h", bytes.NewReader([]byte("changed")), oss.SetHeader("x-oss-content-sha256", hex.EncodeToString(other[:])))
+		svcErr(t, err, 400, "InvalidArgument")
+		if got := readAll(t)(b.GetObject("h")); !bytes.Equal(got, body) {
+			t.Fatalf("object %q", got)
+		}
+	})
 }
