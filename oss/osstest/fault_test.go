@@ -194,3 +194,27 @@ func TestConcurrentClients(t *testing.T) {
 		t.Fatalf("object %+v", o)
 	}
 }
+
+// Close removes what the server stored in its folder, uploads in progress included.
+func TestCloseRemovesData(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := osstest.New(osstest.Options{Dir: dir, AccessKeyID: testID, AccessKeySecret: testSecret, Buckets: []string{testBucket}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBucket(t, srv, oss.AuthV1, testSecret)
+	if err := b.PutObject("k", strings.NewReader("data")); err != nil {
+		t.Fatal(err)
+	}
+	imur, _ := b.InitiateMultipartUpload("u")
+	if _, err := b.UploadPart(imur, strings.NewReader("part"), 4, 1); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Fatalf("%d files before Close", len(entries))
+	}
+	srv.Close()
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("%d files after Close", len(entries))
+	}
+}
