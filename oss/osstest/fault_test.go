@@ -3,6 +3,7 @@ package osstest_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,68 +22,94 @@ func once(op string, f osstest.Fault) func(*http.Request) osstest.Fault {
 }
 
 func TestFaults(t *testing.T) {
-	forEachVersion(t, func(t *testing.T, srv *osstest.Server, b *oss.Bucket) {
-		// Dropped before any work: an error that is not a service error, nothing stored.
-		srv.SetFault(once("PutObject", osstest.DropConnection))
-		err := b.PutObject("f", strings.NewReader("dropped"))
-		var se oss.ServiceError
-		if err == nil || errors.As(err, &se) {
-			t.Fatalf("dropped PutObject: %v", err)
+	for _, v := range versions {
+		t.Run(v.name, func(t *testing.T) { testFaults(t, v.v) })
+	}
+}
+
+func testFaults(t *testing.T, v oss.AuthVersionType) {
+	var logMu sync.Mutex
+	var logged []string
+	srv := newServer(t, osstest.Options{Logf: func(format string, args ...any) {
+		logMu.Lock()
+		logged = append(logged, fmt.Sprintf(format, args...))
+		logMu.Unlock()
+	}})
+	b := newBucket(t, srv, v, testSecret)
+	defer func() {
+		logMu.Lock()
+		defer logMu.Unlock()
+		all := strings.Join(logged, "\n")
+		for _, want := range []string{"PutObject PUT /test-bucket/f -> 0 (fault drop)", "PutObject PUT /test-bucket/f -> 503 (fault 503)",
+			"PutObject PUT /test-bucket/f -> 0 (fault lose)", "PutObject PUT /test-bucket/h -> 200 (fault none)"} {
+			if !strings.Contains(all, want) {
+				t.Errorf("log lacks %q:\n%s", want, all)
+			}
 		}
-		if _, ok := srv.Object(testBucket, "f"); ok {
-			t.Fatal("a dropped PutObject stored the object")
+		if strings.Contains(all, testSecret) || strings.Contains(all, "Signature") {
+			t.Error("the log shows signatures")
 		}
-		// 503 without doing the work.
-		srv.SetFault(once("PutObject", osstest.Unavailable))
-		svcErr(t, b.PutObject("f", strings.NewReader("503")), 503, "ServiceUnavailable")
-		if _, ok := srv.Object(testBucket, "f"); ok {
-			t.Fatal("a 503 PutObject stored the object")
-		}
-		// The work done, the answer lost.
-		srv.SetFault(once("PutObject", osstest.LoseAnswer))
-		err = b.PutObject("f", strings.NewReader("lost"))
-		if err == nil || errors.As(err, &se) {
-			t.Fatalf("PutObject with a lost answer: %v", err)
-		}
-		if o, ok := srv.Object(testBucket, "f"); !ok || o.Size != 4 {
-			t.Fatal("a PutObject whose answer was lost did not store the object")
-		}
-		// Completion whose answer is lost: the object exists, the upload is gone.
-		imur, err := b.InitiateMultipartUpload("g")
-		if err != nil {
-			t.Fatal(err)
-		}
-		up, err := b.UploadPart(imur, strings.NewReader("part"), 4, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv.SetFault(once("CompleteMultipartUpload", osstest.LoseAnswer))
-		if _, err := b.CompleteMultipartUpload(imur, []oss.UploadPart{up}); err == nil {
-			t.Fatal("lost answer reported success")
-		}
-		if _, ok := srv.Object(testBucket, "g"); !ok || len(srv.Uploads(testBucket)) != 0 {
-			t.Fatal("lost CompleteMultipartUpload answer: work not done")
-		}
-		_, err = b.CompleteMultipartUpload(imur, []oss.UploadPart{up})
-		svcErr(t, err, 404, "NoSuchUpload")
-		if srv.Count("CompleteMultipartUpload") != 2 || srv.Count("PutObject") != 3 {
-			t.Fatalf("counts: %d %d", srv.Count("CompleteMultipartUpload"), srv.Count("PutObject"))
-		}
-		// Times counts only its operation.
-		srv.SetFault(osstest.Times("UploadPart", 2, osstest.Unavailable))
-		if err := b.PutObject("h", strings.NewReader("x")); err != nil {
-			t.Fatal(err)
-		}
-		imur, _ = b.InitiateMultipartUpload("h")
-		for range 2 {
-			_, err = b.UploadPart(imur, strings.NewReader("p"), 1, 1)
-			svcErr(t, err, 503, "ServiceUnavailable")
-		}
-		if _, err = b.UploadPart(imur, strings.NewReader("p"), 1, 1); err != nil {
-			t.Fatal(err)
-		}
-		srv.SetFault(nil)
-	})
+	}()
+	// Dropped before any work: an error that is not a service error, nothing stored.
+	srv.SetFault(once("PutObject", osstest.DropConnection))
+	err := b.PutObject("f", strings.NewReader("dropped"))
+	var se oss.ServiceError
+	if err == nil || errors.As(err, &se) {
+		t.Fatalf("dropped PutObject: %v", err)
+	}
+	if _, ok := srv.Object(testBucket, "f"); ok {
+		t.Fatal("a dropped PutObject stored the object")
+	}
+	// 503 without doing the work.
+	srv.SetFault(once("PutObject", osstest.Unavailable))
+	svcErr(t, b.PutObject("f", strings.NewReader("503")), 503, "ServiceUnavailable")
+	if _, ok := srv.Object(testBucket, "f"); ok {
+		t.Fatal("a 503 PutObject stored the object")
+	}
+	// The work done, the answer lost.
+	srv.SetFault(once("PutObject", osstest.LoseAnswer))
+	err = b.PutObject("f", strings.NewReader("lost"))
+	if err == nil || errors.As(err, &se) {
+		t.Fatalf("PutObject with a lost answer: %v", err)
+	}
+	if o, ok := srv.Object(testBucket, "f"); !ok || o.Size != 4 {
+		t.Fatal("a PutObject whose answer was lost did not store the object")
+	}
+	// Completion whose answer is lost: the object exists, the upload is gone.
+	imur, err := b.InitiateMultipartUpload("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := b.UploadPart(imur, strings.NewReader("part"), 4, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetFault(once("CompleteMultipartUpload", osstest.LoseAnswer))
+	if _, err := b.CompleteMultipartUpload(imur, []oss.UploadPart{up}); err == nil {
+		t.Fatal("lost answer reported success")
+	}
+	if _, ok := srv.Object(testBucket, "g"); !ok || len(srv.Uploads(testBucket)) != 0 {
+		t.Fatal("lost CompleteMultipartUpload answer: work not done")
+	}
+	_, err = b.CompleteMultipartUpload(imur, []oss.UploadPart{up})
+	svcErr(t, err, 404, "NoSuchUpload")
+	if srv.Count("CompleteMultipartUpload") != 2 || srv.Count("PutObject") != 3 {
+		t.Fatalf("counts: %d %d", srv.Count("CompleteMultipartUpload"), srv.Count("PutObject"))
+	}
+	// Times counts only its operation.
+	srv.SetFault(osstest.Times("UploadPart", 2, osstest.Unavailable))
+	if err := b.PutObject("h", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	imur, _ = b.InitiateMultipartUpload("h")
+	for range 2 {
+		_, err = b.UploadPart(imur, strings.NewReader("p"), 1, 1)
+		svcErr(t, err, 503, "ServiceUnavailable")
+	}
+	if _, err = b.UploadPart(imur, strings.NewReader("p"), 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetFault(nil)
 }
 
 func TestDiskStorage(t *testing.T) {

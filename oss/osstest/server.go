@@ -107,6 +107,10 @@ type Options struct {
 	Fault func(*http.Request) Fault
 	// Now, when set, is the server's clock (for signature expiry and times).
 	Now func() time.Time
+	// Logf, when set, gets one line per request: operation, method, path,
+	// status (0 when the connection was dropped) and fault. Secrets are not
+	// logged (query strings are left out).
+	Logf func(format string, args ...any)
 }
 
 // Server is an OSS service on a loopback address, for tests.
@@ -576,6 +580,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("x-oss-request-id", reqID)
 	h.Set("Server", "AliyunOSS")
 	h.Set("Date", s.clock().Format(http.TimeFormat))
+	if s.opts.Logf != nil {
+		sw := &statusWriter{ResponseWriter: w}
+		w = sw
+		defer func() { s.opts.Logf("osstest: %s %s %s -> %d (fault %s)", op, r.Method, r.URL.Path, sw.status, f) }()
+	}
 	switch f {
 	case DropConnection:
 		hangUp(w)
@@ -592,8 +601,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.serve(w, r, op)
 }
 
+// statusWriter records the status of an answer for the log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // hangUp closes the client connection without an answer.
 func hangUp(w http.ResponseWriter) {
+	if sw, ok := w.(*statusWriter); ok {
+		w = sw.ResponseWriter
+	}
 	if hj, ok := w.(http.Hijacker); ok {
 		if c, _, err := hj.Hijack(); err == nil {
 			c.Close()
