@@ -74,7 +74,8 @@
 // Times(op, n, fault) faults the first n requests of one operation. Uploads lists
 // in-progress multipart uploads and SetInitiated ages one, Object reports a
 // stored object and Keys lists a bucket, Count (and ResetCounts) counts requests
-// per operation, and SetNow moves the server's clock (to expire presigned URLs).
+// per operation, SetNow moves the server's clock (to expire presigned URLs), and
+// Options.Logf logs one line per request.
 //
 // The cmd/osstest program runs the server as a process on a loopback address.
 package osstest

@@ -2,7 +2,7 @@
 // `stowage check` and `stowage bench` can target it. It prints the endpoint on
 // standard output and serves until interrupted.
 //
-//	osstest -addr 127.0.0.1:9300 -dir /tmp/oss -bucket b1 -bucket b2
+//	osstest -addr 127.0.0.1:9300 -dir /tmp/oss -bucket bkt1 -bucket bkt2 [-v]
 //
 // Credentials come from OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET (defaults
 // "osstest" and "osstest-secret").
@@ -11,6 +11,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log"
 	"os"
 	"os/signal"
 	"strings"
@@ -31,6 +32,7 @@ func main() {
 	region := flag.String("region", "cn-hangzhou", "V4 signing region")
 	minPart := flag.Int64("minpartsize", osstest.DefaultMinPartSize, "smallest multipart part but the last, in bytes")
 	flag.Var(&buckets, "bucket", "bucket to create at start (repeatable)")
+	verbose := flag.Bool("v", false, "log every request on standard error")
 	flag.Parse()
 	id, secret := os.Getenv("OSS_ACCESS_KEY_ID"), os.Getenv("OSS_ACCESS_KEY_SECRET")
 	if id == "" {
@@ -39,8 +41,12 @@ func main() {
 	if secret == "" {
 		secret = "osstest-secret"
 	}
-	srv, err := osstest.New(osstest.Options{Addr: *addr, Dir: *dir, Region: *region, MinPartSize: *minPart,
-		AccessKeyID: id, AccessKeySecret: secret, Buckets: buckets})
+	opts := osstest.Options{Addr: *addr, Dir: *dir, Region: *region, MinPartSize: *minPart,
+		AccessKeyID: id, AccessKeySecret: secret, Buckets: buckets}
+	if *verbose {
+		opts.Logf = log.Printf
+	}
+	srv, err := osstest.New(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
