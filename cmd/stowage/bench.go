@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"slices"
@@ -46,12 +47,15 @@ it afterwards.`
 // benchOptions are the flags of stowage bench.
 type benchOptions struct {
 	sizes, writes, chunks sizeList
+	concurrency           intList
 	patterns              string
 	segment               sizeFlag
 	runs                  int
 	seed                  uint64
 	baseline              bool
 	json, csv             bool
+	plot                  string
+	compare               stringList
 }
 
 // sizeList is a comma-separated list of sizes such as 1MiB,64MiB.
@@ -97,15 +101,24 @@ func (s *sizeFlag) Set(v string) error {
 
 // benchRow is one line of the bench's output.
 type benchRow struct {
+	// Store names the store with --compare (its config file's name); ""
+	// otherwise.
+	Store     string `json:"store,omitempty"`
 	Driver    string `json:"driver"`
 	Size      int64  `json:"size"`
 	ChunkSize int64  `json:"chunk_size"` // 0: the driver does not cut uploads into parts
+	// MaxConcurrency is the maxconcurrency given with --maxconcurrency; 0
+	// means the driver's own.
+	MaxConcurrency int `json:"max_concurrency,omitempty"`
 	WriteSize int64  `json:"write_size"`
 	Pattern   string `json:"pattern"`
 	Runs      int    `json:"runs"`
-	// UploadMBps and ReadMBps are medians over the runs.
-	UploadMBps float64 `json:"upload_mbps"`
-	ReadMBps   float64 `json:"read_mbps"`
+	// UploadMBps and ReadMBps are medians over the runs; UploadMinMBps
+	// and UploadMaxMBps the spread of the upload.
+	UploadMBps    float64 `json:"upload_mbps"`
+	UploadMinMBps float64 `json:"upload_min_mbps"`
+	UploadMaxMBps float64 `json:"upload_max_mbps"`
+	ReadMBps      float64 `json:"read_mbps"`
 	// UploadRequests and ReadRequests are nil for a backend that sends no
 	// HTTP requests.
 	UploadRequests *int64 `json:"upload_requests"`
@@ -126,7 +139,7 @@ func runBench(ctx context.Context, a *app, args []string) error {
 		sizes:   sizeList{1 << 20, 64 << 20, 256 << 20},
 		writes:  sizeList{32 << 10, 8 << 20},
 		segment: 32 << 20,
-		runs:    1,
+		runs:    3,
 		seed:    1,
 	}
 	fs.Var(&o.sizes, "sizes", "blob `sizes`, comma-separated")
@@ -134,7 +147,10 @@ func runBench(ctx context.Context, a *app, args []string) error {
 	fs.Var(&o.chunks, "chunksize", "chunk `sizes` to try, comma-separated, passed as the driver's chunksize parameter (default: the driver's own)")
 	fs.StringVar(&o.patterns, "patterns", "plain,patch", "upload `patterns`: plain, patch")
 	fs.Var(&o.segment, "segment", "bytes per writer session in the patch pattern (a registry PATCH)")
-	fs.IntVar(&o.runs, "runs", 1, "repeat each case `N` times and report medians")
+	fs.Var(&o.concurrency, "maxconcurrency", "`counts` of parts in flight to try, comma-separated, passed as the driver's maxconcurrency parameter (default: the driver's own)")
+	fs.IntVar(&o.runs, "runs", 3, "repeat each case `N` times and report medians and the spread (min-max)")
+	fs.StringVar(&o.plot, "plot", "", "draw upload MB/s by chunk size, a line per blob size (and store), the baseline dashed, into `FILE` (.svg or .png)")
+	fs.Var(&o.compare, "compare", "also run the same sweep on the store of config `FILE` (repeatable), side by side in the table and the plot")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated data")
 	fs.BoolVar(&o.baseline, "baseline", false, "also time the raw SDK/OS upload of the same bytes and print the ratio")
 	fs.BoolVar(&o.json, "json", false, "print JSON (an array of rows) instead of a table")
@@ -179,21 +195,87 @@ func runBench(ctx context.Context, a *app, args []string) error {
 		return usageErr(errors.New("--patterns is empty"))
 	}
 
+	if o.plot != "" && !strings.HasSuffix(o.plot, ".svg") && !strings.HasSuffix(o.plot, ".png") {
+		return usageErr(fmt.Errorf("--plot %s: want a file name ending in .svg or .png", o.plot))
+	}
+	type namedStore struct {
+		label string
+		cfg   storeConfig
+	}
+	var stores []namedStore
 	store, cleanup, err := a.scratchStore(&cf, "stowage-bench-")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	if len(o.compare) > 0 {
+		label := store.Driver
+		if cf.file != "" {
+			label = strings.TrimSuffix(filepath.Base(cf.file), filepath.Ext(cf.file))
+		}
+		stores = append(stores, namedStore{label, store})
+		for _, f := range o.compare {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return usageErr(fmt.Errorf("--compare: %w", err))
+			}
+			c, err := parseConfig(data)
+			if err != nil {
+				return usageErr(fmt.Errorf("--compare %s: %w", f, err))
+			}
+			stores = append(stores, namedStore{strings.TrimSuffix(filepath.Base(f), filepath.Ext(f)), c})
+		}
+	} else {
+		stores = append(stores, namedStore{"", store})
+	}
+	var rows []benchRow
+	for _, st := range stores {
+		r, err := a.benchStore(ctx, o, st.cfg, st.label, patterns)
+		if err != nil {
+			if st.label != "" {
+				return fmt.Errorf("%s: %w", st.label, err)
+			}
+			return err
+		}
+		rows = append(rows, r...)
+	}
+	if o.plot != "" {
+		if err := plotBench(o.plot, rows, o.baseline); err != nil {
+			return fmt.Errorf("--plot: %w", err)
+		}
+		fmt.Fprintf(a.stderr, "stowage bench: plot written to %s\n", o.plot)
+	}
+	if rec := recommend(rows); rec != "" {
+		fmt.Fprintln(a.stderr, rec)
+	}
+	switch {
+	case o.json:
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	case o.csv:
+		return writeBenchCSV(a.stdout, rows, o.baseline)
+	}
+	return writeBenchTable(a.stdout, rows, o.baseline)
+}
+
+// benchStore runs the sweep (sizes × chunk sizes × concurrencies × writes
+// × patterns, o.runs times each) on one store; label names it in rows.
+func (a *app) benchStore(ctx context.Context, o benchOptions, store storeConfig, label string, patterns []string) ([]benchRow, error) {
 	var mkBaseline BaselineFactory
 	if o.baseline {
 		if mkBaseline = baselineFor(store.Driver); mkBaseline == nil {
-			return usageErr(fmt.Errorf("--baseline: driver %s has no baseline (have: %s)", store.Driver, strings.Join(baselineNames(), ", ")))
+			return nil, usageErr(fmt.Errorf("--baseline: driver %s has no baseline (have: %s)", store.Driver, strings.Join(baselineNames(), ", ")))
 		}
 	}
 
 	chunks := []int64{0} // 0: the driver's default
 	if len(o.chunks) > 0 {
 		chunks = o.chunks
+	}
+	concs := []int{0} // 0: the driver's default
+	if len(o.concurrency) > 0 {
+		concs = o.concurrency
 	}
 	var maxWrite int64
 	for _, w := range o.writes {
@@ -205,7 +287,7 @@ func runBench(ctx context.Context, a *app, args []string) error {
 		if o.baseline {
 			per += s
 		}
-		total += per * int64(len(o.writes)*len(patterns)*o.runs*len(chunks))
+		total += per * int64(len(o.writes)*len(patterns)*o.runs*len(chunks)*len(concs))
 	}
 	b := &bencher{o: o, wbuf: make([]byte, maxWrite), rbuf: make([]byte, 1<<20), folder: "/stowage-bench-" + randomHex(4), stderr: a.stderr}
 	// Open the store with every chunk size first, so that a bad
@@ -213,41 +295,56 @@ func runBench(ctx context.Context, a *app, args []string) error {
 	rawCtx := ctx // the baseline's requests are not counted
 	ctx = driver.WithTransport(ctx, b.reqs.wrap)
 	type target struct {
-		d   driver.Driver
-		raw Baseline
+		d    driver.Driver
+		raw  Baseline
+		conc int
 	}
 	var targets []target
 	for _, chunk := range chunks {
-		cfg := store.clone()
-		if chunk > 0 {
-			cfg.set("chunksize", driver.Size(chunk).String())
-		}
-		d, err := cfg.open(ctx)
-		if err != nil {
+		for _, conc := range concs {
+			cfg := store.clone()
 			if chunk > 0 {
-				return fmt.Errorf("--chunksize %s: %w", driver.Size(chunk), err)
+				cfg.set("chunksize", driver.Size(chunk).String())
 			}
-			return err
-		}
-		var raw Baseline
-		if mkBaseline != nil {
-			if raw, err = mkBaseline(rawCtx, cfg.Params); err != nil {
-				return fmt.Errorf("baseline: %w", err)
+			if conc > 0 {
+				cfg.set("maxconcurrency", conc)
 			}
+			d, err := cfg.open(ctx)
+			if err != nil {
+				switch {
+				case chunk > 0 && conc > 0:
+					return nil, fmt.Errorf("--chunksize %s, --maxconcurrency %d: %w", driver.Size(chunk), conc, err)
+				case chunk > 0:
+					return nil, fmt.Errorf("--chunksize %s: %w", driver.Size(chunk), err)
+				case conc > 0:
+					return nil, fmt.Errorf("--maxconcurrency %d: %w", conc, err)
+				}
+				return nil, err
+			}
+			var raw Baseline
+			if mkBaseline != nil {
+				if raw, err = mkBaseline(rawCtx, cfg.Params); err != nil {
+					return nil, fmt.Errorf("baseline: %w", err)
+				}
+			}
+			targets = append(targets, target{d, raw, conc})
 		}
-		targets = append(targets, target{d, raw})
 	}
-	fmt.Fprintf(a.stderr, "stowage bench: %s %s, %d cases × %d runs\n", store.Driver, describeStore(store),
-		len(o.sizes)*len(o.writes)*len(patterns)*len(chunks), o.runs)
+	name := store.Driver
+	if label != "" {
+		name = label + " (" + store.Driver + ")"
+	}
+	fmt.Fprintf(a.stderr, "stowage bench: %s %s, %d cases × %d runs\n", name, describeStore(store),
+		len(o.sizes)*len(o.writes)*len(patterns)*len(targets), o.runs)
 
 	b.bar = newProgressBar(a.stderr, total, a.progress)
 	var rows []benchRow
-	err = func() error {
+	err := func() error {
 		defer b.bar.finish()
 		for _, tg := range targets {
 			d, raw := tg.d, tg.raw
 			caps := driver.BackendOf(d).Capabilities()
-			err = func() error {
+			err := func() error {
 				defer b.removeFolder(ctx, d)
 				for _, size := range o.sizes {
 					crc := genCRC(o.seed+uint64(size), size)
@@ -258,6 +355,8 @@ func runBench(ctx context.Context, a *app, args []string) error {
 								return fmt.Errorf("size %s, write %s, %s: %w", driver.Size(size), driver.Size(ws), pat, err)
 							}
 							row.ChunkSize = caps.ChunkSize
+							row.MaxConcurrency = tg.conc
+							row.Store = label
 							rows = append(rows, row)
 						}
 					}
@@ -271,17 +370,9 @@ func runBench(ctx context.Context, a *app, args []string) error {
 		return nil
 	}()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	switch {
-	case o.json:
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
-	case o.csv:
-		return writeBenchCSV(a.stdout, rows, o.baseline)
-	}
-	return writeBenchTable(a.stdout, rows, o.baseline)
+	return rows, nil
 }
 
 // scratchStore returns the store to bench or check: the configured one, or,
@@ -436,6 +527,7 @@ func (b *bencher) runCase(ctx context.Context, d driver.Driver, raw Baseline, si
 		}
 	}
 	row.UploadMBps = median(ups)
+	row.UploadMinMBps, row.UploadMaxMBps = slices.Min(ups), slices.Max(ups)
 	row.ReadMBps = median(reads)
 	if b.reqs.hooked.Load() {
 		u, r := medianInt(upReqs), medianInt(readReqs)
@@ -618,17 +710,44 @@ func (m *memSampler) stop() int64 {
 	return int64(m.peak - m.base)
 }
 
+// tableShape says which optional columns the table has.
+type tableShape struct {
+	baseline, spread, conc, store bool
+}
+
+func shapeOf(rows []benchRow, baseline bool) tableShape {
+	sh := tableShape{baseline: baseline}
+	for _, r := range rows {
+		sh.spread = sh.spread || r.Runs > 1
+		sh.conc = sh.conc || r.MaxConcurrency > 0
+		sh.store = sh.store || r.Store != ""
+	}
+	return sh
+}
+
 // benchColumns are the table's columns.
-func benchColumns(baseline bool) []string {
-	c := []string{"size", "chunk", "write", "pattern", "upload MB/s", "read MB/s", "requests (up+read)", "peak heap"}
-	if baseline {
+func benchColumns(sh tableShape) []string {
+	var c []string
+	if sh.store {
+		c = append(c, "store")
+	}
+	c = append(c, "size", "chunk")
+	if sh.conc {
+		c = append(c, "conc")
+	}
+	c = append(c, "write", "pattern", "upload MB/s")
+	if sh.spread {
+		c = append(c, "spread")
+	}
+	c = append(c, "read MB/s", "requests (up+read)", "peak heap")
+	if sh.baseline {
 		c = append(c, "raw upload MB/s", "ratio")
 	}
 	return c
 }
 
 // cells formats a row for the table.
-func (r benchRow) cells(baseline bool) []string {
+func (r benchRow) cells(sh tableShape) []string {
 	sz := func(n int64) string { return driver.Size(n).String() }
 	chunk := "-"
 	if r.ChunkSize > 0 {
@@ -639,9 +758,24 @@ func (r benchRow) cells(baseline bool) []string {
 		reqs = fmt.Sprintf("%d+%d", *r.UploadRequests, *r.ReadRequests)
 	}
 	peak := humanBytes(r.PeakHeapBytes)
-	c := []string{sz(r.Size), chunk, sz(r.WriteSize), r.Pattern,
-		strconv.FormatFloat(r.UploadMBps, 'f', 1, 64), strconv.FormatFloat(r.ReadMBps, 'f', 1, 64), reqs, peak}
-	if baseline {
+	var c []string
+	if sh.store {
+		c = append(c, r.Store)
+	}
+	c = append(c, sz(r.Size), chunk)
+	if sh.conc {
+		conc := "-"
+		if r.MaxConcurrency > 0 {
+			conc = strconv.Itoa(r.MaxConcurrency)
+		}
+		c = append(c, conc)
+	}
+	c = append(c, sz(r.WriteSize), r.Pattern, strconv.FormatFloat(r.UploadMBps, 'f', 1, 64))
+	if sh.spread {
+		c = append(c, fmt.Sprintf("%.1f-%.1f", r.UploadMinMBps, r.UploadMaxMBps))
+	}
+	c = append(c, strconv.FormatFloat(r.ReadMBps, 'f', 1, 64), reqs, peak)
+	if sh.baseline {
 		if r.RawUploadMBps != nil {
 			c = append(c, strconv.FormatFloat(*r.RawUploadMBps, 'f', 1, 64), strconv.FormatFloat(*r.Ratio, 'f', 2, 64))
 		} else {
@@ -673,9 +807,10 @@ const bigBlob = 64 << 20
 
 func writeBenchTable(w io.Writer, rows []benchRow, baseline bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, strings.Join(benchColumns(baseline), "\t")+"\t")
+	sh := shapeOf(rows, baseline)
+	fmt.Fprintln(tw, strings.Join(benchColumns(sh), "\t")+"\t")
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r.cells(baseline), "\t")+"\t")
+		fmt.Fprintln(tw, strings.Join(r.cells(sh), "\t")+"\t")
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -709,6 +844,7 @@ func writeBenchCSV(w io.Writer, rows []benchRow, baseline bool) error {
 	if baseline {
 		head = append(head, "raw_upload_mbps", "ratio")
 	}
+	head = append(head, "upload_min_mbps", "upload_max_mbps", "max_concurrency", "store")
 	cw.Write(head)
 	for _, r := range rows {
 		up, rd := "", ""
@@ -725,6 +861,8 @@ func writeBenchCSV(w io.Writer, rows []benchRow, baseline bool) error {
 				rec = append(rec, "", "")
 			}
 		}
+		rec = append(rec, strconv.FormatFloat(r.UploadMinMBps, 'f', 2, 64), strconv.FormatFloat(r.UploadMaxMBps, 'f', 2, 64),
+			strconv.Itoa(r.MaxConcurrency), r.Store)
 		cw.Write(rec)
 	}
 	cw.Flush()

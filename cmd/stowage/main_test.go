@@ -428,7 +428,7 @@ func TestBenchCSVAndTable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("not CSV: %v\n%s", err, r.stdout)
 	}
-	if len(recs) != 3 || recs[0][0] != "driver" || len(recs[0]) != 11 {
+	if len(recs) != 3 || recs[0][0] != "driver" || len(recs[0]) != 15 || recs[0][11] != "upload_min_mbps" {
 		t.Fatalf("CSV: %q", recs)
 	}
 	for _, rec := range recs[1:] {
@@ -457,12 +457,13 @@ func TestBenchCSVAndTable(t *testing.T) {
 	if head[0] != "size" || !strings.Contains(lines[0], "ratio") {
 		t.Fatalf("table header %q", lines[0])
 	}
-	// size chunk write pattern up read requests peak(2 fields) raw ratio
-	if len(row) != 11 || row[0] != "64KiB" || row[1] != "-" || row[2] != "8KiB" || row[3] != "patch" || row[6] != "-" {
+	// size chunk write pattern up spread read requests peak(2 fields) raw ratio
+	if len(row) != 12 || row[0] != "64KiB" || row[1] != "-" || row[2] != "8KiB" || row[3] != "patch" || row[7] != "-" ||
+		!regexp.MustCompile(`^\d+\.\d-\d+\.\d$`).MatchString(row[5]) {
 		t.Fatalf("table row %q", lines[1])
 	}
-	if v, err := strconv.ParseFloat(row[10], 64); err != nil || !(v > 0) {
-		t.Fatalf("table ratio %q", row[10])
+	if v, err := strconv.ParseFloat(row[11], 64); err != nil || !(v > 0) {
+		t.Fatalf("table ratio %q", row[11])
 	}
 	if strings.Contains(r.stderr, "\r") {
 		t.Fatal("progress bar drawn on a stderr that is not a terminal")
