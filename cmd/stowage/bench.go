@@ -109,10 +109,10 @@ type benchRow struct {
 	ChunkSize int64  `json:"chunk_size"` // 0: the driver does not cut uploads into parts
 	// MaxConcurrency is the maxconcurrency given with --maxconcurrency; 0
 	// means the driver's own.
-	MaxConcurrency int `json:"max_concurrency,omitempty"`
-	WriteSize int64  `json:"write_size"`
-	Pattern   string `json:"pattern"`
-	Runs      int    `json:"runs"`
+	MaxConcurrency int    `json:"max_concurrency,omitempty"`
+	WriteSize      int64  `json:"write_size"`
+	Pattern        string `json:"pattern"`
+	Runs           int    `json:"runs"`
 	// UploadMBps and ReadMBps are medians over the runs; UploadMinMBps
 	// and UploadMaxMBps the spread of the upload.
 	UploadMBps    float64 `json:"upload_mbps"`
