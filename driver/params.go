@@ -170,12 +170,208 @@ func Decode(driverName string, params Params, dst any) error {
 	return nil
 }
 
+// fieldKind is how Decode fills one type of field: the table below has a
+// row per supported type, tried in order.
+type fieldKind struct {
+	// match reports whether the row handles fields of type t.
+	match func(t reflect.Type) bool
+	// want says what values are accepted, for "is not ..." errors.
+	want string
+	// convert turns a parameter value into the field's value. ok false
+	// means v is not of an accepted form (the error is then "is not
+	// want"); a non-nil detail explains a value of the right form that is
+	// still wrong (it is shown unless the parameter is secret).
+	convert func(v any, f reflect.StructField) (out reflect.Value, ok bool, detail error)
+	// bounds, for numeric kinds, parses a min/max tag into the number the
+	// field holds and formats one back for messages; nil means the kind
+	// has no bounds.
+	bounds *numBounds
+}
+
+// numBounds reads and prints the min and max tags of an integer kind (sizes,
+// durations, ints), for checkBounds. float64 fields have checkFloatBounds.
+type numBounds struct {
+	parse  func(string) (int64, error)
+	format func(int64) string
+}
+
 var (
 	sizeType     = reflect.TypeOf(Size(0))
 	durationType = reflect.TypeOf(time.Duration(0))
 )
 
-// setField converts v into the field's type and checks its bounds.
+// fieldKinds is the table of supported field types.
+var fieldKinds = []fieldKind{
+	{
+		match: func(t reflect.Type) bool { return t == sizeType },
+		want:  "a size (a number of bytes or a string such as 10MiB)",
+		convert: func(v any, _ reflect.StructField) (reflect.Value, bool, error) {
+			if x, ok := v.(string); ok {
+				n, err := ParseSize(x)
+				if err != nil {
+					return reflect.Value{}, true, err
+				}
+				return reflect.ValueOf(n), true, nil
+			}
+			i, ok := toInt(v)
+			return reflect.ValueOf(Size(i)), ok, nil
+		},
+		bounds: &numBounds{
+			parse:  func(s string) (int64, error) { z, err := ParseSize(s); return int64(z), err },
+			format: func(x int64) string { return Size(x).String() },
+		},
+	},
+	{
+		match: func(t reflect.Type) bool { return t == durationType },
+		want:  "a duration (such as 30s, 5m or 168h)",
+		convert: func(v any, _ reflect.StructField) (reflect.Value, bool, error) {
+			if x, ok := v.(string); ok {
+				x = strings.TrimSpace(x)
+				if d, err := time.ParseDuration(x); err == nil {
+					return reflect.ValueOf(d), true, nil
+				}
+				i, err := strconv.ParseInt(x, 10, 64)
+				return reflect.ValueOf(time.Duration(i) * time.Second), err == nil, nil
+			}
+			i, ok := toInt(v)
+			return reflect.ValueOf(time.Duration(i) * time.Second), ok, nil
+		},
+		bounds: &numBounds{
+			parse:  func(s string) (int64, error) { z, err := time.ParseDuration(s); return int64(z), err },
+			format: func(x int64) string { return time.Duration(x).String() },
+		},
+	},
+	{
+		match: func(t reflect.Type) bool { return t.Kind() == reflect.String },
+		want:  "a string",
+		convert: func(v any, f reflect.StructField) (reflect.Value, bool, error) {
+			var s string
+			switch x := v.(type) {
+			case string:
+				s = x
+			case int, int64, float64, bool, uint64:
+				s = fmt.Sprint(x)
+			default:
+				return reflect.Value{}, false, nil
+			}
+			if one := f.Tag.Get("oneof"); one != "" && s != "" {
+				for _, o := range strings.Split(one, "|") {
+					if strings.EqualFold(o, s) {
+						return reflect.ValueOf(o), true, nil
+					}
+				}
+				return reflect.Value{}, true, oneOfError{strings.ReplaceAll(one, "|", ", ")}
+			}
+			return reflect.ValueOf(s), true, nil
+		},
+	},
+	{
+		match: func(t reflect.Type) bool { return t.Kind() == reflect.Bool },
+		want:  "a boolean (true or false)",
+		convert: func(v any, _ reflect.StructField) (reflect.Value, bool, error) {
+			switch x := v.(type) {
+			case bool:
+				return reflect.ValueOf(x), true, nil
+			case string:
+				b, err := strconv.ParseBool(strings.TrimSpace(x))
+				return reflect.ValueOf(b), err == nil, nil
+			}
+			return reflect.Value{}, false, nil
+		},
+	},
+	{
+		match: func(t reflect.Type) bool { return t.Kind() == reflect.Int || t.Kind() == reflect.Int64 },
+		want:  "a whole number",
+		convert: func(v any, _ reflect.StructField) (reflect.Value, bool, error) {
+			i, ok := toInt(v)
+			return reflect.ValueOf(i), ok, nil
+		},
+		bounds: &numBounds{
+			parse:  func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) },
+			format: func(x int64) string { return strconv.FormatInt(x, 10) },
+		},
+	},
+	{
+		match: func(t reflect.Type) bool { return t.Kind() == reflect.Float64 },
+		want:  "a number",
+		convert: func(v any, _ reflect.StructField) (reflect.Value, bool, error) {
+			if y, ok := v.(string); ok {
+				x, err := strconv.ParseFloat(strings.TrimSpace(y), 64)
+				return reflect.ValueOf(x), err == nil && !math.IsNaN(x) && !math.IsInf(x, 0), nil
+			}
+			x, ok := toFloat(v)
+			return reflect.ValueOf(x), ok, nil
+		},
+	},
+	{
+		match: func(t reflect.Type) bool { return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String },
+		want:  "a list of strings",
+		convert: func(v any, _ reflect.StructField) (reflect.Value, bool, error) {
+			var out []string
+			switch x := v.(type) {
+			case string:
+				for _, p := range strings.Split(x, ",") {
+					if p = strings.TrimSpace(p); p != "" {
+						out = append(out, p)
+					}
+				}
+			case []string:
+				out = append(out, x...)
+			case []any:
+				for _, e := range x {
+					s, ok := e.(string)
+					if !ok {
+						return reflect.Value{}, false, nil
+					}
+					out = append(out, s)
+				}
+			default:
+				return reflect.Value{}, false, nil
+			}
+			return reflect.ValueOf(out), true, nil
+		},
+	},
+	{
+		match: func(t reflect.Type) bool {
+			return t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && t.Elem().Kind() == reflect.Interface
+		},
+		want: "a map with string keys",
+		convert: func(v any, _ reflect.StructField) (reflect.Value, bool, error) {
+			m := map[string]any{}
+			switch x := v.(type) {
+			case map[string]any:
+				for k, e := range x {
+					m[k] = e
+				}
+			case Params:
+				for k, e := range x {
+					m[k] = e
+				}
+			case map[any]any:
+				for k, e := range x {
+					ks, ok := k.(string)
+					if !ok {
+						return reflect.Value{}, false, nil
+					}
+					m[ks] = e
+				}
+			default:
+				return reflect.Value{}, false, nil
+			}
+			return reflect.ValueOf(m), true, nil
+		},
+	},
+}
+
+// oneOfError is the detail of a string outside its oneof tag.
+type oneOfError struct{ allowed string }
+
+func (e oneOfError) Error() string { return "is not one of " + e.allowed }
+
+// setField converts v into the field's type with the row of fieldKinds that
+// matches it, and checks the bounds (min and max tags, also on float64
+// fields). Errors name the parameter, show the value unless it is secret,
+// and say what is accepted.
 func setField(fv reflect.Value, f reflect.StructField, v any) error {
 	name := f.Tag.Get("param")
 	secret := f.Tag.Get("secret") == "true"
@@ -188,173 +384,68 @@ func setField(fv reflect.Value, f reflect.StructField, v any) error {
 		}
 		return fmt.Sprint(v)
 	}
-	bad := func(want string) error {
-		return fmt.Errorf("parameter %s: %s is not %s", name, show(v), want)
+	for _, k := range fieldKinds {
+		if !k.match(fv.Type()) {
+			continue
+		}
+		out, ok, detail := k.convert(v, f)
+		switch {
+		case !ok:
+			return fmt.Errorf("parameter %s: %s is not %s", name, show(v), k.want)
+		case detail != nil:
+			if oe, isOneOf := detail.(oneOfError); isOneOf {
+				return fmt.Errorf("parameter %s: %s %s", name, show(v), oe)
+			}
+			if secret {
+				return fmt.Errorf("parameter %s: %s is not %s", name, show(v), k.want)
+			}
+			return fmt.Errorf("parameter %s: %v", name, detail)
+		}
+		if k.bounds != nil {
+			if err := checkBounds(name, f, out.Int(), k.bounds.parse, k.bounds.format); err != nil {
+				return err
+			}
+		}
+		if fv.Kind() == reflect.Float64 {
+			if err := checkFloatBounds(name, f, out.Float()); err != nil {
+				return err
+			}
+		}
+		fv.Set(out.Convert(fv.Type()))
+		return nil
+	}
+	panic(fmt.Sprintf("driver.Decode: unsupported field type %s for %s", fv.Type(), name))
+}
+
+// checkFloatBounds checks a float64 field against its min and max tags.
+func checkFloatBounds(name string, f reflect.StructField, x float64) error {
+	parse := func(tag string) (float64, bool) {
+		s, ok := f.Tag.Lookup(tag)
+		if !ok {
+			return 0, false
+		}
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			panic(fmt.Sprintf("driver.Decode: bad %s for %s", tag, name))
+		}
+		return v, true
+	}
+	lo, hasMin := parse("min")
+	hi, hasMax := parse("max")
+	g := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	value := g(x)
+	if f.Tag.Get("secret") == "true" {
+		value = "(value hidden)"
 	}
 	switch {
-	case fv.Type() == sizeType:
-		var n Size
-		switch x := v.(type) {
-		case string:
-			s, err := ParseSize(x)
-			if err != nil {
-				if secret {
-					return bad("a size")
-				}
-				return fmt.Errorf("parameter %s: %v", name, err)
-			}
-			n = s
-		default:
-			i, ok := toInt(v)
-			if !ok {
-				return bad("a size (a number of bytes or a string such as 10MiB)")
-			}
-			n = Size(i)
-		}
-		if err := checkBounds(name, f, int64(n), func(s string) (int64, error) {
-			z, err := ParseSize(s)
-			return int64(z), err
-		}, func(x int64) string { return Size(x).String() }); err != nil {
-			return err
-		}
-		fv.SetInt(int64(n))
-	case fv.Type() == durationType:
-		var d time.Duration
-		switch x := v.(type) {
-		case string:
-			var err error
-			d, err = time.ParseDuration(strings.TrimSpace(x))
-			if err != nil {
-				if i, err2 := strconv.ParseInt(strings.TrimSpace(x), 10, 64); err2 == nil {
-					d = time.Duration(i) * time.Second
-				} else {
-					return bad("a duration (such as 30s, 5m or 168h)")
-				}
-			}
-		default:
-			i, ok := toInt(v)
-			if !ok {
-				return bad("a duration (such as 30s, 5m or 168h)")
-			}
-			d = time.Duration(i) * time.Second
-		}
-		if err := checkBounds(name, f, int64(d), func(s string) (int64, error) {
-			z, err := time.ParseDuration(s)
-			return int64(z), err
-		}, func(x int64) string { return time.Duration(x).String() }); err != nil {
-			return err
-		}
-		fv.SetInt(int64(d))
-	case fv.Kind() == reflect.String:
-		var s string
-		switch x := v.(type) {
-		case string:
-			s = x
-		case int, int64, float64, bool, uint64:
-			s = fmt.Sprint(x)
-		default:
-			return bad("a string")
-		}
-		if one := f.Tag.Get("oneof"); one != "" && s != "" {
-			okv := false
-			for _, o := range strings.Split(one, "|") {
-				if strings.EqualFold(o, s) {
-					s, okv = o, true
-				}
-			}
-			if !okv {
-				return fmt.Errorf("parameter %s: %s is not one of %s", name, show(s), strings.ReplaceAll(one, "|", ", "))
-			}
-		}
-		fv.SetString(s)
-	case fv.Kind() == reflect.Bool:
-		switch x := v.(type) {
-		case bool:
-			fv.SetBool(x)
-		case string:
-			b, err := strconv.ParseBool(strings.TrimSpace(x))
-			if err != nil {
-				return bad("a boolean (true or false)")
-			}
-			fv.SetBool(b)
-		default:
-			return bad("a boolean (true or false)")
-		}
-	case fv.Kind() == reflect.Int || fv.Kind() == reflect.Int64:
-		i, ok := toInt(v)
-		if !ok {
-			return bad("a whole number")
-		}
-		if err := checkBounds(name, f, i, func(s string) (int64, error) {
-			return strconv.ParseInt(s, 10, 64)
-		}, func(x int64) string { return strconv.FormatInt(x, 10) }); err != nil {
-			return err
-		}
-		fv.SetInt(i)
-	case fv.Kind() == reflect.Float64:
-		var x float64
-		switch y := v.(type) {
-		case string:
-			var err error
-			if x, err = strconv.ParseFloat(strings.TrimSpace(y), 64); err != nil {
-				return bad("a number")
-			}
-		default:
-			i, ok := toFloat(v)
-			if !ok {
-				return bad("a number")
-			}
-			x = i
-		}
-		fv.SetFloat(x)
-	case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
-		var out []string
-		switch x := v.(type) {
-		case string:
-			for _, p := range strings.Split(x, ",") {
-				if p = strings.TrimSpace(p); p != "" {
-					out = append(out, p)
-				}
-			}
-		case []string:
-			out = append(out, x...)
-		case []any:
-			for _, e := range x {
-				s, ok := e.(string)
-				if !ok {
-					return bad("a list of strings")
-				}
-				out = append(out, s)
-			}
-		default:
-			return bad("a list of strings")
-		}
-		fv.Set(reflect.ValueOf(out))
-	case fv.Kind() == reflect.Map && fv.Type().Key().Kind() == reflect.String && fv.Type().Elem().Kind() == reflect.Interface:
-		m := map[string]any{}
-		switch x := v.(type) {
-		case map[string]any:
-			for k, e := range x {
-				m[k] = e
-			}
-		case Params:
-			for k, e := range x {
-				m[k] = e
-			}
-		case map[any]any:
-			for k, e := range x {
-				ks, ok := k.(string)
-				if !ok {
-					return bad("a map with string keys")
-				}
-				m[ks] = e
-			}
-		default:
-			return bad("a map")
-		}
-		fv.Set(reflect.ValueOf(m))
-	default:
-		panic(fmt.Sprintf("driver.Decode: unsupported field type %s for %s", fv.Type(), name))
+	case hasMin && x < lo && hasMax:
+		return fmt.Errorf("parameter %s: %s is below the minimum %s (allowed %s..%s)", name, value, g(lo), g(lo), g(hi))
+	case hasMin && x < lo:
+		return fmt.Errorf("parameter %s: %s is below the minimum %s (allowed %s or more)", name, value, g(lo), g(lo))
+	case hasMax && x > hi && hasMin:
+		return fmt.Errorf("parameter %s: %s is above the maximum %s (allowed %s..%s)", name, value, g(hi), g(lo), g(hi))
+	case hasMax && x > hi:
+		return fmt.Errorf("parameter %s: %s is above the maximum %s (allowed up to %s)", name, value, g(hi), g(hi))
 	}
 	return nil
 }

@@ -149,3 +149,28 @@ func TestParseSize(t *testing.T) {
 		t.Errorf("String = %s", s)
 	}
 }
+
+func TestDecodeFloatBounds(t *testing.T) {
+	type cfg struct {
+		Rate float64 `param:"rate" min:"0" max:"1000"`
+	}
+	for _, c := range []struct {
+		v    any
+		want string
+	}{
+		{-1, "parameter rate: -1 is below the minimum 0 (allowed 0..1000)"},
+		{"1e4", "parameter rate: 10000 is above the maximum 1000 (allowed 0..1000)"},
+		{"NaN", `parameter rate: "NaN" is not a number`},
+		{"fast", `parameter rate: "fast" is not a number`},
+	} {
+		var x cfg
+		err := Decode("test", Params{"rate": c.v}, &x)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("rate=%v: %v, want %q", c.v, err, c.want)
+		}
+	}
+	var x cfg
+	if err := Decode("test", Params{"rate": "2.5"}, &x); err != nil || x.Rate != 2.5 {
+		t.Fatalf("rate=2.5: %v, %v", err, x.Rate)
+	}
+}
