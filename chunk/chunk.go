@@ -138,7 +138,10 @@ func (o *Options) validate() error {
 	case int64(len(o.Tail)) >= o.ChunkSize:
 		return fmt.Errorf("chunk: Tail of %d bytes is not shorter than ChunkSize %d", len(o.Tail), o.ChunkSize)
 	}
-	return o.Retry.validate()
+	if err := o.Retry.Validate(); err != nil {
+		return fmt.Errorf("chunk: Options.Retry: %w", err)
+	}
+	return nil
 }
 
 // pools holds one *sync.Pool of *[]byte per chunk size, shared by every

@@ -601,8 +601,8 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 	huge := RetryPolicy{MaxAttempts: 2, BaseDelay: time.Duration(math.MaxInt64)}
-	if err := huge.validate(); err != nil {
-		t.Fatalf("validate(%+v) = %v", huge, err)
+	if err := huge.Validate(); err != nil {
+		t.Fatalf("Validate(%+v) = %v", huge, err)
 	}
 	for _, attempt := range []int{1, 2, 100} {
 		if d := huge.Backoff(attempt); d < 0 {
@@ -1055,10 +1055,10 @@ func TestOptionsValidation(t *testing.T) {
 		{Options{ChunkSize: 10, MaxParts: -1}, "MaxParts -1"},
 		{Options{ChunkSize: 10, MaxParts: 5, FirstPart: 7}, "FirstPart 7 is above MaxParts+1 (6)"},
 		{Options{ChunkSize: 10, Tail: make([]byte, 10)}, "Tail of 10 bytes is not shorter than ChunkSize 10"},
-		{Options{ChunkSize: 10, Retry: RetryPolicy{MaxAttempts: -1}}, "Retry.MaxAttempts -1"},
-		{Options{ChunkSize: 10, Retry: RetryPolicy{BaseDelay: -1}}, "Retry.BaseDelay -1ns"},
-		{Options{ChunkSize: 10, Retry: RetryPolicy{MaxDelay: -1}}, "Retry.MaxDelay -1ns"},
-		{Options{ChunkSize: 10, Retry: RetryPolicy{BaseDelay: 2 * time.Second, MaxDelay: time.Second}}, "Retry.BaseDelay 2s is above Retry.MaxDelay 1s"},
+		{Options{ChunkSize: 10, Retry: RetryPolicy{MaxAttempts: -1}}, "Retry: retry: Policy.MaxAttempts -1"},
+		{Options{ChunkSize: 10, Retry: RetryPolicy{BaseDelay: -1}}, "Retry: retry: Policy.BaseDelay -1ns"},
+		{Options{ChunkSize: 10, Retry: RetryPolicy{MaxDelay: -1}}, "Retry: retry: Policy.MaxDelay -1ns"},
+		{Options{ChunkSize: 10, Retry: RetryPolicy{BaseDelay: 2 * time.Second, MaxDelay: time.Second}}, "Retry: retry: Policy.BaseDelay 2s is above Policy.MaxDelay 1s"},
 	} {
 		_, err := NewUploader(t.Context(), sink, tc.opts)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
