@@ -184,6 +184,7 @@ var (
 	_ driver.Backend      = (*backend)(nil)
 	_ driver.FlatLister   = (*backend)(nil)
 	_ driver.UploadPurger = (*backend)(nil)
+	_ driver.UploadLister = (*backend)(nil)
 )
 
 func (b *backend) key(path string) string { return b.root + path }
@@ -420,4 +421,28 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 		}
 	}
 	return n, nil
+}
+
+// ListUploads lists the uploads below the root started more than olderThan
+// ago: what PurgeUploads would remove.
+func (b *backend) ListUploads(ctx context.Context, olderThan time.Duration, fn func(driver.UploadInfo) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cutoff := time.Now().Add(-olderThan)
+	b.s.mu.Lock()
+	var found []driver.UploadInfo
+	for k, u := range b.s.uploads {
+		if strings.HasPrefix(k, b.root+"/") && u.started.Before(cutoff) {
+			found = append(found, driver.UploadInfo{Path: b.path(k), ID: fmt.Sprint(u.id), Started: u.started, Size: int64(len(u.data))})
+		}
+	}
+	b.s.mu.Unlock()
+	sort.Slice(found, func(i, j int) bool { return found[i].Path < found[j].Path })
+	for _, u := range found {
+		if err := fn(u); err != nil {
+			return err
+		}
+	}
+	return nil
 }

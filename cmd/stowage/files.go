@@ -402,8 +402,11 @@ func runMv(ctx context.Context, a *app, args []string) error {
 
 func runPurge(ctx context.Context, a *app, args []string) error {
 	olderThan := 168 * time.Hour
+	var dryRun, asJSON bool
 	d, _, err := a.storeCommand(ctx, "purge-uploads", args, 0, 0, func(fs fsetter) {
 		fs.DurationVar(&olderThan, "older-than", olderThan, "remove uploads started longer than this `duration` ago")
+		fs.BoolVar(&dryRun, "dry-run", false, "list the uploads that would be removed (count, bytes, age), remove nothing")
+		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	})
 	if err != nil {
 		return err
@@ -411,14 +414,91 @@ func runPurge(ctx context.Context, a *app, args []string) error {
 	if olderThan < 0 {
 		return usageErr(errors.New("--older-than must not be negative"))
 	}
-	p, ok := driver.BackendOf(d).(driver.UploadPurger)
+	b := driver.BackendOf(d)
+	p, ok := b.(driver.UploadPurger)
 	if !ok {
 		return fmt.Errorf("driver %s keeps no server-side upload state to purge (it does not implement driver.UploadPurger)", d.Name())
 	}
-	n, err := p.PurgeUploads(ctx, olderThan)
-	if err != nil {
-		return err
+	lister, canList := b.(driver.UploadLister)
+	if dryRun && !canList {
+		return fmt.Errorf("driver %s can not list its uploads without removing them (it does not implement driver.UploadLister): --dry-run is not possible", d.Name())
 	}
-	fmt.Fprintf(a.stdout, "removed %d uploads older than %s\n", n, olderThan)
+	rep := purgeReport{OlderThan: olderThan.String(), DryRun: dryRun, Bytes: -1}
+	now := time.Now()
+	if canList {
+		rep.Bytes = 0
+		err := lister.ListUploads(ctx, olderThan, func(u driver.UploadInfo) error {
+			rep.Uploads = append(rep.Uploads, purgeUpload{Path: u.Path, ID: u.ID, Started: u.Started.UTC().Format(time.RFC3339), Age: now.Sub(u.Started).Round(time.Second).String(), Bytes: u.Size})
+			if u.Size >= 0 && rep.Bytes >= 0 {
+				rep.Bytes += u.Size
+			} else {
+				rep.Bytes = -1
+			}
+			if age := now.Sub(u.Started); age > rep.oldest {
+				rep.oldest = age
+				rep.Oldest = age.Round(time.Second).String()
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		rep.Count = len(rep.Uploads)
+	}
+	if !dryRun {
+		n, err := p.PurgeUploads(ctx, olderThan)
+		if err != nil {
+			return err
+		}
+		rep.Count = n
+	}
+	if asJSON {
+		return writeJSON(a.stdout, rep)
+	}
+	verb := "removed"
+	if dryRun {
+		verb = "would remove"
+		for _, u := range rep.Uploads {
+			size := "? bytes"
+			if u.Bytes >= 0 {
+				size = fmt.Sprintf("%d bytes", u.Bytes)
+			}
+			name := u.Path
+			if name == "" {
+				name = u.ID
+			}
+			fmt.Fprintf(a.stdout, "would remove %s (%s, started %s, %s ago)\n", name, size, u.Started, u.Age)
+		}
+	}
+	fmt.Fprintf(a.stdout, "%s %d uploads older than %s", verb, rep.Count, olderThan)
+	if canList && rep.Count > 0 {
+		if rep.Bytes >= 0 {
+			fmt.Fprintf(a.stdout, ", %d bytes", rep.Bytes)
+		}
+		fmt.Fprintf(a.stdout, ", the oldest started %s ago", rep.Oldest)
+	}
+	fmt.Fprintln(a.stdout)
 	return nil
+}
+
+// purgeReport is what purge-uploads found and removed.
+type purgeReport struct {
+	OlderThan string `json:"older_than"`
+	DryRun    bool   `json:"dry_run"`
+	// Count is the number of uploads removed (or, with DryRun, found).
+	Count int `json:"count"`
+	// Bytes is what the found uploads held; -1 when unknown.
+	Bytes   int64         `json:"bytes"`
+	Oldest  string        `json:"oldest_age,omitempty"`
+	Uploads []purgeUpload `json:"uploads,omitempty"`
+	oldest  time.Duration
+}
+
+// purgeUpload is one upload in a purgeReport.
+type purgeUpload struct {
+	Path    string `json:"path,omitempty"`
+	ID      string `json:"id"`
+	Started string `json:"started"`
+	Age     string `json:"age"`
+	Bytes   int64  `json:"bytes"`
 }

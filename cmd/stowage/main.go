@@ -74,7 +74,7 @@ func init() {
 		{name: "rm", usage: "[-r] [--dry-run] PATH", summary: "delete a file; -r deletes a folder with everything below it", run: runRm},
 		{name: "mv", usage: "[--dry-run] SRC DST", summary: "move a file, replacing DST", run: runMv},
 		{name: "cp", usage: "[-r] [--resume] [--dry-run] SRC DST", summary: "copy between local files, - and stores (NAME:/path), also store to store", run: runCp},
-		{name: "purge-uploads", usage: "[--older-than 168h]", summary: "remove in-progress uploads abandoned longer than the given age", run: runPurge},
+		{name: "purge-uploads", usage: "[--older-than 168h] [--dry-run] [--json]", summary: "remove in-progress uploads abandoned longer than the given age", run: runPurge},
 		{name: childCommand, hidden: true, summary: "the child process of check's cross-process resume case", run: runCheckChild},
 		{name: "version", usage: "", summary: "print stowage's module version and the Go version it was built with", run: runVersion},
 		{name: "help", usage: "[COMMAND]", summary: "show help for stowage or a command", run: runHelp},
