@@ -56,6 +56,7 @@ type benchOptions struct {
 	json, csv             bool
 	plot                  string
 	compare               stringList
+	stats                 *statsCollector // --stats
 }
 
 // sizeList is a comma-separated list of sizes such as 1MiB,64MiB.
@@ -150,6 +151,7 @@ func runBench(ctx context.Context, a *app, args []string) error {
 	fs.Var(&o.concurrency, "maxconcurrency", "`counts` of parts in flight to try, comma-separated, passed as the driver's maxconcurrency parameter (default: the driver's own)")
 	fs.IntVar(&o.runs, "runs", 3, "repeat each case `N` times and report medians and the spread (min-max)")
 	fs.StringVar(&o.plot, "plot", "", "draw upload MB/s by chunk size, a line per blob size (and store), the baseline dashed, into `FILE` (.svg or .png)")
+	stats := fs.Bool("stats", false, "count operations by outcome, HTTP requests by method and status, and retries (through the metrics decorator), printed on stderr at the end")
 	fs.Var(&o.compare, "compare", "also run the same sweep on the store of config `FILE` (repeatable), side by side in the table and the plot")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated data")
 	fs.BoolVar(&o.baseline, "baseline", false, "also time the raw SDK/OS upload of the same bytes and print the ratio")
@@ -195,6 +197,9 @@ func runBench(ctx context.Context, a *app, args []string) error {
 		return usageErr(errors.New("--patterns is empty"))
 	}
 
+	if *stats {
+		o.stats = newStats()
+	}
 	if o.plot != "" && !strings.HasSuffix(o.plot, ".svg") && !strings.HasSuffix(o.plot, ".png") {
 		return usageErr(fmt.Errorf("--plot %s: want a file name ending in .svg or .png", o.plot))
 	}
@@ -248,6 +253,9 @@ func runBench(ctx context.Context, a *app, args []string) error {
 	if rec := recommend(rows); rec != "" {
 		fmt.Fprintln(a.stderr, rec)
 	}
+	if err := o.stats.print(a.stderr); err != nil {
+		return err
+	}
 	switch {
 	case o.json:
 		enc := json.NewEncoder(a.stdout)
@@ -293,7 +301,7 @@ func (a *app) benchStore(ctx context.Context, o benchOptions, store storeConfig,
 	// Open the store with every chunk size first, so that a bad
 	// configuration fails before any work.
 	rawCtx := ctx // the baseline's requests are not counted
-	ctx = driver.WithTransport(ctx, b.reqs.wrap)
+	ctx = o.stats.hook(driver.WithTransport(ctx, b.reqs.wrap), store.Driver)
 	type target struct {
 		d    driver.Driver
 		raw  Baseline
@@ -327,7 +335,7 @@ func (a *app) benchStore(ctx context.Context, o benchOptions, store storeConfig,
 					return nil, fmt.Errorf("baseline: %w", err)
 				}
 			}
-			targets = append(targets, target{d, raw, conc})
+			targets = append(targets, target{o.stats.wrap(d), raw, conc})
 		}
 	}
 	name := store.Driver

@@ -78,6 +78,7 @@ func runCheck(ctx context.Context, a *app, args []string) error {
 		timeout time.Duration
 		asJSON  bool
 		junit   string
+		stats   bool
 	)
 	fs.StringVar(&run, "run", "", "run only the cases whose full name (such as prefix/Writer/StateMachine) matches this `regexp`")
 	fs.BoolVar(&short, "short", false, "scale the biggest cases down")
@@ -88,6 +89,7 @@ func runCheck(ctx context.Context, a *app, args []string) error {
 	fs.Uint64Var(&seed, "seed", seedDefault, "seed of the random data (default $"+conformance.EnvSeed+", else random; printed)")
 	fs.DurationVar(&timeout, "timeout", 0, "bound on one case (default 10m, 60m with --large)")
 	fs.BoolVar(&asJSON, "json", false, "print one JSON report (cases with status, seconds and log; totals) instead of text")
+	fs.BoolVar(&stats, "stats", false, "count operations by outcome, HTTP requests by method and status, and retries, printed on stderr at the end")
 	fs.StringVar(&junit, "junit", "", "also write a JUnit XML report to `FILE`, for CI systems to show the cases")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -140,6 +142,18 @@ func runCheck(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	h := s.harness()
+	var sc *statsCollector
+	if stats {
+		sc = newStats()
+		open := h.New
+		h.New = func(ctx context.Context, root string) (driver.Driver, error) {
+			d, err := open(sc.hook(ctx, s.Driver), root)
+			if err != nil {
+				return nil, err
+			}
+			return sc.wrap(d), nil
+		}
+	}
 	h.ChildEnv = []string{envCheckStore + "=" + string(raw)}
 	h.ChildCommand = func(ctx context.Context) *exec.Cmd {
 		return exec.CommandContext(ctx, exe, childCommand)
@@ -187,6 +201,9 @@ func runCheck(ctx context.Context, a *app, args []string) error {
 	})
 	elapsed := time.Since(start)
 	fmt.Fprintf(out, "check: %d passed, %d failed, %d skipped in %s\n", pass, fail, skip, elapsed.Round(time.Millisecond))
+	if err := sc.print(a.stderr); err != nil {
+		return err
+	}
 	rep := newCheckReport(store.Driver, "/"+folder, opts.Seed, results, elapsed)
 	if asJSON {
 		if err := writeJSON(a.stdout, rep); err != nil {

@@ -4,6 +4,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -107,5 +108,24 @@ func TestRecommend(t *testing.T) {
 	}
 	if got := recommend([]benchRow{row(0, 0, 1<<20, 50)}); got != "" {
 		t.Fatalf("one setting: %q", got)
+	}
+}
+
+// TestBenchAndCheckStats: --stats prints the counts the metrics decorator
+// collected: operations by outcome, and for an HTTP backend the requests
+// by method and status and the retries.
+func TestBenchAndCheckStats(t *testing.T) {
+	r := stowage(t, nil, "", "check", "--short", "--run", "^root/(List|Move)$", "--stats")
+	if r.code != 0 || !regexp.MustCompile(`operations by outcome \(\d+\): .*Move ok \d+`).MatchString(r.stderr) {
+		t.Fatalf("check --stats: %+v", r)
+	}
+	const p = "STOWAGE_S3_MINIO_"
+	env := conformance.RequireEnv(t, p+"ENDPOINT", p+"ACCESSKEY", p+"SECRETKEY", p+"BUCKET")
+	environ := []string{"STOWAGE_PARAM_ACCESSKEY=" + env[p+"ACCESSKEY"], "STOWAGE_PARAM_SECRETKEY=" + env[p+"SECRETKEY"]}
+	r = stowage(t, environ, "", "bench", "--driver", "s3", "--param", "bucket="+env[p+"BUCKET"], "--param", "regionendpoint="+env[p+"ENDPOINT"],
+		"--sizes", "6MiB", "--writes", "1MiB", "--runs", "1", "--patterns", "plain", "--stats")
+	if r.code != 0 || !regexp.MustCompile(`HTTP requests by method and status \(\d+\): .*PUT 200 \d+`).MatchString(r.stderr) ||
+		!strings.Contains(r.stderr, "HTTP retries (requests the SDK sent again): 0") {
+		t.Fatalf("bench --stats: %+v", r)
 	}
 }
