@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 )
 
 // Kind classifies an [*Error].
@@ -228,9 +230,13 @@ func KindFromHTTPStatus(status int) Kind {
 
 // NetworkFailure reports whether err comes from the network rather than from
 // the service or the caller: a failed dial, read or write (*net.OpError), a
-// DNS failure, or another net.Error that timed out. The caller's own
-// context ending is not a network failure. Backends use it to classify such
-// errors as [KindUnavailable].
+// DNS failure, another net.Error that timed out, a connection the server
+// closed before answering (io.EOF inside the HTTP client's *url.Error), or a
+// body cut short (io.ErrUnexpectedEOF: fewer bytes than the response
+// announced). A bare io.EOF is the normal end of a stream, never a failure.
+// The caller's own context ending is not a network failure. Backends use it
+// to classify such errors as [KindUnavailable]; the shared layer applies it
+// to every error a backend leaves unclassified, read errors included.
 func NetworkFailure(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
@@ -238,6 +244,13 @@ func NetworkFailure(err error) bool {
 	var oe *net.OpError
 	var de *net.DNSError
 	if errors.As(err, &oe) || errors.As(err, &de) {
+		return true
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && errors.Is(ue.Err, io.EOF) {
 		return true
 	}
 	var ne net.Error
@@ -273,7 +286,11 @@ func annotate(driverName, op, path, dest string, err error) error {
 		}
 		return &c
 	}
-	return &Error{Driver: driverName, Op: op, Path: path, Dest: dest, Kind: KindUnknown, Err: err}
+	kind := KindUnknown
+	if NetworkFailure(err) {
+		kind = KindUnavailable
+	}
+	return &Error{Driver: driverName, Op: op, Path: path, Dest: dest, Kind: kind, Err: err}
 }
 
 // ConfigError returns the error of a bad configuration of driverName: an
