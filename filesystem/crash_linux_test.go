@@ -96,7 +96,7 @@ func TestKilledWhileCopyingACommittedFile(t *testing.T) {
 			w.Close()
 			t.Fatalf("after a crash during the copy: Size = %d, want %d", w.Size(), size)
 		}
-		if _, copies, err := uploadFiles(dir); err != nil || len(copies) > 0 {
+		if _, copies, err := backendOf(d).j.uploadFiles(dir); err != nil || len(copies) > 0 {
 			t.Fatalf("copies left after the resume: %v %v", copies, err)
 		}
 		write(t, w, "!")

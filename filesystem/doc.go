@@ -42,6 +42,19 @@
 // takes one short read of a folder with a file in it, more only for a
 // folder that holds nothing but folders.
 //
+// # The root is a jail
+//
+// Every file operation goes through an os.Root opened at rootdirectory
+// (openat-style resolution, component by component), so no path, symbolic
+// link or rename reaches outside it. A link planted inside the root that
+// points outside (absolute links always count as outside) is never
+// followed: reading through it (GetContent, Reader, Stat, List) is
+// permission denied, listings and walks leave it out, and writes, Move and
+// Delete act on the link itself (replacing or removing it), never on what it
+// points to. Relative links that stay inside the root work as on the plain
+// filesystem. If the root folder itself is removed while the backend runs,
+// the next write recreates it.
+//
 // # Uploads
 //
 // A [driver.FileWriter] writes straight into its session's data file (no

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -111,19 +112,36 @@ func newBackend(c Config) (*Backend, error) {
 			Detail: "the filesystem backend needs flock(2), which this system lacks"}
 	}
 	root := filepath.Clean(c.RootDirectory)
+	if fi, err := os.Stat(root); err == nil && !fi.IsDir() {
+		return nil, cfgErr("parameter rootdirectory: %q is a file, not a folder", c.RootDirectory)
+	}
 	if err := os.MkdirAll(root, dirPerm); err != nil {
-		return nil, &driver.Error{Driver: Name, Op: "config", Kind: driver.KindOf(classify(err)),
-			Detail: "can not create rootdirectory", Err: err}
+		kind := driver.KindOf(classify(err))
+		if isErrno(err, syscall.ENOTDIR) || isErrno(err, syscall.EEXIST) {
+			// A file where a folder of the path should be.
+			kind = driver.KindInvalidArgument
+		}
+		return nil, &driver.Error{Driver: Name, Op: "config", Kind: kind,
+			Detail: fmt.Sprintf("parameter rootdirectory: can not create %q", c.RootDirectory), Err: err}
 	}
 	prefix := root
 	if prefix == string(filepath.Separator) {
 		prefix = ""
 	}
-	return &Backend{
+	j, err := newJail(root, prefix)
+	if err != nil {
+		return nil, &driver.Error{Driver: Name, Op: "config", Kind: driver.KindOf(classify(err)),
+			Detail: fmt.Sprintf("parameter rootdirectory: can not open %q", c.RootDirectory), Err: err}
+	}
+	b := &Backend{
 		root:   root,
 		prefix: prefix,
 		sem:    make(chan struct{}, c.MaxThreads),
-	}, nil
+		j:      j,
+	}
+	// The Driver has no Close: the root's descriptor goes with the backend.
+	runtime.AddCleanup(b, func(j *jail) { j.close() }, j)
+	return b, nil
 }
 
 // Backend is the filesystem backend behind the Driver that [New] returns
@@ -134,6 +152,7 @@ type Backend struct {
 	root   string        // cleaned absolute root
 	prefix string        // root without a trailing separator ("" for "/")
 	sem    chan struct{} // maxthreads slots for blocking operations
+	j      *jail         // every file operation goes through it
 }
 
 // acquire takes one blocking-operation slot. Callers take one slot per
@@ -212,6 +231,10 @@ func classify(err error) error {
 	if errors.As(err, &de) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	if escapes(err) {
+		return &driver.Error{Kind: driver.KindPermission,
+			Detail: "a symbolic link in the path leads out of rootdirectory; the backend never follows one"}
+	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		switch errno {
@@ -255,7 +278,7 @@ func (b *Backend) GetContent(ctx context.Context, p string) ([]byte, error) {
 		return nil, err
 	}
 	defer b.release()
-	f, err := os.Open(b.osPath(p))
+	f, err := b.j.Open(b.osPath(p))
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -293,10 +316,10 @@ func (b *Backend) PutContent(ctx context.Context, p string, content []byte) erro
 	}
 	defer b.release()
 	tmpFolder := b.metaPath(tmpDir)
-	if err := os.MkdirAll(tmpFolder, dirPerm); err != nil {
+	if err := b.j.MkdirAll(tmpFolder, dirPerm); err != nil {
 		return classify(err)
 	}
-	tmp, f, err := createUnique(tmpFolder, "put-")
+	tmp, f, err := b.j.createUnique(tmpFolder, "put-")
 	if err != nil {
 		return classify(err)
 	}
@@ -304,7 +327,7 @@ func (b *Backend) PutContent(ctx context.Context, p string, content []byte) erro
 	defer func() {
 		if !done {
 			f.Close()
-			os.Remove(tmp)
+			b.j.Remove(tmp)
 		}
 	}()
 	for len(content) > 0 {
@@ -336,10 +359,10 @@ func (b *Backend) PutContent(ctx context.Context, p string, content []byte) erro
 // createUnique creates a new empty file named prefix plus a random suffix in
 // folder, with the usual file mode (os.CreateTemp would make it 0600, and
 // the file keeps its mode when renamed into place).
-func createUnique(folder, prefix string) (string, *os.File, error) {
+func (j *jail) createUnique(folder, prefix string) (string, *os.File, error) {
 	for range 100 {
 		name := filepath.Join(folder, prefix+randomHex(12))
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, filePerm)
+		f, err := j.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, filePerm)
 		if err == nil {
 			return name, f, nil
 		}
@@ -359,26 +382,26 @@ func (b *Backend) renameInto(src, dst string) error {
 	parent := filepath.Dir(dst)
 	var created []string
 	for attempt := 0; ; attempt++ {
-		c, err := mkdirs(parent)
+		c, err := b.j.mkdirs(parent)
 		if err != nil {
 			return classifyWrite(err)
 		}
 		created = append(created, c...)
-		err = os.Rename(src, dst)
+		err = b.j.Rename(src, dst)
 		if err == nil {
 			break
 		}
 		if isErrno(err, syscall.EXDEV) {
-			if err := copyAcross(src, dst); err != nil {
+			if err := b.j.copyAcross(src, dst); err != nil {
 				return err
 			}
-			if err := os.Remove(src); err != nil {
+			if err := b.j.Remove(src); err != nil {
 				return classify(err)
 			}
 			break
 		}
 		if isErrno(err, syscall.ENOENT) && attempt < renameRetries {
-			if _, serr := os.Lstat(src); serr != nil {
+			if _, serr := b.j.Lstat(src); serr != nil {
 				return classify(serr)
 			}
 			continue // the folder went away under us: make it again
@@ -386,13 +409,13 @@ func (b *Backend) renameInto(src, dst string) error {
 		return classifyWrite(err)
 	}
 	synced := map[string]bool{parent: true}
-	if err := syncDir(parent); err != nil {
+	if err := b.j.syncDir(parent); err != nil {
 		return err
 	}
 	for _, c := range created {
 		if up := filepath.Dir(c); !synced[up] {
 			synced[up] = true
-			if err := syncDir(up); err != nil && driver.KindOf(err) != driver.KindNotFound {
+			if err := b.j.syncDir(up); err != nil && driver.KindOf(err) != driver.KindNotFound {
 				return err
 			}
 		}
@@ -402,10 +425,10 @@ func (b *Backend) renameInto(src, dst string) error {
 
 // mkdirs creates dir and its missing parents, and returns the folders it
 // found missing, deepest first (usually none).
-func mkdirs(dir string) ([]string, error) {
+func (j *jail) mkdirs(dir string) ([]string, error) {
 	var missing []string
 	for d := dir; ; {
-		_, err := os.Stat(d)
+		_, err := j.Stat(d)
 		if err == nil {
 			break
 		}
@@ -422,14 +445,14 @@ func mkdirs(dir string) ([]string, error) {
 	if len(missing) == 0 {
 		return nil, nil
 	}
-	return missing, os.MkdirAll(dir, dirPerm)
+	return missing, j.MkdirAll(dir, dirPerm)
 }
 
 // copyAcross copies the file src to dst through a hidden temporary file in
 // dst's folder (same filesystem as dst), fsynced and renamed, for a rename
 // between filesystems.
-func copyAcross(src, dst string) error {
-	in, err := os.Open(src)
+func (j *jail) copyAcross(src, dst string) error {
+	in, err := j.Open(src)
 	if err != nil {
 		return classify(err)
 	}
@@ -441,7 +464,7 @@ func copyAcross(src, dst string) error {
 	if !fi.Mode().IsRegular() {
 		return driver.Errorf(driver.KindUnsupported, "can not move a folder across filesystems")
 	}
-	tmp, out, err := createUnique(filepath.Dir(dst), "~tmp-")
+	tmp, out, err := j.createUnique(filepath.Dir(dst), "~tmp-")
 	if err != nil {
 		return classifyWrite(err)
 	}
@@ -449,7 +472,7 @@ func copyAcross(src, dst string) error {
 	defer func() {
 		if !ok {
 			out.Close()
-			os.Remove(tmp)
+			j.Remove(tmp)
 		}
 	}()
 	if _, err := io.Copy(out, in); err != nil {
@@ -461,7 +484,7 @@ func copyAcross(src, dst string) error {
 	if err := out.Close(); err != nil {
 		return classify(err)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := j.Rename(tmp, dst); err != nil {
 		return classifyWrite(err)
 	}
 	ok = true
@@ -470,8 +493,8 @@ func copyAcross(src, dst string) error {
 
 // syncDir fsyncs a folder so that renames and new names in it survive a
 // crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+func (j *jail) syncDir(dir string) error {
+	d, err := j.Open(dir)
 	if err != nil {
 		return classify(err)
 	}
@@ -487,7 +510,7 @@ func syncDir(dir string) error {
 // but never including the root.
 func (b *Backend) removeEmptyParents(dir string) {
 	for dir != b.root && len(dir) > len(b.root) && strings.HasPrefix(dir, b.prefix+string(filepath.Separator)) {
-		if err := syscall.Rmdir(dir); err != nil {
+		if err := b.j.Rmdir(dir); err != nil {
 			return
 		}
 		dir = filepath.Dir(dir)
@@ -501,7 +524,7 @@ func (b *Backend) Reader(ctx context.Context, p string, offset int64) (io.ReadCl
 		return nil, err
 	}
 	defer b.release()
-	f, err := os.Open(b.osPath(p))
+	f, err := b.j.Open(b.osPath(p))
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -513,6 +536,12 @@ func (b *Backend) Reader(ctx context.Context, p string, offset int64) (io.ReadCl
 	if !fi.Mode().IsRegular() {
 		f.Close()
 		return nil, driver.Errorf(driver.KindNotFound, "a folder, not a file")
+	}
+	if offset >= fi.Size() {
+		// At or past the end: an empty reader (seeking as far as
+		// MaxInt64 would fail with EINVAL).
+		f.Close()
+		return io.NopCloser(strings.NewReader("")), nil
 	}
 	if offset > 0 {
 		if _, err := f.Seek(offset, io.SeekStart); err != nil {
@@ -553,7 +582,7 @@ func (b *Backend) Stat(ctx context.Context, p string) (driver.FileInfo, error) {
 		return nil, err
 	}
 	defer b.release()
-	fi, err := os.Stat(b.osPath(p))
+	fi, err := b.j.Stat(b.osPath(p))
 	if err != nil {
 		if p == "/" && errors.Is(err, fs.ErrNotExist) {
 			return driver.FileInfoFields{FPath: p, FIsDir: true}, nil
@@ -562,7 +591,7 @@ func (b *Backend) Stat(ctx context.Context, p string) (driver.FileInfo, error) {
 	}
 	if fi.IsDir() {
 		if p != "/" {
-			has, err := hasVisible(b.osPath(p))
+			has, err := b.j.hasVisible(b.osPath(p))
 			if err != nil {
 				return nil, classify(err)
 			}
@@ -587,18 +616,18 @@ func (b *Backend) Stat(ctx context.Context, p string) (driver.FileInfo, error) {
 // itself, so a folder with a file in it costs one short read. An error in
 // dir itself is returned; a subfolder that can not be read (other than gone
 // meanwhile) counts as holding a file, since it may.
-func hasVisible(dir string) (bool, error) {
+func (j *jail) hasVisible(dir string) (bool, error) {
 	var linked []fs.FileInfo // folders reached through links, against loops
-	return hasVisibleIn(dir, &linked)
+	return j.hasVisibleIn(dir, &linked)
 }
 
-func hasVisibleIn(dir string, linked *[]fs.FileInfo) (bool, error) {
-	subs, found, err := scanFolder(dir, linked)
+func (j *jail) hasVisibleIn(dir string, linked *[]fs.FileInfo) (bool, error) {
+	subs, found, err := j.scanFolder(dir, linked)
 	if found || err != nil {
 		return found, err
 	}
 	for _, sub := range subs {
-		found, err := hasVisibleIn(sub, linked)
+		found, err := j.hasVisibleIn(sub, linked)
 		if found {
 			return true, nil
 		}
@@ -612,8 +641,8 @@ func hasVisibleIn(dir string, linked *[]fs.FileInfo) (bool, error) {
 // scanFolder reads the folder dir for hasVisible: found is true as soon as
 // it meets a file, else subs are its subfolders with driver names (links to
 // folders not seen before included).
-func scanFolder(dir string, linked *[]fs.FileInfo) (subs []string, found bool, err error) {
-	d, err := os.Open(dir)
+func (j *jail) scanFolder(dir string, linked *[]fs.FileInfo) (subs []string, found bool, err error) {
+	d, err := j.Open(dir)
 	if err != nil {
 		return nil, false, err
 	}
@@ -631,7 +660,7 @@ func scanFolder(dir string, linked *[]fs.FileInfo) (subs []string, found bool, e
 			case t.IsDir():
 				subs = append(subs, full)
 			case t&fs.ModeSymlink != 0:
-				fi, err := os.Stat(full)
+				fi, err := j.Stat(full)
 				switch {
 				case err != nil:
 					// dangling, or removed since the readdir
@@ -669,7 +698,7 @@ func (b *Backend) List(ctx context.Context, p string) ([]string, error) {
 	}
 	defer b.release()
 	dir := b.osPath(p)
-	d, err := os.Open(dir)
+	d, err := b.j.Open(dir)
 	if err != nil {
 		if p == "/" && errors.Is(err, fs.ErrNotExist) {
 			return []string{}, nil
@@ -679,6 +708,9 @@ func (b *Backend) List(ctx context.Context, p string) ([]string, error) {
 	defer d.Close()
 	des, err := d.ReadDir(-1)
 	if err != nil {
+		if p == "/" && errors.Is(err, fs.ErrNotExist) {
+			return []string{}, nil // the root itself was removed
+		}
 		return nil, classify(err)
 	}
 	out := make([]string, 0, len(des))
@@ -687,8 +719,13 @@ func (b *Backend) List(ctx context.Context, p string) ([]string, error) {
 		if !ok {
 			continue
 		}
-		if isFolder(dir, de) {
-			has, err := hasVisible(filepath.Join(dir, de.Name()))
+		if de.Type()&fs.ModeSymlink != 0 {
+			if _, err := b.j.Stat(filepath.Join(dir, de.Name())); err != nil {
+				continue // a dangling link, or one that leads out of the root
+			}
+		}
+		if b.j.isFolder(dir, de) {
+			has, err := b.j.hasVisible(filepath.Join(dir, de.Name()))
 			if !has && (err == nil || errors.Is(err, fs.ErrNotExist) || isErrno(err, syscall.ENOTDIR)) {
 				continue // left empty by a crash, or removed since the readdir
 			}
@@ -705,9 +742,9 @@ func (b *Backend) List(ctx context.Context, p string) ([]string, error) {
 
 // isFolder reports whether the entry de of the folder dir is a folder, or a
 // link to one.
-func isFolder(dir string, de fs.DirEntry) bool {
+func (j *jail) isFolder(dir string, de fs.DirEntry) bool {
 	if de.Type()&fs.ModeSymlink != 0 {
-		fi, err := os.Stat(filepath.Join(dir, de.Name()))
+		fi, err := j.Stat(filepath.Join(dir, de.Name()))
 		return err == nil && fi.IsDir()
 	}
 	return de.IsDir()
@@ -721,7 +758,7 @@ func (b *Backend) Move(ctx context.Context, src, dst string) error {
 	}
 	defer b.release()
 	s, d := b.osPath(src), b.osPath(dst)
-	if _, err := os.Lstat(s); err != nil {
+	if _, err := b.j.Lstat(s); err != nil {
 		return classify(err)
 	}
 	if src == dst {
@@ -731,7 +768,7 @@ func (b *Backend) Move(ctx context.Context, src, dst string) error {
 		b.removeEmptyParents(filepath.Dir(d))
 		return err
 	}
-	if err := syncDir(filepath.Dir(s)); err != nil && driver.KindOf(err) != driver.KindNotFound {
+	if err := b.j.syncDir(filepath.Dir(s)); err != nil && driver.KindOf(err) != driver.KindNotFound {
 		return err
 	}
 	b.removeEmptyParents(filepath.Dir(s))
@@ -745,10 +782,10 @@ func (b *Backend) Delete(ctx context.Context, p string) error {
 	}
 	defer b.release()
 	op := b.osPath(p)
-	if _, err := os.Lstat(op); err != nil {
+	if _, err := b.j.Lstat(op); err != nil {
 		return classify(err)
 	}
-	if err := os.RemoveAll(op); err != nil {
+	if err := b.j.RemoveAll(op); err != nil {
 		return classify(err)
 	}
 	b.removeEmptyParents(filepath.Dir(op))
@@ -815,7 +852,7 @@ func (b *Backend) readFolder(ctx context.Context, dir string) ([]dirEntry, error
 		return nil, err
 	}
 	defer b.release()
-	des, err := os.ReadDir(dir)
+	des, err := b.j.ReadDir(dir)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -827,13 +864,15 @@ func (b *Backend) readFolder(ctx context.Context, dir string) ([]dirEntry, error
 		}
 		var fi fs.FileInfo
 		if de.Type()&fs.ModeSymlink != 0 {
-			fi, err = os.Stat(filepath.Join(dir, de.Name()))
+			fi, err = b.j.Stat(filepath.Join(dir, de.Name()))
 		} else {
 			fi, err = de.Info()
 		}
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // removed since the readdir, or a dangling link
+			if errors.Is(err, fs.ErrNotExist) || escapes(err) {
+				// Removed since the readdir, a dangling link, or one
+				// that leads out of the root (never followed).
+				continue
 			}
 			return nil, classify(err)
 		}

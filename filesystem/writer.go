@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/stowage/stowage/driver"
@@ -99,7 +98,7 @@ func (b *Backend) pollLock(ctx context.Context, dir string, try func() (bool, er
 			return nil
 		}
 		if err == nil && gate == nil {
-			gate = enterGate(dir)
+			gate = b.j.enterGate(dir)
 		}
 		b.release()
 		if err != nil {
@@ -124,8 +123,8 @@ func (b *Backend) pollLock(ctx context.Context, dir string, try func() (bool, er
 // someone waits for the upload's exclusive lock. It returns nil when it
 // could not (the folder is gone, or a writer is looking right now); the
 // caller tries again after its next attempt.
-func enterGate(dir string) *os.File {
-	g, err := os.Open(dir)
+func (j *jail) enterGate(dir string) *os.File {
+	g, err := j.Open(dir)
 	if err != nil {
 		return nil
 	}
@@ -149,10 +148,10 @@ func (b *Backend) lockUpload(ctx context.Context, dir string) (*os.File, error) 
 	err := b.pollLock(ctx, dir, func() (bool, error) {
 		for {
 			if lf == nil {
-				if err := os.MkdirAll(dir, dirPerm); err != nil {
+				if err := b.j.MkdirAll(dir, dirPerm); err != nil {
 					return false, err
 				}
-				f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, filePerm)
+				f, err := b.j.OpenFile(name, os.O_RDWR|os.O_CREATE, filePerm)
 				if err != nil {
 					if errors.Is(err, fs.ErrNotExist) && retries < lockRetries {
 						retries++
@@ -167,7 +166,7 @@ func (b *Backend) lockUpload(ctx context.Context, dir string) (*os.File, error) 
 				return false, err
 			}
 			held, err1 := lf.Stat()
-			cur, err2 := os.Stat(name)
+			cur, err2 := b.j.Stat(name)
 			if err1 == nil && err2 == nil && os.SameFile(held, cur) {
 				return true, nil
 			}
@@ -195,8 +194,8 @@ func (b *Backend) lockUpload(ctx context.Context, dir string) (*os.File, error) 
 
 // uploadFiles returns the names of the data files in the upload folder dir,
 // oldest session first, and of the copies (see copyPrefix) in it.
-func uploadFiles(dir string) (data, copies []string, err error) {
-	d, err := os.Open(dir)
+func (j *jail) uploadFiles(dir string) (data, copies []string, err error) {
+	d, err := j.Open(dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -219,20 +218,20 @@ func uploadFiles(dir string) (data, copies []string, err error) {
 
 // sessions returns the names of the data files in the upload folder dir,
 // oldest session first.
-func sessions(dir string) ([]string, error) {
-	data, _, err := uploadFiles(dir)
+func (j *jail) sessions(dir string) ([]string, error) {
+	data, _, err := j.uploadFiles(dir)
 	return data, err
 }
 
 // dropIfEmpty removes the lock file and the upload folder dir when no
 // session and no copy is left in it. The caller holds the exclusive lock.
-func dropIfEmpty(dir string) {
-	data, copies, err := uploadFiles(dir)
+func (j *jail) dropIfEmpty(dir string) {
+	data, copies, err := j.uploadFiles(dir)
 	if err != nil || len(data)+len(copies) > 0 {
 		return
 	}
-	os.Remove(filepath.Join(dir, lockName))
-	syscall.Rmdir(dir)
+	j.Remove(filepath.Join(dir, lockName))
+	j.Rmdir(dir)
 }
 
 // Writer implements driver.Backend. See the package doc for the session
@@ -250,10 +249,10 @@ func (b *Backend) Writer(ctx context.Context, p string, append bool) (driver.Fil
 		if w.f != nil {
 			w.f.Close()
 			if w.created {
-				os.Remove(w.dataPath)
+				b.j.Remove(w.dataPath)
 			}
 		}
-		dropIfEmpty(dir)
+		b.j.dropIfEmpty(dir)
 		lf.Close()
 		return nil, err
 	}
@@ -267,14 +266,14 @@ func (b *Backend) Writer(ctx context.Context, p string, append bool) (driver.Fil
 
 // open starts the writer's session, under the exclusive lock.
 func (w *fileWriter) open(append bool) error {
-	old, copies, err := uploadFiles(w.dir)
+	old, copies, err := w.b.j.uploadFiles(w.dir)
 	if err != nil {
 		return classify(err)
 	}
 	// Copies are only made under this lock: any found now was cut short by
 	// a crash.
 	for _, c := range copies {
-		if err := os.Remove(filepath.Join(w.dir, c)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := w.b.j.Remove(filepath.Join(w.dir, c)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return classify(err)
 		}
 	}
@@ -286,10 +285,10 @@ func (w *fileWriter) open(append bool) error {
 			// Take the upload over: the live session's data becomes ours.
 			live := old[len(old)-1]
 			old = old[:len(old)-1]
-			if err := os.Rename(filepath.Join(w.dir, live), w.dataPath); err != nil {
+			if err := w.b.j.Rename(filepath.Join(w.dir, live), w.dataPath); err != nil {
 				return classify(err)
 			}
-			w.f, err = os.OpenFile(w.dataPath, os.O_WRONLY, 0)
+			w.f, err = w.b.j.OpenFile(w.dataPath, os.O_WRONLY, 0)
 			if err != nil {
 				return classify(err)
 			}
@@ -297,7 +296,7 @@ func (w *fileWriter) open(append bool) error {
 				return classify(err)
 			}
 		} else {
-			w.f, err = os.OpenFile(w.dataPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+			w.f, err = w.b.j.OpenFile(w.dataPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 			if err != nil {
 				return classify(err)
 			}
@@ -305,13 +304,13 @@ func (w *fileWriter) open(append bool) error {
 		}
 		// Older sessions (and any left by a crash) lose the upload.
 		for _, s := range old {
-			if err := os.Remove(filepath.Join(w.dir, s)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := w.b.j.Remove(filepath.Join(w.dir, s)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return classify(err)
 			}
 		}
 	default:
 		// No upload in progress: resume from the committed file, if any.
-		src, err := os.Open(w.b.osPath(w.path))
+		src, err := w.b.j.Open(w.b.osPath(w.path))
 		if err != nil {
 			return classify(err)
 		}
@@ -337,7 +336,7 @@ func (w *fileWriter) open(append bool) error {
 // crash in the middle leaves no short session behind (the next writer
 // removes the copy). The caller holds the exclusive lock.
 func (w *fileWriter) copyCommitted(src *os.File, tmp string) error {
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	f, err := w.b.j.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 	if err != nil {
 		return classify(err)
 	}
@@ -350,11 +349,11 @@ func (w *fileWriter) copyCommitted(src *os.File, tmp string) error {
 		err = f.Sync()
 	}
 	if err == nil {
-		err = os.Rename(tmp, w.dataPath)
+		err = w.b.j.Rename(tmp, w.dataPath)
 	}
 	if err != nil {
 		f.Close()
-		os.Remove(tmp)
+		w.b.j.Remove(tmp)
 		return classify(err)
 	}
 	w.f, w.size, w.created = f, n, true
@@ -419,7 +418,7 @@ func errLost() error {
 // owns reports whether the writer's data file is still at its name, that is,
 // whether the writer still owns the upload. The caller holds the lock.
 func (w *fileWriter) owns() bool {
-	fi, err := os.Stat(w.dataPath)
+	fi, err := w.b.j.Stat(w.dataPath)
 	return err == nil && os.SameFile(fi, w.id)
 }
 
@@ -471,7 +470,7 @@ func (w *fileWriter) yieldToWaiters() {
 // folder, that is, waits for the exclusive lock. The caller holds w.mu.
 func (w *fileWriter) othersWait() bool {
 	if w.gate == nil {
-		g, err := os.Open(w.dir)
+		g, err := w.b.j.Open(w.dir)
 		if err != nil {
 			return false
 		}
@@ -603,10 +602,10 @@ func (w *fileWriter) persist() error {
 	}
 	// The data file's name (created or renamed by this session) and the
 	// upload's folder must survive a crash too.
-	if err := syncDir(w.dir); err != nil {
+	if err := w.b.j.syncDir(w.dir); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(w.dir))
+	return w.b.j.syncDir(filepath.Dir(w.dir))
 }
 
 // releaseLock closes the lock file, which drops any lock. The caller holds
@@ -673,7 +672,7 @@ func (w *fileWriter) Commit(ctx context.Context) error {
 	}
 	w.f.Close()
 	w.f = nil
-	dropIfEmpty(w.dir)
+	w.b.j.dropIfEmpty(w.dir)
 	return w.releaseLock()
 }
 
@@ -717,10 +716,10 @@ func (w *fileWriter) Cancel(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.owns() {
-		if rerr := os.Remove(w.dataPath); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		if rerr := w.b.j.Remove(w.dataPath); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			err = classify(rerr)
 		}
-		dropIfEmpty(w.dir)
+		w.b.j.dropIfEmpty(w.dir)
 	}
 	if lerr := w.releaseLock(); err == nil {
 		err = lerr
@@ -759,7 +758,7 @@ func (b *Backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 		return n, err
 	}
 	defer b.release()
-	tmps, err := os.ReadDir(b.metaPath(tmpDir))
+	tmps, err := b.j.ReadDir(b.metaPath(tmpDir))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return n, classify(err)
 	}
@@ -768,7 +767,7 @@ func (b *Backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 		if err != nil || !fi.ModTime().Before(cutoff) {
 			continue
 		}
-		if err := os.Remove(b.metaPath(tmpDir, t.Name())); err == nil {
+		if err := b.j.Remove(b.metaPath(tmpDir, t.Name())); err == nil {
 			n++
 		}
 	}
@@ -781,7 +780,7 @@ func (b *Backend) readDir(ctx context.Context, dir string) ([]fs.DirEntry, error
 		return nil, err
 	}
 	defer b.release()
-	des, err := os.ReadDir(dir)
+	des, err := b.j.ReadDir(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, classify(err)
 	}
@@ -798,25 +797,25 @@ func (b *Backend) purgeUpload(ctx context.Context, dir string, cutoff time.Time)
 	}
 	defer b.release()
 	defer lf.Close()
-	names, copies, err := uploadFiles(dir)
+	names, copies, err := b.j.uploadFiles(dir)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, c := range copies {
-		if err := os.Remove(filepath.Join(dir, c)); err == nil {
+		if err := b.j.Remove(filepath.Join(dir, c)); err == nil {
 			n++
 		}
 	}
 	for _, s := range names {
-		fi, err := os.Lstat(filepath.Join(dir, s))
+		fi, err := b.j.Lstat(filepath.Join(dir, s))
 		if err != nil || !fi.ModTime().Before(cutoff) {
 			continue
 		}
-		if err := os.Remove(filepath.Join(dir, s)); err == nil {
+		if err := b.j.Remove(filepath.Join(dir, s)); err == nil {
 			n++
 		}
 	}
-	dropIfEmpty(dir)
+	b.j.dropIfEmpty(dir)
 	return n, nil
 }

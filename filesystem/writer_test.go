@@ -403,7 +403,7 @@ func TestResumeIgnoresACopyCutShortByACrash(t *testing.T) {
 
 	// dropIfEmpty keeps an upload folder that holds a copy.
 	crashCopy()
-	dropIfEmpty(dir)
+	backendOf(d).j.dropIfEmpty(dir)
 	if _, err := os.Stat(dir); err != nil {
 		t.Fatalf("dropIfEmpty removed a folder holding a copy: %v", err)
 	}
