@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distribution/reference"
 	"github.com/distribution/distribution/v3/registry/storage"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
+	"github.com/distribution/reference"
 )
 
 // names are path components chosen to collide in the two walk orders: a
