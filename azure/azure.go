@@ -99,6 +99,8 @@ type Config struct {
 	// RedirectExpiry is the lifetime of RedirectURL's SAS URLs
 	// (redirectexpiry).
 	RedirectExpiry time.Duration `param:"redirectexpiry" default:"20m" min:"1m" max:"168h"`
+	// UserAgent is the User-Agent header of every request (useragent).
+	UserAgent string `param:"useragent"`
 }
 
 // Credentials is the decoded credentials parameter.
@@ -218,6 +220,9 @@ func newBackend(ctx context.Context, c Config) (*backend, error) {
 	opts := &azblob.ClientOptions{ClientOptions: copts}
 	// Only the blob clients get it: commitBlocks needs it (blocklist.go).
 	opts.PerCallPolicies = []policy.Policy{blockListPolicy{}}
+	if c.UserAgent != "" {
+		opts.PerCallPolicies = append(opts.PerCallPolicies, userAgentPolicy(c.UserAgent))
+	}
 	opts.PerRetryPolicies = []policy.Policy{attemptPolicy{}}
 
 	serviceURL := c.ServiceURL
