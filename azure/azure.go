@@ -53,6 +53,7 @@ const (
 )
 
 func init() {
+	driver.RegisterConfig(Name, Config{})
 	driver.Register(Name, func(ctx context.Context, params driver.Params) (driver.Driver, error) {
 		var c Config
 		if err := driver.Decode(Name, params, &c); err != nil {

@@ -52,6 +52,7 @@ const (
 )
 
 func init() {
+	driver.RegisterConfig(Name, Config{})
 	driver.Register(Name, FromParams)
 }
 
