@@ -74,7 +74,7 @@ type Config struct {
 	Container string `param:"container" required:"true"`
 	// Credentials selects the credential type (credentials; see
 	// [Credentials]).
-	Credentials map[string]any `param:"credentials"`
+	Credentials map[string]any `param:"credentials" secret:"true"`
 	// ConnectionString replaces account name, key and URL
 	// (connectionstring).
 	ConnectionString string `param:"connectionstring" secret:"true"`

@@ -5,6 +5,9 @@ import (
 	"testing"
 
 	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
+
+	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/registry/drivers"
 )
 
 // TestUserAgentAccepted opens every backend with the useragent parameter
@@ -24,5 +27,44 @@ func TestUserAgentAccepted(t *testing.T) {
 				t.Errorf("Name() = %q, want %q", sd.Name(), b.driver)
 			}
 		})
+	}
+}
+
+// TestParametersOfEveryBackend asks every backend registered for
+// Distribution which parameters it knows: each declares useragent, its
+// credentials are marked secret, and Decode accepts every listed key.
+func TestParametersOfEveryBackend(t *testing.T) {
+	secrets := map[string][]string{
+		"filesystem": nil,
+		"s3":         {"secretkey", "sessiontoken"},
+		"gcs":        {"credentials"},
+		"azure":      {"accountkey", "connectionstring", "credentials"},
+	}
+	for name, backend := range drivers.Names {
+		ps, err := driver.Parameters(backend)
+		if err != nil {
+			t.Fatalf("Parameters(%s): %v", backend, err)
+		}
+		known := map[string]driver.ParamInfo{}
+		for _, p := range ps {
+			known[p.Name] = p
+		}
+		if _, ok := known["useragent"]; !ok {
+			t.Errorf("%s: no useragent parameter", name)
+		}
+		for _, s := range secrets[name] {
+			if !known[s].Secret {
+				t.Errorf("%s: parameter %s is not marked secret", name, s)
+			}
+		}
+		var secret []string
+		for _, p := range ps {
+			if p.Secret {
+				secret = append(secret, p.Name)
+			}
+		}
+		if len(secret) != len(secrets[name]) {
+			t.Errorf("%s: secret parameters %q, want %q", name, secret, secrets[name])
+		}
 	}
 }
