@@ -50,6 +50,7 @@ func pushImage(t *testing.T, s *server, repo string, size, layers int64) v1.Imag
 // PATCH per blob), restarts the registry, pulls it back and compares the
 // manifest digest and every layer's bytes.
 func TestE2EPushPull(t *testing.T) {
+	skipShort(t)
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			s, _ := startServer(t, b, nil)
@@ -175,6 +176,7 @@ func killDuringPatch(t *testing.T, s *server, data []byte, n int64) func(loc str
 // time the upload resumes from the range the registry reports, which must
 // hold every acknowledged byte.
 func TestE2EChunkedResume(t *testing.T) {
+	skipShort(t)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	for _, b := range backends {
@@ -248,6 +250,7 @@ func pageAll(t *testing.T, s *server, u, key string) []string {
 // (t1, t1-x, t1.0, t2; a repository t1 with one below it): every name comes
 // back once, in the same order as one unpaged listing.
 func TestE2EPaging(t *testing.T) {
+	skipShort(t)
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			s, _ := startServer(t, b, nil)
@@ -333,6 +336,7 @@ func imageBlobs(t *testing.T, img v1.Image) []string {
 // `registry garbage-collect`: exactly the deleted image's blobs (manifest,
 // config, layers) go, the other image still pulls.
 func TestE2EGarbageCollect(t *testing.T) {
+	skipShort(t)
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			s, params := startServer(t, b, nil)

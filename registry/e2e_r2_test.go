@@ -147,6 +147,7 @@ func (p *unevenPartsProxy) stats() (int, []string) {
 // upload accepted. A control upload with uneven parts sent straight through
 // the proxy is refused, so the proxy does check.
 func TestE2EUnevenPartsRefused(t *testing.T) {
+	skipShort(t)
 	ctx := context.Background()
 	b := backends[1] // s3-minio
 	params := b.params(t)

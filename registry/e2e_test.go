@@ -33,9 +33,12 @@ var (
 	buildErr  error
 )
 
-// registryBinary builds ./cmd/registry once.
+// registryBinary builds ./cmd/registry once. The end-to-end tests do not
+// run with -short (test.sh's race step): the race detector would watch only
+// the test's HTTP client, and they take about a minute and a half.
 func registryBinary(t *testing.T) string {
 	t.Helper()
+	skipShort(t)
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "stowage-registry-bin")
 		if err != nil {
@@ -52,6 +55,12 @@ func registryBinary(t *testing.T) string {
 		t.Fatal(buildErr)
 	}
 	return binPath
+}
+
+func skipShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end registry test: not in -short mode")
+	}
 }
 
 // server is one registry process with a config file; it can be stopped and
