@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
@@ -65,6 +66,52 @@ func TestParametersOfEveryBackend(t *testing.T) {
 		}
 		if len(secret) != len(secrets[name]) {
 			t.Errorf("%s: secret parameters %q, want %q", name, secret, secrets[name])
+		}
+	}
+}
+
+// distributionParams are the parameters Distribution v3.1.2's own drivers
+// read (registry/storage/driver/*), so that a config.yml written for them
+// works with stowage's backends.
+var distributionParams = map[string][]string{
+	"filesystem": {"rootdirectory", "maxthreads", "useragent"},
+	"s3": {"accesskey", "secretkey", "sessiontoken", "region", "regionendpoint", "forcepathstyle", "bucket",
+		"encrypt", "keyid", "secure", "skipverify", "v4auth", "chunksize", "multipartcopychunksize",
+		"multipartcopymaxconcurrency", "multipartcopythresholdsize", "rootdirectory", "storageclass",
+		"useragent", "objectacl", "usedualstack", "accelerate", "loglevel", "redirectendpoint"},
+	"gcs": {"bucket", "keyfile", "credentials", "rootdirectory", "chunksize", "maxconcurrency", "useragent"},
+	"azure": {"accountname", "accountkey", "container", "connectionstring", "credentials", "realm",
+		"rootdirectory", "serviceurl", "max_retries", "retry_delay", "skipverify", "useragent"},
+}
+
+// notSupported are Distribution parameters stowage rejects, with the
+// reason; the README lists them.
+var notSupported = map[string]string{
+	"s3/usefipsendpoint": "not implemented yet: the FIPS endpoint variant of the SDK's resolver",
+}
+
+// TestDistributionParametersKnown checks that each backend knows every
+// parameter Distribution's driver of the same name reads, but for the
+// documented exceptions.
+func TestDistributionParametersKnown(t *testing.T) {
+	for name, keys := range distributionParams {
+		ps, err := driver.Parameters(drivers.Names[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		known := map[string]bool{}
+		for _, p := range ps {
+			known[p.Name] = true
+		}
+		for _, k := range keys {
+			if !known[k] {
+				t.Errorf("%s: Distribution's parameter %s is unknown to stowage", name, k)
+			}
+		}
+		for k := range notSupported {
+			if n, key, _ := strings.Cut(k, "/"); n == name && known[key] {
+				t.Errorf("%s: %s is supported now; remove it from notSupported and the README", name, key)
+			}
 		}
 	}
 }
