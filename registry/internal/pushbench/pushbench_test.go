@@ -51,7 +51,7 @@ type counter struct {
 }
 
 type opStat struct {
-	n         int
+	n        int
 	up, down int64
 }
 
