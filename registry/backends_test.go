@@ -16,6 +16,7 @@ import (
 	"github.com/stowage/stowage/azure"
 	"github.com/stowage/stowage/conformance"
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/gcs"
 	_ "github.com/stowage/stowage/registry/drivers"
 	"github.com/stowage/stowage/s3"
 )
@@ -50,6 +51,12 @@ func randRoot(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
+// ownSuffix names the bucket or container of these tests: the test server's
+// one with this suffix, created here. The core packages' suites also work at
+// the top of the shared bucket (and purge its stale uploads); a bucket of our
+// own keeps the two runs from touching each other's data.
+const ownSuffix = "-registry"
+
 var (
 	createdMu sync.Mutex
 	created   = map[string]bool{} // servers whose bucket exists
@@ -73,7 +80,7 @@ func s3Params(t testing.TB, env string) map[string]any {
 	t.Helper()
 	e := conformance.RequireEnv(t, env+"ENDPOINT", env+"ACCESSKEY", env+"SECRETKEY", env+"BUCKET")
 	p := map[string]any{
-		"bucket":         e[env+"BUCKET"],
+		"bucket":         e[env+"BUCKET"] + ownSuffix,
 		"regionendpoint": e[env+"ENDPOINT"],
 		"region":         "us-east-1",
 		"accesskey":      e[env+"ACCESSKEY"],
@@ -103,13 +110,29 @@ func s3Params(t testing.TB, env string) map[string]any {
 
 func gcsParams(t testing.TB) map[string]any {
 	t.Helper()
-	// scripts/emulators/fakegcs.sh creates the bucket.
 	e := conformance.RequireEnv(t, "STOWAGE_GCS_ENDPOINT", "STOWAGE_GCS_BUCKET")
-	return map[string]any{
-		"bucket":        e["STOWAGE_GCS_BUCKET"],
+	p := map[string]any{
+		"bucket":        e["STOWAGE_GCS_BUCKET"] + ownSuffix,
 		"endpoint":      e["STOWAGE_GCS_ENDPOINT"],
 		"rootdirectory": randRoot("registry-"),
 	}
+	if err := createOnce("gcs", func() error {
+		var c gcs.Config
+		if err := driver.Decode("gcs", driver.Params(p), &c); err != nil {
+			return err
+		}
+		bucket, _, err := gcs.Bucket(context.Background(), c)
+		if err != nil {
+			return err
+		}
+		if _, err := bucket.Attrs(context.Background()); err == nil {
+			return nil
+		}
+		return bucket.Create(context.Background(), "stowage-test", nil)
+	}); err != nil {
+		t.Fatalf("creating the bucket: %v", err)
+	}
+	return p
 }
 
 func azureParams(t testing.TB) map[string]any {
@@ -119,7 +142,7 @@ func azureParams(t testing.TB) map[string]any {
 		"serviceurl":    e["STOWAGE_AZURE_SERVICEURL"],
 		"accountname":   e["STOWAGE_AZURE_ACCOUNTNAME"],
 		"accountkey":    e["STOWAGE_AZURE_ACCOUNTKEY"],
-		"container":     e["STOWAGE_AZURE_CONTAINER"],
+		"container":     e["STOWAGE_AZURE_CONTAINER"] + ownSuffix,
 		"rootdirectory": randRoot("registry-"),
 	}
 	if err := createOnce("azure", func() error {

@@ -53,12 +53,15 @@ func TestE2EPushPull(t *testing.T) {
 	skipShort(t)
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			s, _ := startServer(t, b, nil)
+			s, params := startServer(t, b, nil)
 			img := pushImage(t, s, "e2e/pushpull:v1", 3<<20, 4)
 			s.restart(syscall.SIGTERM)
 			got, err := remote.Image(ref(t, s, "e2e/pushpull:v1"))
 			if err != nil {
-				t.Fatalf("pull: %v\n%s", err, s.log)
+				const link = "/docker/registry/v2/repositories/e2e/pushpull/_manifests/tags/v1/current/link"
+				d, _ := driver.Open(context.Background(), b.driver, driver.Params(params))
+				content, gerr := d.GetContent(context.Background(), link)
+				t.Fatalf("pull: %v\nthe tag link in storage: %q, %v\nregistry log:\n%s", err, content, gerr, s.log)
 			}
 			wantD, _ := img.Digest()
 			gotD, err := got.Digest()

@@ -125,7 +125,10 @@ func (s *server) url(p string) string { return "http://" + s.addr + p }
 
 func (s *server) start() {
 	s.t.Helper()
-	s.log = new(bytes.Buffer)
+	if s.log == nil {
+		s.log = new(bytes.Buffer)
+	}
+	fmt.Fprintf(s.log, "---- registry serve, started %s\n", time.Now().Format(time.StampMilli))
 	s.cmd = exec.Command(s.bin, "serve", s.config)
 	s.cmd.Stdout = s.log
 	s.cmd.Stderr = s.log
