@@ -53,6 +53,7 @@ const (
 )
 
 func init() {
+	driver.RegisterConfig(Name, Config{})
 	driver.Register(Name, func(ctx context.Context, params driver.Params) (driver.Driver, error) {
 		var c Config
 		if err := driver.Decode(Name, params, &c); err != nil {
@@ -73,7 +74,7 @@ type Config struct {
 	Container string `param:"container" required:"true"`
 	// Credentials selects the credential type (credentials; see
 	// [Credentials]).
-	Credentials map[string]any `param:"credentials"`
+	Credentials map[string]any `param:"credentials" secret:"true"`
 	// ConnectionString replaces account name, key and URL
 	// (connectionstring).
 	ConnectionString string `param:"connectionstring" secret:"true"`
@@ -99,6 +100,8 @@ type Config struct {
 	// RedirectExpiry is the lifetime of RedirectURL's SAS URLs
 	// (redirectexpiry).
 	RedirectExpiry time.Duration `param:"redirectexpiry" default:"20m" min:"1m" max:"168h"`
+	// UserAgent is the User-Agent header of every request (useragent).
+	UserAgent string `param:"useragent"`
 }
 
 // Credentials is the decoded credentials parameter.
@@ -218,6 +221,9 @@ func newBackend(ctx context.Context, c Config) (*backend, error) {
 	opts := &azblob.ClientOptions{ClientOptions: copts}
 	// Only the blob clients get it: commitBlocks needs it (blocklist.go).
 	opts.PerCallPolicies = []policy.Policy{blockListPolicy{}}
+	if c.UserAgent != "" {
+		opts.PerCallPolicies = append(opts.PerCallPolicies, userAgentPolicy(c.UserAgent))
+	}
 	opts.PerRetryPolicies = []policy.Policy{attemptPolicy{}}
 
 	serviceURL := c.ServiceURL

@@ -23,6 +23,8 @@
 //	retry_delay      first retry delay, doubling up to 60 times it, 500ms
 //	skipverify       skip TLS certificate verification, false
 //	redirectexpiry   lifetime of RedirectURL's SAS URLs, 20m (1m..168h)
+//	useragent        the User-Agent header of every request (a registry
+//	                 such as CNCF Distribution sets it)
 //
 // # Paths
 //

@@ -19,6 +19,8 @@
 //     the bound keeps a busy registry far from that limit with room for the
 //     rest of the program. Below 25, parallel uploads and walks starve each
 //     other; the default is the one CNCF Distribution uses.
+//   - useragent: accepted and ignored (the backend sends no requests); CNCF
+//     Distribution's registry adds it to every storage configuration.
 //
 // # Path mapping
 //

@@ -53,6 +53,7 @@ const (
 )
 
 func init() {
+	driver.RegisterConfig(Name, Config{})
 	driver.Register(Name, FromParams)
 }
 
@@ -63,6 +64,9 @@ type Config struct {
 	RootDirectory string `param:"rootdirectory" required:"true"`
 	// MaxThreads bounds the blocking file operations in flight.
 	MaxThreads int `param:"maxthreads" default:"100" min:"25" max:"5000"`
+	// UserAgent is accepted and ignored: the backend sends no requests. A
+	// registry (CNCF Distribution) adds it to every storage block.
+	UserAgent string `param:"useragent"`
 }
 
 // Validate checks what the param tags can not: an absolute root.

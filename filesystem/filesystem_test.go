@@ -140,7 +140,7 @@ func TestConfig(t *testing.T) {
 		{"maxthreads low", driver.Params{"rootdirectory": dir, "maxthreads": 24}, "below the minimum 25"},
 		{"maxthreads high", driver.Params{"rootdirectory": dir, "maxthreads": "5001"}, "above the maximum 5000"},
 		{"maxthreads not a number", driver.Params{"rootdirectory": dir, "maxthreads": "many"}, "not a whole number"},
-		{"unknown", driver.Params{"rootdirectory": dir, "chunksize": "5MiB"}, `unknown parameter "chunksize" (known: maxthreads, rootdirectory)`},
+		{"unknown", driver.Params{"rootdirectory": dir, "chunksize": "5MiB"}, `unknown parameter "chunksize" (known: maxthreads, rootdirectory, useragent)`},
 		{"ok", driver.Params{"rootdirectory": dir}, ""},
 		{"ok with threads", driver.Params{"RootDirectory": filepath.Join(dir, "new", "sub"), "maxthreads": "25"}, ""},
 	}

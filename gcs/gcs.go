@@ -103,6 +103,7 @@ func (c *Config) Validate() error {
 }
 
 func init() {
+	driver.RegisterConfig(Name, Config{})
 	driver.Register(Name, func(ctx context.Context, params driver.Params) (driver.Driver, error) {
 		return Open(ctx, params)
 	})

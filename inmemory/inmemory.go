@@ -19,6 +19,7 @@ import (
 const Name = "inmemory"
 
 func init() {
+	driver.RegisterConfig(Name, Config{})
 	driver.Register(Name, FromParams)
 }
 

@@ -40,6 +40,7 @@ const driverName = Name
 const stateDir = "~stowage/uploads/"
 
 func init() {
+	driver.RegisterConfig(Name, Config{})
 	driver.Register(driverName, func(ctx context.Context, params driver.Params) (driver.Driver, error) {
 		return New(ctx, params)
 	})

@@ -9,8 +9,10 @@
 #   4. go test -count=1 ./...                    (the full suite, without the large cases)
 #   5. the large cases, when STOWAGE_LARGE is 1 (the default under CI=true): the
 #      conformance suite's 5 GiB stream and 10 GiB mixed-append blob on every backend
-#      whose test server can hold them, and the s3 backend's TestLarge (more than
-#      1000 parts, a multipart Move above 5 GiB)
+#      whose test server can hold them, the s3 backend's TestLarge (more than
+#      1000 parts, a multipart Move above 5 GiB), and Distribution's 5 GiB stream case
+#      through the registry/ adapter
+# Steps 2-4 run for the nested module registry/ (its own go.mod) as well.
 # and prints a summary. It exits non-zero if any step, or any server, failed.
 #
 # Emulator contract (every scripts/emulators/<name>.sh follows it):
@@ -41,7 +43,7 @@ for arg in "$@"; do
 	--no-emulators) start_servers=0 ;;
 	--short-only) full=0 ;;
 	-h | --help)
-		sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -194,16 +196,32 @@ gofmt_check() {
 	fi
 }
 
+# The registry/ module (the Distribution adapter, its own go.mod) is tested from its folder:
+# `./...` of the core module does not reach it. Distribution's driver suite has a 5 GiB
+# stream case (TestWriteReadLargeStreams); it runs with the large cases only, on the
+# backends whose test server can hold it (not Azurite or fake-gcs-server in memory).
+in_registry() { (cd registry && "$@"); }
+registry_large='TestDistributionSuite/(filesystem|s3-minio|s3-versitygw)/TestWriteReadLargeStreams$'
+if [ "${STOWAGE_FAKEGCS_BACKEND:-}" = filesystem ]; then
+	registry_large='TestDistributionSuite/(filesystem|s3-minio|s3-versitygw|gcs)/TestWriteReadLargeStreams$'
+fi
+
 step "gofmt" gofmt_check
 step "go vet ./..." go vet ./...
+step "registry: go vet ./..." in_registry go vet ./...
 step "go test -race -short ./..." go test -race -short -count=1 -timeout 30m ./...
+step "registry: go test -race -short ./..." in_registry go test -race -short -count=1 -timeout 30m ./...
 if [ $full = 1 ]; then
 	step "go test ./... (full)" go test -count=1 -timeout 40m ./...
+	step "registry: go test ./... (full)" in_registry go test -count=1 -timeout 40m \
+		-skip 'TestDistributionSuite/.*/TestWriteReadLargeStreams$' ./...
 	case "$large" in
 	1 | true)
 		step "large: conformance 5 GiB stream and 10 GiB appends" env STOWAGE_LARGE=1 \
 			go test -count=1 -timeout 60m -run 'Conformance/root/(LargeStream5GiB|MixedAppends10GiB)$' ./...
 		step "large: s3 TestLarge" env STOWAGE_LARGE=1 go test -count=1 -timeout 60m -run '^TestLarge$' ./s3
+		step "large: registry Distribution suite 5 GiB stream" env STOWAGE_LARGE=1 \
+			in_registry go test -count=1 -timeout 60m -run "$registry_large" .
 		;;
 	esac
 fi

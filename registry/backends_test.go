@@ -1,0 +1,188 @@
+package registry_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+
+	"github.com/stowage/stowage/azure"
+	"github.com/stowage/stowage/conformance"
+	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/gcs"
+	_ "github.com/stowage/stowage/registry/drivers"
+	"github.com/stowage/stowage/s3"
+)
+
+// backend is one stowage backend on its test server, named by the
+// Distribution driver name it is registered under.
+type backend struct {
+	// name is the test's name for the backend and server.
+	name string
+	// driver is the Distribution driver name.
+	driver string
+	// params returns the parameters of a store at a fresh root (created
+	// on the server if needed); it skips t, or fails it under CI=true,
+	// when the test server is not configured.
+	params func(t testing.TB) map[string]any
+}
+
+// backends lists every backend and test server the module tests run on.
+var backends = []backend{
+	{"filesystem", "filesystem", func(t testing.TB) map[string]any {
+		return map[string]any{"rootdirectory": t.TempDir()}
+	}},
+	{"s3-minio", "s3", func(t testing.TB) map[string]any { return s3Params(t, "STOWAGE_S3_MINIO_") }},
+	{"s3-versitygw", "s3", func(t testing.TB) map[string]any { return s3Params(t, "STOWAGE_S3_VERSITYGW_") }},
+	{"gcs", "gcs", gcsParams},
+	{"azure", "azure", azureParams},
+}
+
+func randRoot(prefix string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// ownSuffix names the bucket or container of these tests: the test server's
+// one with this suffix, created here. The core packages' suites also work at
+// the top of the shared bucket (and purge its stale uploads); a bucket of our
+// own keeps the two runs from touching each other's data.
+const ownSuffix = "-registry"
+
+var (
+	createdMu sync.Mutex
+	created   = map[string]bool{} // servers whose bucket exists
+)
+
+// createOnce runs create for the server key until it succeeds once.
+func createOnce(key string, create func() error) error {
+	createdMu.Lock()
+	defer createdMu.Unlock()
+	if created[key] {
+		return nil
+	}
+	if err := create(); err != nil {
+		return err
+	}
+	created[key] = true
+	return nil
+}
+
+func s3Params(t testing.TB, env string) map[string]any {
+	t.Helper()
+	e := conformance.RequireEnv(t, env+"ENDPOINT", env+"ACCESSKEY", env+"SECRETKEY", env+"BUCKET")
+	p := map[string]any{
+		"bucket":         e[env+"BUCKET"] + ownSuffix,
+		"regionendpoint": e[env+"ENDPOINT"],
+		"region":         "us-east-1",
+		"accesskey":      e[env+"ACCESSKEY"],
+		"secretkey":      e[env+"SECRETKEY"],
+		"rootdirectory":  randRoot("/registry-"),
+	}
+	if err := createOnce(env, func() error {
+		var c s3.Config
+		if err := driver.Decode("s3", driver.Params(p), &c); err != nil {
+			return err
+		}
+		client, err := c.Client(context.Background(), "")
+		if err != nil {
+			return err
+		}
+		_, err = client.CreateBucket(context.Background(), &awss3.CreateBucketInput{Bucket: aws.String(c.Bucket)})
+		var ae smithy.APIError
+		if errors.As(err, &ae) && (ae.ErrorCode() == "BucketAlreadyOwnedByYou" || ae.ErrorCode() == "BucketAlreadyExists") {
+			return nil
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("creating the bucket on %s: %v", e[env+"ENDPOINT"], err)
+	}
+	return p
+}
+
+func gcsParams(t testing.TB) map[string]any {
+	t.Helper()
+	e := conformance.RequireEnv(t, "STOWAGE_GCS_ENDPOINT", "STOWAGE_GCS_BUCKET")
+	p := map[string]any{
+		"bucket":        e["STOWAGE_GCS_BUCKET"] + ownSuffix,
+		"endpoint":      e["STOWAGE_GCS_ENDPOINT"],
+		"rootdirectory": randRoot("registry-"),
+	}
+	if err := createOnce("gcs", func() error {
+		var c gcs.Config
+		if err := driver.Decode("gcs", driver.Params(p), &c); err != nil {
+			return err
+		}
+		bucket, _, err := gcs.Bucket(context.Background(), c)
+		if err != nil {
+			return err
+		}
+		if _, err := bucket.Attrs(context.Background()); err == nil {
+			return nil
+		}
+		return bucket.Create(context.Background(), "stowage-test", nil)
+	}); err != nil {
+		t.Fatalf("creating the bucket: %v", err)
+	}
+	return p
+}
+
+func azureParams(t testing.TB) map[string]any {
+	t.Helper()
+	e := conformance.RequireEnv(t, "STOWAGE_AZURE_SERVICEURL", "STOWAGE_AZURE_ACCOUNTNAME", "STOWAGE_AZURE_ACCOUNTKEY", "STOWAGE_AZURE_CONTAINER")
+	p := map[string]any{
+		"serviceurl":    e["STOWAGE_AZURE_SERVICEURL"],
+		"accountname":   e["STOWAGE_AZURE_ACCOUNTNAME"],
+		"accountkey":    e["STOWAGE_AZURE_ACCOUNTKEY"],
+		"container":     e["STOWAGE_AZURE_CONTAINER"] + ownSuffix,
+		"rootdirectory": randRoot("registry-"),
+	}
+	if err := createOnce("azure", func() error {
+		var c azure.Config
+		if err := driver.Decode("azure", driver.Params(p), &c); err != nil {
+			return err
+		}
+		cont, _, err := azure.ContainerClient(context.Background(), c)
+		if err != nil {
+			return err
+		}
+		_, err = cont.Create(context.Background(), nil)
+		if bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+			return nil
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("creating the container: %v", err)
+	}
+	return p
+}
+
+// cleanup removes everything below the root of the store with params.
+func cleanup(t testing.TB, b backend, params map[string]any) {
+	t.Cleanup(func() {
+		ctx := context.Background()
+		d, err := driver.Open(ctx, b.driver, driver.Params(params))
+		if err != nil {
+			t.Logf("cleanup: %v", err)
+			return
+		}
+		children, err := d.List(ctx, "/")
+		if err != nil {
+			t.Logf("cleanup: %v", err)
+			return
+		}
+		for _, c := range children {
+			if err := d.Delete(ctx, c); err != nil && !errors.Is(err, driver.ErrNotFound) {
+				t.Logf("cleanup: %v", err)
+			}
+		}
+	})
+}
