@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stowage/stowage/driver"
 )
@@ -31,6 +32,17 @@ func memHarness(s *memStore, flat bool, f faults) Harness {
 			}
 			return nil, nil
 		},
+		SparseFile: func(ctx context.Context, d driver.Driver, path string, size int64, tail []byte) error {
+			switch b := driver.BackendOf(d).(type) {
+			case *memBackend:
+				b.sparse(path, size, tail)
+			case *flatMem:
+				b.sparse(path, size, tail)
+			}
+			return nil
+		},
+		// Times of the store are time.Now(): nanoseconds.
+		ModTimeGranularity: 0,
 	}
 }
 
@@ -142,7 +154,18 @@ func TestCatchesBrokenBackends(t *testing.T) {
 		{"move clobbers the destination", faults{moveClobbers: true}, "^prefix/MoveMissingSource$", []string{"prefix/MoveMissingSource"}},
 		{"shallow delete", faults{shallowDelete: true}, "^prefix/(Delete|List1200|Move)$", []string{"prefix/Delete"}},
 		{"lying redirect", faults{lyingRedirect: true}, "^prefix/RedirectURL$", []string{"prefix/RedirectURL"}},
+		{"resumed writer not fenced", faults{resumedNoConflict: true}, "^prefix/ResumedWriterInvalidated$", []string{"prefix/ResumedWriterInvalidated"}},
+		{"slow Close deaf to the context", faults{slowClose: true}, "^prefix/CloseHonoursContext$", []string{"prefix/CloseHonoursContext"}},
+		{"torn commit", faults{tornCommit: true}, "^prefix/CommitAtomicForReaders$", []string{"prefix/CommitAtomicForReaders"}},
+		{"frozen ModTime", faults{frozenModTime: true}, "^prefix/ModTime$", []string{"prefix/ModTime"}},
+		{"walk without ModTime", faults{walkNoModTime: true}, "^prefix/WalkModTime$", []string{"prefix/WalkModTime"}},
+		{"sizes cut to 32 bits", faults{size32: true}, "^prefix/SizesPast2GiB$", []string{"prefix/SizesPast2GiB"}},
+		{"purge ignores the age limit", faults{purgeIgnoresAge: true}, "^prefix/PurgeUploadsAge$", []string{"prefix/PurgeUploadsAge"}},
+		{"purge removes nothing", faults{purgeKeepsAll: true}, "^prefix/PurgeUploadsAge$", []string{"prefix/PurgeUploadsAge"}},
 	}
+	// A Close deaf to the context takes 2s; a shorter patience shows it.
+	defer func(p time.Duration) { promptly = p }(promptly)
+	promptly = 500 * time.Millisecond
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newMemStore()

@@ -44,8 +44,8 @@
 // non-UTF-8; the writer in several write sizes), Truncate, RepeatedPutContent,
 // ReadMissing (not found at any offset, also for a folder), ReadOffsets (0,
 // middle, size-1, size and beyond, negative), Stat (file, folder, root,
-// missing), ModTime (never goes back; moves forward when
-// Harness.ModTimeGranularity is set), ConcurrentReaders (10 at random
+// missing), ModTime (moves strictly forward on a rewrite and on a writer's
+// commit a little more than Harness.ModTimeGranularity later), ConcurrentReaders (10 at random
 // offsets), ConcurrentWriters (32, distinct paths), PutContentAtomic
 // (readers never see a torn overwrite), ErrorsNameDriver, and the large
 // LargeStream5GiB.
@@ -77,6 +77,16 @@
 // the URL return the content and size; without it, ""), Capabilities
 // (NativeWalk matches driver.FlatLister, limits not negative, the Driver
 // is made by driver.New).
+//
+// Promises: ResumedWriterInvalidated (a writer opened with append=true gets
+// ErrConflict once a newer Writer(path, false) starts), CloseHonoursContext
+// (Close fails promptly with the writer's cancelled context and commits
+// nothing), CommitAtomicForReaders (readers during a Commit over a file see
+// the old or the new content, whole), WalkModTime (Walk's size and ModTime
+// of a file match Stat's), PurgeUploadsAge (on a driver.UploadPurger, under a
+// fresh prefix only: an upload older than the limit is removed, a younger
+// one stays resumable), SizesPast2GiB (with Harness.SparseFile: Stat, List,
+// Walk and Reader on a file past 4 GiB), and CrashKill (see below).
 //
 // Faults: FlakyNetwork opens the backend with a transport
 // (driver.WithTransport) that fails a fifth of its requests: refused unsent,

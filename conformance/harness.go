@@ -60,10 +60,19 @@ type Harness struct {
 	ChunkSize int64
 
 	// ModTimeGranularity is how coarse the backend's ModTime is (such as
-	// time.Second). When set, the ModTime case sleeps a little longer than
-	// that between writes and requires a strictly later ModTime; when 0, it
-	// sleeps 15ms and requires only that ModTime does not go back.
+	// time.Second for a backend that reports whole seconds). The ModTime
+	// case sleeps a little longer than that between writes and always
+	// requires a strictly later ModTime; 0 means finer than 10ms (the case
+	// then sleeps 15ms). WalkModTime allows Walk's and Stat's ModTime of a
+	// file to differ by this much (at least 1ms).
 	ModTimeGranularity time.Duration
+
+	// SparseFile, when not nil, makes a file of size bytes at path below
+	// d's root cheaply (a sparse file, say): size-len(tail) zero bytes, then
+	// tail. The SizesPast2GiB case uses it to check sizes past 4 GiB in the
+	// default suite; nil skips that case (the large cases cover sizes on
+	// every backend).
+	SparseFile func(ctx context.Context, d driver.Driver, path string, size int64, tail []byte) error
 
 	// SkipCases names cases (such as "MixedAppends10GiB") that the test
 	// server behind this harness cannot run, each with the reason, which

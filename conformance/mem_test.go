@@ -81,18 +81,25 @@ type persisted struct {
 type memFile struct {
 	Data []byte
 	Mod  time.Time
+	// Hole is a run of zero bytes before Data that is not stored (a sparse
+	// file, for SizesPast2GiB).
+	Hole int64
 }
+
+// size returns the file's size, hole included.
+func (f memFile) size() int64 { return f.Hole + int64(len(f.Data)) }
 
 type memUpload struct {
 	// ID tells uploads of the same path apart.
-	ID   uint64
-	Data []byte
+	ID      uint64
+	Data    []byte
+	Started time.Time
 }
 
 var uploadIDs atomic.Uint64
 
 func newUpload(data []byte) *memUpload {
-	return &memUpload{ID: uploadIDs.Add(1) + uint64(os.Getpid())<<32, Data: data}
+	return &memUpload{ID: uploadIDs.Add(1) + uint64(os.Getpid())<<32, Data: data, Started: time.Now()}
 }
 
 // faults are deliberate bugs, to check that the suite catches them.
@@ -108,6 +115,15 @@ type faults struct {
 	resumeSizeZero bool // a resumed writer reports Size 0
 	moveClobbers   bool // Move of a missing source deletes the destination
 	shallowDelete  bool // Delete of a folder removes only its direct files
+
+	resumedNoConflict bool // a resumed writer appends to whichever upload is current
+	slowClose         bool // Close flushes for 2s, deaf to the context
+	tornCommit        bool // Commit shows the first half of the content for a while
+	frozenModTime     bool // a rewrite keeps the old ModTime
+	walkNoModTime     bool // ListFlat reports a zero ModTime
+	size32            bool // Stat and ListFlat cut sizes to 32 bits
+	purgeIgnoresAge   bool // PurgeUploads removes every upload
+	purgeKeepsAll     bool // PurgeUploads removes nothing
 }
 
 func newMemStore() *memStore {
@@ -160,17 +176,46 @@ func (b *memBackend) GetContent(ctx context.Context, p string) ([]byte, error) {
 	if !ok {
 		return nil, notFound()
 	}
+	if f.Hole > 0 {
+		return nil, driver.Errorf(driver.KindInvalidArgument, "GetContent of a sparse file is not supported")
+	}
 	return bytes.Clone(f.Data), nil
 }
 
 func (b *memBackend) PutContent(ctx context.Context, p string, content []byte) error {
 	b.s.lock()
 	defer b.s.unlock()
-	b.s.files[b.key(p)] = memFile{Data: bytes.Clone(content), Mod: time.Now()}
+	b.s.files[b.key(p)] = memFile{Data: bytes.Clone(content), Mod: b.modTime(b.key(p))}
 	return nil
 }
 
+// modTime is the ModTime of a write of the file at key k now.
+func (b *memBackend) modTime(k string) time.Time {
+	if f, ok := b.s.files[k]; ok && b.faults.frozenModTime {
+		return f.Mod
+	}
+	return time.Now()
+}
+
+// infoSize is the size Stat and ListFlat report for f.
+func (b *memBackend) infoSize(f memFile) int64 {
+	if b.faults.size32 {
+		return int64(int32(f.size()))
+	}
+	return f.size()
+}
+
 func (b *memBackend) Reader(ctx context.Context, p string, off int64) (io.ReadCloser, error) {
+	b.s.lock()
+	f, ok := b.s.files[b.key(p)]
+	b.s.unlock()
+	if ok && f.Hole > 0 {
+		if off < f.Hole {
+			return nil, driver.Errorf(driver.KindInvalidArgument, "reading the hole of a sparse file is not supported")
+		}
+		off = min(off-f.Hole, int64(len(f.Data)))
+		return io.NopCloser(bytes.NewReader(f.Data[off:])), nil
+	}
 	data, err := b.GetContent(ctx, p)
 	if err != nil {
 		return nil, err
@@ -195,7 +240,7 @@ func (b *memBackend) Stat(ctx context.Context, p string) (driver.FileInfo, error
 	defer b.s.unlock()
 	k := b.key(p)
 	if f, ok := b.s.files[k]; ok && p != "/" {
-		return driver.FileInfoFields{FPath: p, FSize: int64(len(f.Data)), FModTime: f.Mod}, nil
+		return driver.FileInfoFields{FPath: p, FSize: b.infoSize(f), FModTime: f.Mod}, nil
 	}
 	if p == "/" {
 		return driver.FileInfoFields{FPath: p, FIsDir: true}, nil
@@ -301,7 +346,11 @@ func (b *flatMem) ListFlat(ctx context.Context, folder, startAfter string, fn fu
 	var infos []driver.FileInfo
 	for fk, f := range b.s.files {
 		if below(fk, k) && fk != k {
-			infos = append(infos, driver.FileInfoFields{FPath: b.rel(fk), FSize: int64(len(f.Data)), FModTime: f.Mod})
+			mod := f.Mod
+			if b.faults.walkNoModTime {
+				mod = time.Time{}
+			}
+			infos = append(infos, driver.FileInfoFields{FPath: b.rel(fk), FSize: b.infoSize(f), FModTime: mod})
 		}
 	}
 	b.s.unlock()
@@ -341,21 +390,25 @@ func (b *memBackend) Writer(ctx context.Context, p string, appendMode bool) (dri
 	if b.faults.resumeSizeZero {
 		size = 0
 	}
-	return &memWriter{b: b, k: k, id: u.ID, ctx: ctx, size: size}, nil
+	return &memWriter{b: b, k: k, id: u.ID, ctx: ctx, size: size, resumed: appendMode}, nil
 }
 
 type memWriter struct {
-	b    *memBackend
-	k    string
-	id   uint64
-	ctx  context.Context
-	size int64
+	b       *memBackend
+	k       string
+	id      uint64
+	ctx     context.Context
+	size    int64
+	resumed bool
 }
 
 // current returns the writer's upload, or a conflict when a newer one
 // replaced it.
 func (w *memWriter) current() (*memUpload, error) {
 	u := w.b.s.uploads[w.k]
+	if u != nil && w.resumed && w.b.faults.resumedNoConflict {
+		return u, nil
+	}
 	if u == nil || u.ID != w.id {
 		return nil, driver.Errorf(driver.KindConflict, "a newer upload replaced this one")
 	}
@@ -382,7 +435,12 @@ func (w *memWriter) Write(p []byte) (int, error) {
 
 func (w *memWriter) Size() int64 { return w.size }
 
-func (w *memWriter) Close() error { return nil }
+func (w *memWriter) Close() error {
+	if w.b.faults.slowClose {
+		time.Sleep(2 * time.Second)
+	}
+	return nil
+}
 
 func (w *memWriter) Commit(ctx context.Context) error {
 	if err := w.ctx.Err(); err != nil && !w.b.faults.commitLateCtx {
@@ -394,7 +452,14 @@ func (w *memWriter) Commit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.b.s.files[w.k] = memFile{Data: u.Data, Mod: time.Now()}
+	mod := w.b.modTime(w.k)
+	if w.b.faults.tornCommit {
+		w.b.s.files[w.k] = memFile{Data: u.Data[:len(u.Data)/2], Mod: mod}
+		w.b.s.unlock()
+		time.Sleep(200 * time.Millisecond)
+		w.b.s.lock()
+	}
+	w.b.s.files[w.k] = memFile{Data: u.Data, Mod: mod}
 	delete(w.b.s.uploads, w.k)
 	return nil
 }
@@ -409,6 +474,32 @@ func (w *memWriter) Cancel(ctx context.Context) error {
 		delete(w.b.s.uploads, w.k)
 	}
 	return nil
+}
+
+// PurgeUploads implements driver.UploadPurger.
+func (b *memBackend) PurgeUploads(ctx context.Context, olderThan time.Duration) (int, error) {
+	b.s.lock()
+	defer b.s.unlock()
+	cutoff := time.Now().Add(-olderThan)
+	n := 0
+	for k, u := range b.s.uploads {
+		if b.root != "" && !strings.HasPrefix(k, b.root+"/") {
+			continue
+		}
+		if b.faults.purgeKeepsAll || (!b.faults.purgeIgnoresAge && !u.Started.Before(cutoff)) {
+			continue
+		}
+		delete(b.s.uploads, k)
+		n++
+	}
+	return n, nil
+}
+
+// sparse makes a sparse file at p below b's root: a hole, then tail.
+func (b *memBackend) sparse(p string, size int64, tail []byte) {
+	b.s.lock()
+	defer b.s.unlock()
+	b.s.files[b.key(p)] = memFile{Data: bytes.Clone(tail), Hole: size - int64(len(tail)), Mod: time.Now()}
 }
 
 // leftover lists the uploads in progress below d's root.

@@ -38,6 +38,7 @@ func allCases() []testCase {
 	cs = append(cs, walkCases()...)
 	cs = append(cs, miscCases()...)
 	cs = append(cs, faultCases()...)
+	cs = append(cs, promiseCases()...)
 	return cs
 }
 
