@@ -88,7 +88,7 @@ func TestMemoryChildProcess(t *testing.T) {
 			return
 		}
 		h.ChildCommand = testChildCommand(t.Name())
-		runSuite(tT{t}, h, Options{Seed: 3, Run: regexp.MustCompile("CrossProcessResume")})
+		runSuite(tT{t}, h, Options{Seed: 3, Run: regexp.MustCompile("CrossProcessResume|CrashKill")})
 	})
 	// A sibling the child must not run.
 	t.Run("sibling", func(t *testing.T) {
@@ -234,5 +234,49 @@ func TestMemoryNonEmptyRoot(t *testing.T) {
 	}
 	if l, _ := foreign.List(t.Context(), "/"); !slices.Equal(l, []string{"/foreign"}) {
 		t.Errorf("the store holds %v after the suite, want only /foreign", l)
+	}
+}
+
+// TestCrashCatchesBrokenBackends runs CrashKill against persisted in-memory
+// stores with deliberate bugs, each in a subtest that its child re-runs with
+// the same bug.
+func TestCrashCatchesBrokenBackends(t *testing.T) {
+	tests := []struct {
+		name string
+		f    faults
+	}{
+		{"leaky cancel", faults{leakyCancel: true}},
+		{"visible uploads", faults{visibleUploads: true}},
+		{"resumed size wrong", faults{resumeSizeZero: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			file := os.Getenv("STOWAGE_MEMSTORE_FILE")
+			if file == "" {
+				file = filepath.Join(t.TempDir(), "store.gob")
+			}
+			s := newMemStore()
+			s.file = file
+			h := memHarness(s, false, tc.f)
+			h.ChildEnv = []string{"STOWAGE_MEMSTORE_FILE=" + file}
+			if os.Getenv(EnvChild) != "" {
+				Run(t, h) // the child's side
+				return
+			}
+			h.ChildCommand = testChildCommand(t.Name())
+			var failed []string
+			// Enough kills that every bug shows whatever the seed.
+			defer func(n int) { crashKills = n }(crashKills)
+			crashKills = 12
+			Check(t.Context(), h, Options{Seed: 11, Run: regexp.MustCompile("^prefix/CrashKill$")}, func(r Result) {
+				if r.Status == Fail {
+					failed = append(failed, r.Name)
+					t.Logf("%s failed as expected:\n\t%s", r.Name, strings.Join(r.Log, "\n\t"))
+				}
+			})
+			if !slices.Contains(failed, "prefix/CrashKill") {
+				t.Errorf("CrashKill did not catch the bug")
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,7 +69,13 @@ func (m *memStore) unlock() {
 	if err := gob.NewEncoder(&buf).Encode(persisted{Files: m.files, Uploads: m.uploads}); err != nil {
 		panic(err)
 	}
-	if err := os.WriteFile(m.file, buf.Bytes(), 0o600); err != nil {
+	// Atomically: a process killed mid-save (the CrashKill case) leaves the
+	// last saved store.
+	tmp := m.file + ".tmp" + strconv.Itoa(os.Getpid())
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
+		panic(err)
+	}
+	if err := os.Rename(tmp, m.file); err != nil {
 		panic(err)
 	}
 }

@@ -39,6 +39,7 @@ func allCases() []testCase {
 	cs = append(cs, miscCases()...)
 	cs = append(cs, faultCases()...)
 	cs = append(cs, promiseCases()...)
+	cs = append(cs, crashCases()...)
 	return cs
 }
 
