@@ -32,6 +32,9 @@ var (
 // the child: kills land before, inside and after the operation.
 const crashKillWindow = 40 * time.Millisecond
 
+// crashSettle is how long the parent waits after a kill before it looks.
+const crashSettle = 300 * time.Millisecond
+
 // crashScript is what the child of the CrashKill case does with one upload:
 // Rounds times (the first with a new writer, the next resumed) it writes
 // Pieces pieces of bytes from the stream of the action's seed and Closes;
@@ -325,6 +328,10 @@ func (e *env) runCrashChild(a childAction, target string, nth int, delay time.Du
 	}
 	waitErr := cmd.Wait()
 	if killed {
+		// Requests the child sent before it died may still be at work on
+		// the server: give them a moment to land, as a later process
+		// would.
+		time.Sleep(crashSettle)
 		return st, true
 	}
 	if result == nil || result.Error != "" || waitErr != nil {
@@ -427,7 +434,17 @@ func (e *env) checkAfterCrash(p string, seed uint64, st crashState, rng *mrand.R
 		t.Errorf("%s: Cancel of the resumed upload: %v", what, err)
 	}
 	_ = w.Close()
-	e.gone(p)
+	e.notExist(p)
+	if w, err := e.d.Writer(e.ctx, p, true); err == nil {
+		t.Errorf("%s: Writer(%s, append=true) after Cancel: found an upload of %d bytes, want ErrNotFound", what, p, w.Size())
+		_ = w.Cancel(e.ctx)
+		_ = w.Close()
+	} else {
+		e.isNotFound(err, "Writer(append) after Cancel")
+	}
+	// What the kill left outside the upload's reach (a part or block the
+	// killed child was sending) is for PurgeUploads.
+	e.purgeLeftovers(what, false)
 }
 
 // purgeLeftovers checks Harness.LeftoverUploads after a crashed upload was
