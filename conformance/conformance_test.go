@@ -248,6 +248,7 @@ func TestCrashCatchesBrokenBackends(t *testing.T) {
 		{"leaky cancel", faults{leakyCancel: true}},
 		{"visible uploads", faults{visibleUploads: true}},
 		{"resumed size wrong", faults{resumeSizeZero: true}},
+		{"cancel forgets the upload before its data", faults{cancelForgetsFirst: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

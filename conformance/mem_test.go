@@ -25,6 +25,9 @@ type memStore struct {
 	mu      sync.Mutex
 	files   map[string]memFile
 	uploads map[string]*memUpload
+	// orphans are uploads no writer can reach any more (a fault's Cancel
+	// killed midway), by key; LeftoverUploads and PurgeUploads see them.
+	orphans map[string]bool
 	// redirect, when set, is the base URL of a server that serves files.
 	redirect string
 	// file, when set, persists the store between operations, so that a
@@ -50,12 +53,15 @@ func (m *memStore) lock() {
 	if err := gob.NewDecoder(f).Decode(&st); err != nil {
 		panic(err)
 	}
-	m.files, m.uploads = st.Files, st.Uploads
+	m.files, m.uploads, m.orphans = st.Files, st.Uploads, st.Orphans
 	if m.files == nil {
 		m.files = map[string]memFile{}
 	}
 	if m.uploads == nil {
 		m.uploads = map[string]*memUpload{}
+	}
+	if m.orphans == nil {
+		m.orphans = map[string]bool{}
 	}
 }
 
@@ -66,7 +72,7 @@ func (m *memStore) unlock() {
 		return
 	}
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(persisted{Files: m.files, Uploads: m.uploads}); err != nil {
+	if err := gob.NewEncoder(&buf).Encode(persisted{Files: m.files, Uploads: m.uploads, Orphans: m.orphans}); err != nil {
 		panic(err)
 	}
 	// Atomically: a process killed mid-save (the CrashKill case) leaves the
@@ -83,6 +89,7 @@ func (m *memStore) unlock() {
 type persisted struct {
 	Files   map[string]memFile
 	Uploads map[string]*memUpload
+	Orphans map[string]bool
 }
 
 type memFile struct {
@@ -123,18 +130,19 @@ type faults struct {
 	moveClobbers   bool // Move of a missing source deletes the destination
 	shallowDelete  bool // Delete of a folder removes only its direct files
 
-	resumedNoConflict bool // a resumed writer appends to whichever upload is current
-	slowClose         bool // Close flushes for 2s, deaf to the context
-	tornCommit        bool // Commit shows the first half of the content for a while
-	frozenModTime     bool // a rewrite keeps the old ModTime
-	walkNoModTime     bool // ListFlat reports a zero ModTime
-	size32            bool // Stat and ListFlat cut sizes to 32 bits
-	purgeIgnoresAge   bool // PurgeUploads removes every upload
-	purgeKeepsAll     bool // PurgeUploads removes nothing
+	resumedNoConflict  bool // a resumed writer appends to whichever upload is current
+	slowClose          bool // Close flushes for 2s, deaf to the context
+	tornCommit         bool // Commit shows the first half of the content for a while
+	frozenModTime      bool // a rewrite keeps the old ModTime
+	walkNoModTime      bool // ListFlat reports a zero ModTime
+	size32             bool // Stat and ListFlat cut sizes to 32 bits
+	purgeIgnoresAge    bool // PurgeUploads removes every upload
+	purgeKeepsAll      bool // PurgeUploads removes nothing
+	cancelForgetsFirst bool // Cancel drops the upload's record, then (200ms later) its data
 }
 
 func newMemStore() *memStore {
-	return &memStore{files: map[string]memFile{}, uploads: map[string]*memUpload{}}
+	return &memStore{files: map[string]memFile{}, uploads: map[string]*memUpload{}, orphans: map[string]bool{}}
 }
 
 // memBackend is a driver.Backend over a memStore below root.
@@ -479,6 +487,16 @@ func (w *memWriter) Cancel(ctx context.Context) error {
 	}
 	if _, err := w.current(); err == nil {
 		delete(w.b.s.uploads, w.k)
+		if w.b.faults.cancelForgetsFirst {
+			// The record is gone, the data not yet: a kill now leaves
+			// data no resume finds (s3's state object deleted before the
+			// multipart upload is aborted).
+			w.b.s.orphans[w.k] = true
+			w.b.s.unlock()
+			time.Sleep(200 * time.Millisecond)
+			w.b.s.lock()
+			delete(w.b.s.orphans, w.k)
+		}
 	}
 	return nil
 }
@@ -499,6 +517,12 @@ func (b *memBackend) PurgeUploads(ctx context.Context, olderThan time.Duration) 
 		delete(b.s.uploads, k)
 		n++
 	}
+	for k := range b.s.orphans {
+		if b.root == "" || strings.HasPrefix(k, b.root+"/") {
+			delete(b.s.orphans, k)
+			n++
+		}
+	}
 	return n, nil
 }
 
@@ -517,6 +541,11 @@ func (m *memStore) leftover(root string) []string {
 	for k := range m.uploads {
 		if root == "" || strings.HasPrefix(k, root+"/") {
 			out = append(out, k)
+		}
+	}
+	for k := range m.orphans {
+		if root == "" || strings.HasPrefix(k, root+"/") {
+			out = append(out, "orphaned "+k)
 		}
 	}
 	sort.Strings(out)
