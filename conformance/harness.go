@@ -38,7 +38,8 @@ type Harness struct {
 	LeftoverUploads func(ctx context.Context, d driver.Driver) ([]string, error)
 
 	// ChildCommand returns the command that re-executes this program as the
-	// child of the cross-process resume case; the suite adds ChildEnv and
+	// child of the cross-process resume case and of CrashKill (which kills
+	// it with SIGKILL); the suite adds ChildEnv and
 	// the action (EnvChild) to its environment, and reads the result line
 	// the child prints on standard output (see [RunChild]). nil means, under
 	// [Run], the running test binary re-run with a -test.run pattern that
@@ -47,7 +48,8 @@ type Harness struct {
 	ChildCommand func(ctx context.Context) *exec.Cmd
 
 	// SingleProcess is true when what New opens lives only in this process
-	// (an in-memory fake), so the cross-process resume case is skipped.
+	// (an in-memory fake), so the cross-process resume case and CrashKill
+	// are skipped.
 	SingleProcess bool
 
 	// ChildEnv is extra environment ("KEY=value") for the child process,
