@@ -103,7 +103,8 @@ func harness(t *testing.T) conformance.Harness {
 			c.RootDirectory = strings.TrimSuffix(base.RootDirectory, "/") + root
 			return New(ctx, c)
 		},
-		LeftoverUploads:    leftoverUploads,
+		LeftoverUploads: leftoverUploads,
+		// Last-Modified is an HTTP date: whole seconds.
 		ModTimeGranularity: time.Second,
 	}
 }

@@ -532,8 +532,9 @@ func testSourceError(t T, e *env) {
 	e.gone(q)
 }
 
-// promptly is how long a writer may take to notice a cancelled context.
-const promptly = 15 * time.Second
+// promptly is how long a writer may take to notice a cancelled context (a
+// variable so that the suite's own tests can shorten it).
+var promptly = 15 * time.Second
 
 func testContextCancel(t T, e *env) {
 	p := e.p("ctx")

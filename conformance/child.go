@@ -24,6 +24,9 @@ type childAction struct {
 	// Seed and Len give the bytes to append: stream(Seed, Len).
 	Seed uint64 `json:"seed"`
 	Len  int64  `json:"len"`
+	// Crash, when set, makes the child run the CrashKill script instead
+	// (see crashChild); Path and Seed apply, Size and Len do not.
+	Crash *crashScript `json:"crash,omitempty"`
 }
 
 // childResult is the child's answer, printed on one line after
@@ -46,6 +49,8 @@ func runChild(ctx context.Context, h Harness, res *childResult) bool {
 	var a childAction
 	if err := json.Unmarshal([]byte(raw), &a); err != nil {
 		res.Error = fmt.Sprintf("bad %s: %v", EnvChild, err)
+	} else if a.Crash != nil {
+		*res = crashChild(ctx, h, a)
 	} else {
 		*res = doChild(ctx, h, a)
 	}

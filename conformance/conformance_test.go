@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stowage/stowage/driver"
 )
@@ -31,6 +32,17 @@ func memHarness(s *memStore, flat bool, f faults) Harness {
 			}
 			return nil, nil
 		},
+		SparseFile: func(ctx context.Context, d driver.Driver, path string, size int64, tail []byte) error {
+			switch b := driver.BackendOf(d).(type) {
+			case *memBackend:
+				b.sparse(path, size, tail)
+			case *flatMem:
+				b.sparse(path, size, tail)
+			}
+			return nil
+		},
+		// Times of the store are time.Now(): nanoseconds.
+		ModTimeGranularity: 0,
 	}
 }
 
@@ -76,7 +88,7 @@ func TestMemoryChildProcess(t *testing.T) {
 			return
 		}
 		h.ChildCommand = testChildCommand(t.Name())
-		runSuite(tT{t}, h, Options{Seed: 3, Run: regexp.MustCompile("CrossProcessResume")})
+		runSuite(tT{t}, h, Options{Seed: 3, Run: regexp.MustCompile("CrossProcessResume|CrashKill")})
 	})
 	// A sibling the child must not run.
 	t.Run("sibling", func(t *testing.T) {
@@ -142,7 +154,18 @@ func TestCatchesBrokenBackends(t *testing.T) {
 		{"move clobbers the destination", faults{moveClobbers: true}, "^prefix/MoveMissingSource$", []string{"prefix/MoveMissingSource"}},
 		{"shallow delete", faults{shallowDelete: true}, "^prefix/(Delete|List1200|Move)$", []string{"prefix/Delete"}},
 		{"lying redirect", faults{lyingRedirect: true}, "^prefix/RedirectURL$", []string{"prefix/RedirectURL"}},
+		{"resumed writer not fenced", faults{resumedNoConflict: true}, "^prefix/ResumedWriterInvalidated$", []string{"prefix/ResumedWriterInvalidated"}},
+		{"slow Close deaf to the context", faults{slowClose: true}, "^prefix/CloseHonoursContext$", []string{"prefix/CloseHonoursContext"}},
+		{"torn commit", faults{tornCommit: true}, "^prefix/CommitAtomicForReaders$", []string{"prefix/CommitAtomicForReaders"}},
+		{"frozen ModTime", faults{frozenModTime: true}, "^prefix/ModTime$", []string{"prefix/ModTime"}},
+		{"walk without ModTime", faults{walkNoModTime: true}, "^prefix/WalkModTime$", []string{"prefix/WalkModTime"}},
+		{"sizes cut to 32 bits", faults{size32: true}, "^prefix/SizesPast2GiB$", []string{"prefix/SizesPast2GiB"}},
+		{"purge ignores the age limit", faults{purgeIgnoresAge: true}, "^prefix/PurgeUploadsAge$", []string{"prefix/PurgeUploadsAge"}},
+		{"purge removes nothing", faults{purgeKeepsAll: true}, "^prefix/PurgeUploadsAge$", []string{"prefix/PurgeUploadsAge"}},
 	}
+	// A Close deaf to the context takes 2s; a shorter patience shows it.
+	defer func(p time.Duration) { promptly = p }(promptly)
+	promptly = 500 * time.Millisecond
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newMemStore()
@@ -211,5 +234,50 @@ func TestMemoryNonEmptyRoot(t *testing.T) {
 	}
 	if l, _ := foreign.List(t.Context(), "/"); !slices.Equal(l, []string{"/foreign"}) {
 		t.Errorf("the store holds %v after the suite, want only /foreign", l)
+	}
+}
+
+// TestCrashCatchesBrokenBackends runs CrashKill against persisted in-memory
+// stores with deliberate bugs, each in a subtest that its child re-runs with
+// the same bug.
+func TestCrashCatchesBrokenBackends(t *testing.T) {
+	tests := []struct {
+		name string
+		f    faults
+	}{
+		{"leaky cancel", faults{leakyCancel: true}},
+		{"visible uploads", faults{visibleUploads: true}},
+		{"resumed size wrong", faults{resumeSizeZero: true}},
+		{"cancel forgets the upload before its data", faults{cancelForgetsFirst: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			file := os.Getenv("STOWAGE_MEMSTORE_FILE")
+			if file == "" {
+				file = filepath.Join(t.TempDir(), "store.gob")
+			}
+			s := newMemStore()
+			s.file = file
+			h := memHarness(s, false, tc.f)
+			h.ChildEnv = []string{"STOWAGE_MEMSTORE_FILE=" + file}
+			if os.Getenv(EnvChild) != "" {
+				Run(t, h) // the child's side
+				return
+			}
+			h.ChildCommand = testChildCommand(t.Name())
+			var failed []string
+			// Enough kills that every bug shows whatever the seed.
+			defer func(n int) { crashKills = n }(crashKills)
+			crashKills = 12
+			Check(t.Context(), h, Options{Seed: 11, Run: regexp.MustCompile("^prefix/CrashKill$")}, func(r Result) {
+				if r.Status == Fail {
+					failed = append(failed, r.Name)
+					t.Logf("%s failed as expected:\n\t%s", r.Name, strings.Join(r.Log, "\n\t"))
+				}
+			})
+			if !slices.Contains(failed, "prefix/CrashKill") {
+				t.Errorf("CrashKill did not catch the bug")
+			}
+		})
 	}
 }

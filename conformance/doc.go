@@ -44,8 +44,8 @@
 // non-UTF-8; the writer in several write sizes), Truncate, RepeatedPutContent,
 // ReadMissing (not found at any offset, also for a folder), ReadOffsets (0,
 // middle, size-1, size and beyond, negative), Stat (file, folder, root,
-// missing), ModTime (never goes back; moves forward when
-// Harness.ModTimeGranularity is set), ConcurrentReaders (10 at random
+// missing), ModTime (moves strictly forward on a rewrite and on a writer's
+// commit a little more than Harness.ModTimeGranularity later), ConcurrentReaders (10 at random
 // offsets), ConcurrentWriters (32, distinct paths), PutContentAtomic
 // (readers never see a torn overwrite), ErrorsNameDriver, and the large
 // LargeStream5GiB.
@@ -77,6 +77,16 @@
 // the URL return the content and size; without it, ""), Capabilities
 // (NativeWalk matches driver.FlatLister, limits not negative, the Driver
 // is made by driver.New).
+//
+// Promises: ResumedWriterInvalidated (a writer opened with append=true gets
+// ErrConflict once a newer Writer(path, false) starts), CloseHonoursContext
+// (Close fails promptly with the writer's cancelled context and commits
+// nothing), CommitAtomicForReaders (readers during a Commit over a file see
+// the old or the new content, whole), WalkModTime (Walk's size and ModTime
+// of a file match Stat's), PurgeUploadsAge (on a driver.UploadPurger, under a
+// fresh prefix only: an upload older than the limit is removed, a younger
+// one stays resumable), SizesPast2GiB (with Harness.SparseFile: Stat, List,
+// Walk and Reader on a file past 4 GiB), and CrashKill (see below).
 //
 // Faults: FlakyNetwork opens the backend with a transport
 // (driver.WithTransport) that fails a fifth of its requests: refused unsent,
@@ -122,4 +132,26 @@
 // one result line. The parent then resumes once more, commits, and checks the
 // whole content. A harness whose backend lives in a temporary folder passes
 // that folder to the child with Harness.ChildEnv.
+//
+// # The crash case
+//
+// CrashKill (under a fresh prefix only) runs the same kind of child through
+// a script of its own: a new writer, Writes from a seeded stream, Close,
+// resumed writers that write on from Size(), and a final Commit or Cancel.
+// The child announces each operation on standard output before it begins
+// and acknowledges it when it succeeds. The parent picks an operation and a
+// delay (up to 40ms) at random and sends SIGKILL that long after the
+// operation began, so kills land inside Close, Commit and Cancel too. It then
+// checks what a new process finds: a blob at the path only if Commit began,
+// and then exactly the stream's first bytes (as many as Commit acknowledged);
+// otherwise nothing visible, and a resumed writer whose Size() is at least
+// what the last acknowledged Close reported and at most what was written
+// (no upload at all only before the first Close or after Cancel began). It
+// then commits (the blob must be exact) or cancels (no upload may resume).
+// What a kill leaves where no resume reaches it (a part the child was
+// sending, an upload begun before its first Close) must be removed by
+// PurgeUploads, so that Harness.LeftoverUploads reports nothing. A kill
+// inside Cancel, or after it, must leave a resumable upload or nothing at
+// all, not even for PurgeUploads. The kill points come from a generator whose seed is logged; the
+// default run kills 4 times per backend, STOWAGE_LARGE=1 60 times.
 package conformance

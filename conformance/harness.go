@@ -38,7 +38,8 @@ type Harness struct {
 	LeftoverUploads func(ctx context.Context, d driver.Driver) ([]string, error)
 
 	// ChildCommand returns the command that re-executes this program as the
-	// child of the cross-process resume case; the suite adds ChildEnv and
+	// child of the cross-process resume case and of CrashKill (which kills
+	// it with SIGKILL); the suite adds ChildEnv and
 	// the action (EnvChild) to its environment, and reads the result line
 	// the child prints on standard output (see [RunChild]). nil means, under
 	// [Run], the running test binary re-run with a -test.run pattern that
@@ -47,7 +48,8 @@ type Harness struct {
 	ChildCommand func(ctx context.Context) *exec.Cmd
 
 	// SingleProcess is true when what New opens lives only in this process
-	// (an in-memory fake), so the cross-process resume case is skipped.
+	// (an in-memory fake), so the cross-process resume case and CrashKill
+	// are skipped.
 	SingleProcess bool
 
 	// ChildEnv is extra environment ("KEY=value") for the child process,
@@ -60,10 +62,19 @@ type Harness struct {
 	ChunkSize int64
 
 	// ModTimeGranularity is how coarse the backend's ModTime is (such as
-	// time.Second). When set, the ModTime case sleeps a little longer than
-	// that between writes and requires a strictly later ModTime; when 0, it
-	// sleeps 15ms and requires only that ModTime does not go back.
+	// time.Second for a backend that reports whole seconds). The ModTime
+	// case sleeps a little longer than that between writes and always
+	// requires a strictly later ModTime; 0 means finer than 10ms (the case
+	// then sleeps 15ms). WalkModTime allows Walk's and Stat's ModTime of a
+	// file to differ by this much (at least 1ms).
 	ModTimeGranularity time.Duration
+
+	// SparseFile, when not nil, makes a file of size bytes at path below
+	// d's root cheaply (a sparse file, say): size-len(tail) zero bytes, then
+	// tail. The SizesPast2GiB case uses it to check sizes past 4 GiB in the
+	// default suite; nil skips that case (the large cases cover sizes on
+	// every backend).
+	SparseFile func(ctx context.Context, d driver.Driver, path string, size int64, tail []byte) error
 
 	// SkipCases names cases (such as "MixedAppends10GiB") that the test
 	// server behind this harness cannot run, each with the reason, which

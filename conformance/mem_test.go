@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,9 @@ type memStore struct {
 	mu      sync.Mutex
 	files   map[string]memFile
 	uploads map[string]*memUpload
+	// orphans are uploads no writer can reach any more (a fault's Cancel
+	// killed midway), by key; LeftoverUploads and PurgeUploads see them.
+	orphans map[string]bool
 	// redirect, when set, is the base URL of a server that serves files.
 	redirect string
 	// file, when set, persists the store between operations, so that a
@@ -49,12 +53,15 @@ func (m *memStore) lock() {
 	if err := gob.NewDecoder(f).Decode(&st); err != nil {
 		panic(err)
 	}
-	m.files, m.uploads = st.Files, st.Uploads
+	m.files, m.uploads, m.orphans = st.Files, st.Uploads, st.Orphans
 	if m.files == nil {
 		m.files = map[string]memFile{}
 	}
 	if m.uploads == nil {
 		m.uploads = map[string]*memUpload{}
+	}
+	if m.orphans == nil {
+		m.orphans = map[string]bool{}
 	}
 }
 
@@ -65,10 +72,16 @@ func (m *memStore) unlock() {
 		return
 	}
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(persisted{Files: m.files, Uploads: m.uploads}); err != nil {
+	if err := gob.NewEncoder(&buf).Encode(persisted{Files: m.files, Uploads: m.uploads, Orphans: m.orphans}); err != nil {
 		panic(err)
 	}
-	if err := os.WriteFile(m.file, buf.Bytes(), 0o600); err != nil {
+	// Atomically: a process killed mid-save (the CrashKill case) leaves the
+	// last saved store.
+	tmp := m.file + ".tmp" + strconv.Itoa(os.Getpid())
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
+		panic(err)
+	}
+	if err := os.Rename(tmp, m.file); err != nil {
 		panic(err)
 	}
 }
@@ -76,23 +89,31 @@ func (m *memStore) unlock() {
 type persisted struct {
 	Files   map[string]memFile
 	Uploads map[string]*memUpload
+	Orphans map[string]bool
 }
 
 type memFile struct {
 	Data []byte
 	Mod  time.Time
+	// Hole is a run of zero bytes before Data that is not stored (a sparse
+	// file, for SizesPast2GiB).
+	Hole int64
 }
+
+// size returns the file's size, hole included.
+func (f memFile) size() int64 { return f.Hole + int64(len(f.Data)) }
 
 type memUpload struct {
 	// ID tells uploads of the same path apart.
-	ID   uint64
-	Data []byte
+	ID      uint64
+	Data    []byte
+	Started time.Time
 }
 
 var uploadIDs atomic.Uint64
 
 func newUpload(data []byte) *memUpload {
-	return &memUpload{ID: uploadIDs.Add(1) + uint64(os.Getpid())<<32, Data: data}
+	return &memUpload{ID: uploadIDs.Add(1) + uint64(os.Getpid())<<32, Data: data, Started: time.Now()}
 }
 
 // faults are deliberate bugs, to check that the suite catches them.
@@ -108,10 +129,20 @@ type faults struct {
 	resumeSizeZero bool // a resumed writer reports Size 0
 	moveClobbers   bool // Move of a missing source deletes the destination
 	shallowDelete  bool // Delete of a folder removes only its direct files
+
+	resumedNoConflict  bool // a resumed writer appends to whichever upload is current
+	slowClose          bool // Close flushes for 2s, deaf to the context
+	tornCommit         bool // Commit shows the first half of the content for a while
+	frozenModTime      bool // a rewrite keeps the old ModTime
+	walkNoModTime      bool // ListFlat reports a zero ModTime
+	size32             bool // Stat and ListFlat cut sizes to 32 bits
+	purgeIgnoresAge    bool // PurgeUploads removes every upload
+	purgeKeepsAll      bool // PurgeUploads removes nothing
+	cancelForgetsFirst bool // Cancel drops the upload's record, then (200ms later) its data
 }
 
 func newMemStore() *memStore {
-	return &memStore{files: map[string]memFile{}, uploads: map[string]*memUpload{}}
+	return &memStore{files: map[string]memFile{}, uploads: map[string]*memUpload{}, orphans: map[string]bool{}}
 }
 
 // memBackend is a driver.Backend over a memStore below root.
@@ -160,17 +191,46 @@ func (b *memBackend) GetContent(ctx context.Context, p string) ([]byte, error) {
 	if !ok {
 		return nil, notFound()
 	}
+	if f.Hole > 0 {
+		return nil, driver.Errorf(driver.KindInvalidArgument, "GetContent of a sparse file is not supported")
+	}
 	return bytes.Clone(f.Data), nil
 }
 
 func (b *memBackend) PutContent(ctx context.Context, p string, content []byte) error {
 	b.s.lock()
 	defer b.s.unlock()
-	b.s.files[b.key(p)] = memFile{Data: bytes.Clone(content), Mod: time.Now()}
+	b.s.files[b.key(p)] = memFile{Data: bytes.Clone(content), Mod: b.modTime(b.key(p))}
 	return nil
 }
 
+// modTime is the ModTime of a write of the file at key k now.
+func (b *memBackend) modTime(k string) time.Time {
+	if f, ok := b.s.files[k]; ok && b.faults.frozenModTime {
+		return f.Mod
+	}
+	return time.Now()
+}
+
+// infoSize is the size Stat and ListFlat report for f.
+func (b *memBackend) infoSize(f memFile) int64 {
+	if b.faults.size32 {
+		return int64(int32(f.size()))
+	}
+	return f.size()
+}
+
 func (b *memBackend) Reader(ctx context.Context, p string, off int64) (io.ReadCloser, error) {
+	b.s.lock()
+	f, ok := b.s.files[b.key(p)]
+	b.s.unlock()
+	if ok && f.Hole > 0 {
+		if off < f.Hole {
+			return nil, driver.Errorf(driver.KindInvalidArgument, "reading the hole of a sparse file is not supported")
+		}
+		off = min(off-f.Hole, int64(len(f.Data)))
+		return io.NopCloser(bytes.NewReader(f.Data[off:])), nil
+	}
 	data, err := b.GetContent(ctx, p)
 	if err != nil {
 		return nil, err
@@ -195,7 +255,7 @@ func (b *memBackend) Stat(ctx context.Context, p string) (driver.FileInfo, error
 	defer b.s.unlock()
 	k := b.key(p)
 	if f, ok := b.s.files[k]; ok && p != "/" {
-		return driver.FileInfoFields{FPath: p, FSize: int64(len(f.Data)), FModTime: f.Mod}, nil
+		return driver.FileInfoFields{FPath: p, FSize: b.infoSize(f), FModTime: f.Mod}, nil
 	}
 	if p == "/" {
 		return driver.FileInfoFields{FPath: p, FIsDir: true}, nil
@@ -301,7 +361,11 @@ func (b *flatMem) ListFlat(ctx context.Context, folder, startAfter string, fn fu
 	var infos []driver.FileInfo
 	for fk, f := range b.s.files {
 		if below(fk, k) && fk != k {
-			infos = append(infos, driver.FileInfoFields{FPath: b.rel(fk), FSize: int64(len(f.Data)), FModTime: f.Mod})
+			mod := f.Mod
+			if b.faults.walkNoModTime {
+				mod = time.Time{}
+			}
+			infos = append(infos, driver.FileInfoFields{FPath: b.rel(fk), FSize: b.infoSize(f), FModTime: mod})
 		}
 	}
 	b.s.unlock()
@@ -341,21 +405,25 @@ func (b *memBackend) Writer(ctx context.Context, p string, appendMode bool) (dri
 	if b.faults.resumeSizeZero {
 		size = 0
 	}
-	return &memWriter{b: b, k: k, id: u.ID, ctx: ctx, size: size}, nil
+	return &memWriter{b: b, k: k, id: u.ID, ctx: ctx, size: size, resumed: appendMode}, nil
 }
 
 type memWriter struct {
-	b    *memBackend
-	k    string
-	id   uint64
-	ctx  context.Context
-	size int64
+	b       *memBackend
+	k       string
+	id      uint64
+	ctx     context.Context
+	size    int64
+	resumed bool
 }
 
 // current returns the writer's upload, or a conflict when a newer one
 // replaced it.
 func (w *memWriter) current() (*memUpload, error) {
 	u := w.b.s.uploads[w.k]
+	if u != nil && w.resumed && w.b.faults.resumedNoConflict {
+		return u, nil
+	}
 	if u == nil || u.ID != w.id {
 		return nil, driver.Errorf(driver.KindConflict, "a newer upload replaced this one")
 	}
@@ -382,7 +450,12 @@ func (w *memWriter) Write(p []byte) (int, error) {
 
 func (w *memWriter) Size() int64 { return w.size }
 
-func (w *memWriter) Close() error { return nil }
+func (w *memWriter) Close() error {
+	if w.b.faults.slowClose {
+		time.Sleep(2 * time.Second)
+	}
+	return nil
+}
 
 func (w *memWriter) Commit(ctx context.Context) error {
 	if err := w.ctx.Err(); err != nil && !w.b.faults.commitLateCtx {
@@ -394,7 +467,14 @@ func (w *memWriter) Commit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.b.s.files[w.k] = memFile{Data: u.Data, Mod: time.Now()}
+	mod := w.b.modTime(w.k)
+	if w.b.faults.tornCommit {
+		w.b.s.files[w.k] = memFile{Data: u.Data[:len(u.Data)/2], Mod: mod}
+		w.b.s.unlock()
+		time.Sleep(200 * time.Millisecond)
+		w.b.s.lock()
+	}
+	w.b.s.files[w.k] = memFile{Data: u.Data, Mod: mod}
 	delete(w.b.s.uploads, w.k)
 	return nil
 }
@@ -407,8 +487,50 @@ func (w *memWriter) Cancel(ctx context.Context) error {
 	}
 	if _, err := w.current(); err == nil {
 		delete(w.b.s.uploads, w.k)
+		if w.b.faults.cancelForgetsFirst {
+			// The record is gone, the data not yet: a kill now leaves
+			// data no resume finds (s3's state object deleted before the
+			// multipart upload is aborted).
+			w.b.s.orphans[w.k] = true
+			w.b.s.unlock()
+			time.Sleep(200 * time.Millisecond)
+			w.b.s.lock()
+			delete(w.b.s.orphans, w.k)
+		}
 	}
 	return nil
+}
+
+// PurgeUploads implements driver.UploadPurger.
+func (b *memBackend) PurgeUploads(ctx context.Context, olderThan time.Duration) (int, error) {
+	b.s.lock()
+	defer b.s.unlock()
+	cutoff := time.Now().Add(-olderThan)
+	n := 0
+	for k, u := range b.s.uploads {
+		if b.root != "" && !strings.HasPrefix(k, b.root+"/") {
+			continue
+		}
+		if b.faults.purgeKeepsAll || (!b.faults.purgeIgnoresAge && !u.Started.Before(cutoff)) {
+			continue
+		}
+		delete(b.s.uploads, k)
+		n++
+	}
+	for k := range b.s.orphans {
+		if b.root == "" || strings.HasPrefix(k, b.root+"/") {
+			delete(b.s.orphans, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// sparse makes a sparse file at p below b's root: a hole, then tail.
+func (b *memBackend) sparse(p string, size int64, tail []byte) {
+	b.s.lock()
+	defer b.s.unlock()
+	b.s.files[b.key(p)] = memFile{Data: bytes.Clone(tail), Hole: size - int64(len(tail)), Mod: time.Now()}
 }
 
 // leftover lists the uploads in progress below d's root.
@@ -419,6 +541,11 @@ func (m *memStore) leftover(root string) []string {
 	for k := range m.uploads {
 		if root == "" || strings.HasPrefix(k, root+"/") {
 			out = append(out, k)
+		}
+	}
+	for k := range m.orphans {
+		if root == "" || strings.HasPrefix(k, root+"/") {
+			out = append(out, "orphaned "+k)
 		}
 	}
 	sort.Strings(out)

@@ -38,6 +38,8 @@ func allCases() []testCase {
 	cs = append(cs, walkCases()...)
 	cs = append(cs, miscCases()...)
 	cs = append(cs, faultCases()...)
+	cs = append(cs, promiseCases()...)
+	cs = append(cs, crashCases()...)
 	return cs
 }
 

@@ -280,8 +280,16 @@ func (w *writer) Close() error {
 	if w.state == wClosed {
 		return ErrWriterClosed
 	}
+	open := w.state == wOpen
 	w.state = wClosed
-	return w.d.err("Close", w.path, w.w.Close())
+	err := w.w.Close()
+	if cerr := w.ctx.Err(); open && err == nil && cerr != nil {
+		// The writer's context governs its whole life: a Close after it
+		// ended must not report the bytes as stored, whatever the backend
+		// managed (the backend's Close still released its resources).
+		err = cerr
+	}
+	return w.d.err("Close", w.path, err)
 }
 
 func (w *writer) Commit(ctx context.Context) error {

@@ -582,3 +582,40 @@ func TestBackendOfFollowsUnwrap(t *testing.T) {
 type fakeBackendForUnwrap struct{ Backend }
 
 func (*fakeBackendForUnwrap) Name() string { return "fake" }
+
+// TestCloseHonoursContext: Close of an open writer whose context was
+// cancelled fails with the context's error even when the backend's Close
+// ignores it, and still releases the backend's resources. Close after
+// Commit or Cancel only releases resources and returns nil.
+func TestCloseHonoursContext(t *testing.T) {
+	for _, end := range []string{"open", "commit", "cancel"} {
+		ctx, cancel := context.WithCancel(t.Context())
+		w, err := New(newMap()).Writer(ctx, "/f", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inner := w.(*writer).w.(*memWriter)
+		switch end {
+		case "commit":
+			err = w.Commit(ctx)
+		case "cancel":
+			err = w.Cancel(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		err = w.Close()
+		if inner.closed != 1 {
+			t.Errorf("%s: backend Close called %d times", end, inner.closed)
+		}
+		if end == "open" {
+			var de *Error
+			if !errors.Is(err, context.Canceled) || !errors.As(err, &de) || de.Op != "Close" {
+				t.Errorf("Close of an open writer after cancel: %v, want the context's error from Close", err)
+			}
+		} else if err != nil {
+			t.Errorf("Close after %s and cancel: %v, want nil", end, err)
+		}
+	}
+}

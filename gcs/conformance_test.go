@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/iterator"
@@ -50,6 +51,8 @@ func harness(t *testing.T, mode string, chunk driver.Size) conformance.Harness {
 		},
 		LeftoverUploads: leftoverUploads,
 		SkipCases:       emulatorLimits(mode),
+		// Object times are RFC 3339 with fractions of a second.
+		ModTimeGranularity: time.Millisecond,
 	}
 }
 

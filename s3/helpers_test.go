@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -176,6 +177,8 @@ func (srv testServer) harness(t testing.TB, extra driver.Params) conformance.Har
 			return New(ctx, p)
 		},
 		LeftoverUploads: leftoverUploads,
+		// Stat reads Last-Modified, an HTTP date: whole seconds.
+		ModTimeGranularity: time.Second,
 	}
 }
 
