@@ -326,12 +326,18 @@ func (w *writer) ensureSession(ctx context.Context) error {
 	if w.st.Session != "" {
 		return nil
 	}
-	uri, err := w.b.createSession(ctx, w.b.key(w.path))
+	uri, err := w.b.createSession(ctx, w.b.sessionObject(w.path, w.st.ID))
 	if err != nil {
 		return err
 	}
 	w.st.Session = uri
 	return nil
+}
+
+// sessionObject is the hidden object a resumable session of upload id of p
+// finalises into; Commit checks it and then publishes it at p.
+func (b *backend) sessionObject(p, id string) string {
+	return b.partsPrefix(p, id) + "session"
 }
 
 // sendPart is the resumable mode's sink: part n goes to the session at its
@@ -493,18 +499,19 @@ func (w *writer) commit(ctx context.Context) error {
 	}
 	key := w.b.key(w.path)
 	total := w.st.Offset + int64(len(tail))
-	var got string // CRC32C of the committed object, base64
+	folder := w.b.partsPrefix(w.path, w.st.ID)
 	switch {
 	case w.st.Session == "" && w.st.Parts == 0:
-		// Small upload: one request, checked by CRC32C.
+		// Small upload: one request, checked by CRC32C: the service
+		// refuses a body whose CRC32C differs, and nothing is published.
 		if _, err := w.b.putObject(ctx, key, tail, w.st.CRC, storage.Conditions{}); err != nil {
 			return err
 		}
 	case w.st.Mode == ModeComposite:
-		folder := w.b.partsPrefix(w.path, w.st.ID)
 		// The parts stay until the final compose succeeded: the
 		// placeholder still records them, and a resumed writer retries
-		// the Commit with them. Intermediates are deleted either way.
+		// the Commit with them. Intermediates (the checked object
+		// included) are deleted either way.
 		composed := false
 		defer func() {
 			cctx := context.WithoutCancel(ctx)
@@ -524,30 +531,71 @@ func (w *writer) commit(ctx context.Context) error {
 		for i := range names {
 			names[i] = folder + partName(i+1)
 		}
-		attrs, err := w.b.compose(ctx, folder, names, key)
+		// Compose into a hidden object of this Commit alone, check it,
+		// and only then publish it: a compose straight onto the path
+		// would publish mixed bytes before the check could refuse them.
+		tmp := folder + intermediatePrefix + "final-" + newID()
+		attrs, err := w.b.compose(ctx, folder, names, tmp)
 		if err != nil {
 			return err
 		}
-		composed = true
-		got = crcString(attrs.CRC32C)
-		if attrs.Size != total {
-			return driver.Errorf(driver.KindCorrupt, "composed object has %d bytes, want %d", attrs.Size, total)
+		if err := w.publish(ctx, attrs, total, key); err != nil {
+			return err
 		}
+		composed = true
 	default:
 		obj, err := w.b.sendChunk(ctx, w.st.Session, tail, w.st.Offset, total)
 		if err != nil {
 			return err
 		}
-		got = obj.CRC32C
-		if obj.Size != "" && obj.Size != fmt.Sprint(total) {
-			return driver.Errorf(driver.KindCorrupt, "finalised object has %s bytes, want %d", obj.Size, total)
+		if obj.Name == key {
+			// A session of an older version of the backend, created for
+			// the path itself: the service finalised it there already.
+			if obj.Size != "" && obj.Size != fmt.Sprint(total) || obj.CRC32C != "" && obj.CRC32C != crcString(w.st.CRC) {
+				return driver.Errorf(driver.KindCorrupt, "finalised object has %s bytes and CRC32C %s, want %d and %s", obj.Size, obj.CRC32C, total, crcString(w.st.CRC))
+			}
+			break
 		}
-	}
-	if got != "" && got != crcString(w.st.CRC) {
-		return driver.Errorf(driver.KindCorrupt, "committed object has CRC32C %s, want %s", got, crcString(w.st.CRC))
+		// The session finalised the hidden object the session was
+		// created for (sessionObject); it is checked, then published.
+		cctx := context.WithoutCancel(ctx)
+		defer func() { _ = classify(w.b.bucket.Object(obj.Name).Delete(cctx)) }()
+		attrs, err := w.b.bucket.Object(obj.Name).Attrs(ctx)
+		if err != nil {
+			return classify(err)
+		}
+		if err := w.publish(ctx, attrs, total, key); err != nil {
+			return err
+		}
 	}
 	w.finished = true
 	_ = w.b.deleteIfGeneration(context.WithoutCancel(ctx), w.b.placeholderKey(w.path), w.gen)
+	return nil
+}
+
+// publish checks the hidden object attrs (the composed or finalised upload)
+// against the size and CRC32C of every byte the upload accepted, and only
+// then copies it to key with a one-source compose pinned to the checked
+// generation: a concurrent change of the hidden object fails the copy
+// instead of publishing bytes that were not checked. A failed check or
+// copy leaves key as it was.
+func (w *writer) publish(ctx context.Context, attrs *storage.ObjectAttrs, total int64, key string) error {
+	if attrs.Size != total {
+		return driver.Errorf(driver.KindCorrupt, "the upload holds %d bytes, want %d; nothing was published", attrs.Size, total)
+	}
+	if got, want := crcString(attrs.CRC32C), crcString(w.st.CRC); got != want {
+		return driver.Errorf(driver.KindCorrupt, "the upload has CRC32C %s, want %s (another writer of this upload wrote at the same time?); nothing was published", got, want)
+	}
+	src := w.b.bucket.Object(attrs.Name).Generation(attrs.Generation)
+	c := w.b.bucket.Object(key).Retryer(storage.WithPolicy(storage.RetryAlways)).ComposerFrom(src)
+	c.ContentType = "application/octet-stream"
+	out, err := c.Run(ctx)
+	if err != nil {
+		return classify(err)
+	}
+	if out.Size != total || out.CRC32C != attrs.CRC32C {
+		return driver.Errorf(driver.KindCorrupt, "the published object has %d bytes and CRC32C %s, want %d and %s", out.Size, crcString(out.CRC32C), total, crcString(attrs.CRC32C))
+	}
 	return nil
 }
 
@@ -590,6 +638,10 @@ func (w *writer) cleanup(ctx context.Context, placeholder bool) error {
 	}
 	if w.st.Mode == ModeComposite {
 		errs = append(errs, w.b.deleteParts(ctx, w.b.partsPrefix(w.path, w.st.ID)))
+	} else {
+		// A session finalised by a Commit that did not publish it.
+		_, err := w.b.deleteAll(ctx, w.b.partsPrefix(w.path, w.st.ID))
+		errs = append(errs, err)
 	}
 	if placeholder {
 		err := w.b.deleteIfGeneration(ctx, w.b.placeholderKey(w.path), gen)
