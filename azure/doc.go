@@ -180,7 +180,13 @@
 // list to re-commit: its abandoned blocks are left to the service, which
 // discards uncommitted blocks after a week. Cancel holds the marker's lease,
 // renewed, throughout, and like Commit leaves it to lapse when its work
-// ends without the service's refusal.
+// ends without the service's refusal. Before it discards any block it
+// marks the marker "cancelling":true (one Put Blob more), and it deletes
+// the marker last, so a Cancel stopped at any point (a killed process)
+// leaves either the whole upload, resumable, or a cancelling marker, which
+// the next Writer(path, true) (once the lease lapsed) or PurgeUploads
+// finishes cancelling: the resume then goes on as if there had been no
+// upload (it appends to the committed file, or is ErrNotFound).
 //
 // Requests: Close sends Put Block for the tail (if any) and one Put Blob for
 // the marker (if it staged blocks); Commit sends Put Block for the tail,

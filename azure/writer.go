@@ -103,6 +103,10 @@ type marker struct {
 	// recorded, and Bytes their total size (version 2).
 	Blocks int   `json:"blocks"`
 	Bytes  int64 `json:"bytes"`
+	// Cancelling is set by a Cancel (or PurgeUploads) before it discards
+	// the session's blocks: a resume that finds it finishes the cancel
+	// instead of loading a session whose blocks may be gone.
+	Cancelling bool `json:"cancelling,omitempty"`
 }
 
 // startVersion returns the ETag of the committed blob when the session
@@ -416,6 +420,16 @@ func (w *writer) readIdleMarker(ctx context.Context) (marker, markerState, error
 func (w *writer) resume(ctx context.Context) (copyIn bool, err error) {
 	for attempt := 0; attempt < 3; attempt++ {
 		m, st, err := w.readIdleMarker(ctx)
+		if err == nil && m.Cancelling {
+			// A Cancel that stopped half way (its process was killed):
+			// finish it, then go on as if there had been no upload.
+			w.m, w.markerETag = m, st.etag
+			if err := w.cleanup(ctx, false); err != nil {
+				return false, err
+			}
+			*w = writer{b: w.b, ctx: w.ctx, path: w.path, blob: w.blob, markerBlob: w.markerBlob}
+			continue
+		}
 		if err == nil {
 			w.m, w.markerETag, w.markerMod = m, st.etag, st.modified
 			copyIn, err = w.loadSession(ctx)
@@ -1025,7 +1039,10 @@ func (w *writer) cleanup(ctx context.Context, cancelledInFlight bool) error {
 	kctx, stop := w.b.keepLease(ctx, lc)
 	tries := &attempts{}
 	kctx = context.WithValue(kctx, attemptsKey{}, tries)
-	err = w.b.discardBlocks(kctx, w.blob)
+	err = w.markCancelling(kctx, lc)
+	if err == nil {
+		err = w.b.discardBlocks(kctx, w.blob)
+	}
 	if err == nil && cancelledInFlight {
 		if err = chunk.Sleep(kctx, inFlightGrace); err == nil {
 			err = w.b.discardBlocks(kctx, w.blob)
@@ -1040,6 +1057,29 @@ func (w *writer) cleanup(ctx context.Context, cancelledInFlight bool) error {
 		return err
 	}
 	return w.dropMarker(ctx, lc)
+}
+
+// markCancelling marks the leased marker as cancelling before any block is
+// discarded, so that a cancel that stops half way (a killed process) leaves
+// a marker that every resume finishes cancelling, never one whose blocks
+// are partly gone (which a resume would have to refuse as ErrCorrupt). A
+// marker whose content is unknown (PurgeUploads of an unreadable one) is
+// left as it is: a resume refuses it anyway.
+func (w *writer) markCancelling(ctx context.Context, lc *lease.BlobClient) error {
+	if w.m.Session == "" || w.m.Cancelling {
+		return nil
+	}
+	m := w.m
+	m.Cancelling = true
+	data, _ := json.Marshal(m)
+	resp, err := w.markerBlob.Upload(ctx, streaming.NopCloser(bytes.NewReader(data)), &blockblob.UploadOptions{
+		AccessConditions: &blob.AccessConditions{LeaseAccessConditions: &blob.LeaseAccessConditions{LeaseID: lc.LeaseID()}},
+	})
+	if err != nil {
+		return err
+	}
+	w.m, w.markerETag = m, *resp.ETag
+	return nil
 }
 
 // discardBlocks removes a blob's uncommitted blocks: by deleting the name
