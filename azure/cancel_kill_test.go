@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
@@ -95,5 +96,58 @@ func checkNoTrace(t *testing.T, b *backend, p, when string) {
 	}
 	if _, err := b.cont.NewBlockBlobClient(b.key(p)).GetBlockList(ctx, "all", nil); !isNotFound(err) {
 		t.Errorf("%s: the blob name (staged blocks) is left (%v)", when, err)
+	}
+}
+
+// TestPurgeLeftoversAfterKill leaves what writers killed before their Close
+// leave behind (a marker, blocks staged on a new blob name, blocks of a
+// resumed writer's generation on a committed blob) and checks that
+// PurgeUploads removes every trace and keeps the committed content.
+func TestPurgeLeftoversAfterKill(t *testing.T) {
+	root := newRoot(t)
+	b, d, _ := openProc(t, root)
+	ctx := t.Context()
+	data := randBytes(5, 2*MinChunkSize+10)
+	// A new file: killed after staging its blocks, before any Close.
+	w, err := d.Writer(ctx, "/new", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeIn(t, w, data, 40000)
+	// A committed file with an upload resumed and written, then killed.
+	if err := d.PutContent(ctx, "/old", []byte("committed")); err != nil {
+		t.Fatal(err)
+	}
+	w2, err := d.Writer(ctx, "/old", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w2, err = d.Writer(ctx, "/old", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeIn(t, w2, data, 40000)
+	// Let the in-flight blocks land, as they would before a kill.
+	time.Sleep(300 * time.Millisecond)
+	if _, err := b.PurgeUploads(ctx, 0); err != nil {
+		t.Fatalf("PurgeUploads: %v", err)
+	}
+	checkNoTrace(t, b, "/new", "PurgeUploads after a kill before Close")
+	bl, err := b.cont.NewBlockBlobClient(b.key("/old")).GetBlockList(ctx, "all", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bl.UncommittedBlocks) != 0 {
+		t.Errorf("PurgeUploads left %d staged blocks on /old", len(bl.UncommittedBlocks))
+	}
+	if _, err := b.cont.NewBlobClient(b.markerName("/old")).GetProperties(ctx, nil); !isNotFound(err) {
+		t.Errorf("PurgeUploads left the marker of /old (%v)", err)
+	}
+	got, err := d.GetContent(ctx, "/old")
+	if err != nil || string(got) != "committed" {
+		t.Errorf("/old after PurgeUploads: %q, %v", got, err)
 	}
 }
