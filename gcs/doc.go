@@ -51,18 +51,28 @@
 // Commit.
 //
 // Two resumes of one upload may overlap (a registry's status request and
-// a PATCH). A Close of a writer that wrote nothing does not write the
-// placeholder (it only checks that the upload is still there), so it never
-// disturbs the other one. Of two that wrote, the one that closes second
-// gets ErrConflict and leaves the upload as the first one saved it (it
-// cancels only a session it created itself); a Close that finds the
-// placeholder gone or naming another upload cleans up its session and
-// parts. Two resumes must not both write:
-// both continue from the same part number and offset, and a composite
-// part the loser stored before the winner's Close replaces the winner's
-// part of that number (Commit's CRC32C check then fails, and nothing is
-// published, rather than commit mixed bytes). Cancel by either resume removes the upload, also when the
-// other one saved it since.
+// a PATCH, or a PATCH that its client retried on another replica while the
+// first still runs). A Close of a writer that wrote nothing does not write
+// the placeholder (it only checks that the upload is still there), so it
+// never disturbs the other one. A resumed writer that writes claims the
+// upload first, at its first Write: it composes the placeholder onto
+// itself (one server-side request, after a metadata read, since
+// fake-gcs-server ignores compose preconditions) on the condition that it
+// is still the generation the writer read. The new generation fences every
+// other writer of the upload out (their next chunk, Close or Commit checks
+// the generation and fails with ErrConflict), and a writer that resumed
+// before another one's claim loses (its first Write is ErrConflict). In
+// composite mode the parts a resumed writer stores carry its claim in their
+// names (<n>-<generation in hex>) and the state records which claim stored
+// which parts ("gens"), so a part of a fenced writer that was already in
+// flight never replaces the winner's part of that number. In resumable
+// mode one session takes one byte stream: a chunk the fenced writer sent
+// before the newer one resumed stays in the session, so the newer writer's
+// chunk at that offset is refused, or (fake-gcs-server appends blindly)
+// its Commit fails its check with ErrCorrupt; nothing mixed is published
+// either way. A Close that finds the placeholder gone or naming another
+// upload cleans up its session and parts. Cancel by either resume removes
+// the upload, also when the other one saved it since.
 //
 // Two upload modes share that state and the chunk engine (package chunk):
 //
