@@ -216,7 +216,9 @@
 // list, plus Get Blob Properties when the block list's ETag is not
 // startETag: after a write of the blob, for markers without startETag, and
 // for a new file with staged blocks wherever the block list gives such a
-// name an ETag (Azurite does).
+// name an ETag (Azurite does). A resumed writer's first Write sends one Put
+// Blob of the marker (its claim); Cancel one Put Blob of the marker (the
+// cancelling mark) before it discards blocks.
 //
 // # Limits
 //

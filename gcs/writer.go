@@ -445,7 +445,7 @@ func (w *writer) claim(ctx context.Context) error {
 	// The generation is read first as well as sent as preconditions,
 	// because fake-gcs-server ignores preconditions on compose.
 	if err := w.checkOwner(ctx); err != nil {
-		w.claimErr, w.failed = driver.Errorf(driver.KindConflict, "another writer of this upload wrote to it, committed it or cancelled it after this one resumed it: resume it again (%v)", err), true
+		w.claimErr = driver.Errorf(driver.KindConflict, "another writer of this upload wrote to it, committed it or cancelled it after this one resumed it: resume it again (%v)", err)
 		return w.claimErr
 	}
 	c := w.b.bucket.Object(name).If(storage.Conditions{GenerationMatch: w.gen}).
@@ -458,7 +458,6 @@ func (w *writer) claim(ctx context.Context) error {
 			err = driver.Errorf(driver.KindConflict, "another writer of this upload wrote to it, committed it or cancelled it after this one resumed it: resume it again")
 		}
 		w.claimErr = err
-		w.failed = true
 		return err
 	}
 	w.gen, w.claimGen = attrs.Generation, attrs.Generation
@@ -478,6 +477,7 @@ func (w *writer) Write(p []byte) (int, error) {
 		// Claim before Write returns, so that a writer resumed after
 		// this Write fences this one, not the other way round.
 		if err := w.claim(w.ctx); err != nil {
+			w.failed = true
 			return 0, err
 		}
 		w.changed = true
