@@ -445,8 +445,11 @@ func (w *writer) claim(ctx context.Context) error {
 	// The generation is read first as well as sent as preconditions,
 	// because fake-gcs-server ignores preconditions on compose.
 	if err := w.checkOwner(ctx); err != nil {
-		w.claimErr = driver.Errorf(driver.KindConflict, "another writer of this upload wrote to it, committed it or cancelled it after this one resumed it: resume it again (%v)", err)
-		return w.claimErr
+		if errors.Is(err, driver.ErrConflict) {
+			err = driver.Errorf(driver.KindConflict, "another writer of this upload wrote to it, committed it or cancelled it after this one resumed it: resume it again (%v)", err)
+		}
+		w.claimErr = err
+		return err
 	}
 	c := w.b.bucket.Object(name).If(storage.Conditions{GenerationMatch: w.gen}).
 		ComposerFrom(w.b.bucket.Object(name).Generation(w.gen))
