@@ -92,8 +92,16 @@ func leftoverUploads(ctx context.Context, d driver.Driver) ([]string, error) {
 	return out, nil
 }
 
+// conformanceContainer is the container of the conformance suite: the
+// suite's root-mode cases compare the container's top level before and
+// after each case, and delete what appeared, so they must not share a
+// container with other test packages (go test ./... runs packages in
+// parallel), whose files would fail the check and be deleted.
+func conformanceContainer(c string) string { return c + "-conformance" }
+
 func harness(t *testing.T) conformance.Harness {
 	base := testConfig(t, "")
+	base.Container = conformanceContainer(base.Container)
 	openTest(t, t.Context(), base)
 	return conformance.Harness{
 		Name:       "azure-azurite",

@@ -82,11 +82,26 @@
 // recorded yet makes the copy again. While a writer holds the marker's
 // lease (it commits or cancels the session) the resume waits, up to a
 // minute, so that it never loads a session whose commit may still land.
-// Blocks themselves are not fenced: two writers resumed on the same upload
-// at once stage the same block IDs, and the one that lands last wins
-// (harmless for a retried registry PATCH, which sends the same bytes at the
-// same offsets; the second Close is ErrConflict), so appends to one upload
-// must come from one client in order.
+// Two writers resumed on the same upload at once (a registry PATCH that
+// its client retried while the first still runs, on another replica) are
+// fenced: a resumed writer's first Write claims the session's next
+// generation with a write of the marker conditional on the version it
+// resumed (one Put Blob per resumed writer that writes; a resume that only
+// reads the size, as for a status request, claims nothing), and stages its
+// blocks with IDs that carry that generation ("stw2" + session + 4 hex
+// digits of generation + "-" + 7 digits of position, 32 bytes like the
+// others). The marker records which generation staged which positions
+// ("gen", "gens":[{"g":G,"from":N}]), so a resume takes exactly the blocks
+// of the writers that closed. The writer of the older generation is fenced
+// out: its Close and Commit are conditional on the marker version it read
+// and fail with ErrConflict, and its blocks, whatever it still stages, are
+// named by no block list. A writer that resumed before another one claimed
+// and wrote loses instead: its first Write is ErrConflict. Either way the
+// blob never mixes the two writers' bytes. Blocks of generation 0 (the
+// writer that began the session) keep the "stw1-" IDs, so a session never
+// resumed with writes is read by earlier versions as before; earlier
+// versions refuse a marker with generations as ErrCorrupt (a block is
+// missing), never mix bytes.
 //
 // A resume first checks that the session is still open: every committed
 // write of a blob discards its staged blocks, so the blob must still be
@@ -182,7 +197,13 @@
 // list to re-commit: its abandoned blocks are left to the service, which
 // discards uncommitted blocks after a week. Cancel holds the marker's lease,
 // renewed, throughout, and like Commit leaves it to lapse when its work
-// ends without the service's refusal.
+// ends without the service's refusal. Before it discards any block it
+// marks the marker "cancelling":true (one Put Blob more), and it deletes
+// the marker last, so a Cancel stopped at any point (a killed process)
+// leaves either the whole upload, resumable, or a cancelling marker, which
+// the next Writer(path, true) (once the lease lapsed) or PurgeUploads
+// finishes cancelling: the resume then goes on as if there had been no
+// upload (it appends to the committed file, or is ErrNotFound).
 //
 // Requests: Close sends Put Block for the tail (if any) and one Put Blob for
 // the marker (if it staged blocks); Commit sends Put Block for the tail,
@@ -197,7 +218,9 @@
 // list, plus Get Blob Properties when the block list's ETag is not
 // startETag: after a write of the blob, for markers without startETag, and
 // for a new file with staged blocks wherever the block list gives such a
-// name an ETag (Azurite does).
+// name an ETag (Azurite does). A resumed writer's first Write sends one Put
+// Blob of the marker (its claim); Cancel one Put Blob of the marker (the
+// cancelling mark) before it discards blocks.
 //
 // # Limits
 //
@@ -216,7 +239,10 @@
 // a committed blob is deleted conditionally on its ETag. Deleting a blob name
 // deletes the blocks staged on it, so Delete and Move of a committed file
 // also delete the marker of an upload of that path (if it is still the one
-// read before the blob was deleted): a later resume is ErrNotFound. Delete of
+// read before the blob was deleted): a later resume is ErrNotFound, and so
+// is the next Close or Commit of a writer still open on it (the error says
+// that the path was deleted; one request more to tell that from another
+// writer's commit). Delete of
 // a file thus costs three requests (properties of the blob and of the marker,
 // delete) and a fourth when there is an upload; Move one or two more than the
 // copy and the delete. Delete of a folder lists it flat and deletes in

@@ -493,6 +493,16 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 				markerBlob: b.cont.NewBlockBlobClient(*it.Name),
 				markerETag: deref(it.Properties.ETag, ""),
 			}
+			// The marker's content, so that cleanup can mark it cancelling
+			// before it discards blocks; an unreadable one is removed as
+			// it is.
+			m, st, err := readMarker(ctx, w.markerBlob)
+			switch {
+			case isNotFound(err), err == nil && strings.Trim(string(st.etag), `"`) != strings.Trim(string(w.markerETag), `"`):
+				continue // ended or written since the listing
+			case err == nil:
+				w.m = m
+			}
 			if err := w.cleanup(ctx, false); err != nil {
 				return n, err
 			}

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -34,36 +35,70 @@ import (
 // Block IDs: "stw1-" + 16 hex digits of session + "-" + 10 decimal digits of
 // the block's position in the committed list, base64 encoded: 32 bytes, 44
 // characters, the same length for every block as the service requires.
+// Blocks staged by a resumed writer, which claimed generation gen (1 to
+// maxGen) of the session, are "stw2" + session + 4 hex digits of gen + "-"
+// + 7 decimal digits of the position: 32 bytes too. Two writers of one
+// session thus never stage the same ID, and the marker records which
+// generation staged which positions.
 const (
 	blockIDTag    = "stw1-"
+	blockIDTag2   = "stw2"
 	sessionLen    = 16
 	blockIDRawLen = len(blockIDTag) + sessionLen + 1 + 10
+	// maxGen is the most generations (resumes that wrote) of one session.
+	maxGen = 0xffff
 )
 
-// blockID returns the base64 block ID of position seq of session.
+// blockID returns the base64 block ID of position seq of session, staged
+// by generation 0 (the writer that began the session).
 func blockID(session string, seq int) string {
 	return base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%s%s-%010d", blockIDTag, session, seq)))
 }
 
+// genBlockID returns the base64 block ID of position seq of session staged
+// by generation gen.
+func genBlockID(session string, gen, seq int) string {
+	if gen == 0 {
+		return blockID(session, seq)
+	}
+	return base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%s%s%04x-%07d", blockIDTag2, session, gen, seq)))
+}
+
 // parseBlockID returns the session and position encoded in a block ID
-// written by blockID; ok is false for any other ID.
+// written by blockID or genBlockID; ok is false for any other ID.
 func parseBlockID(id string) (session string, seq int, ok bool) {
 	raw, err := base64.StdEncoding.DecodeString(id)
-	if err != nil || len(raw) != blockIDRawLen || !bytes.HasPrefix(raw, []byte(blockIDTag)) {
+	if err != nil || len(raw) != blockIDRawLen {
 		return "", 0, false
 	}
-	s := string(raw[len(blockIDTag):])
-	if s[sessionLen] != '-' {
+	var digits string
+	switch {
+	case bytes.HasPrefix(raw, []byte(blockIDTag)):
+		s := string(raw[len(blockIDTag):])
+		if s[sessionLen] != '-' {
+			return "", 0, false
+		}
+		session, digits = s[:sessionLen], s[sessionLen+1:]
+	case bytes.HasPrefix(raw, []byte(blockIDTag2)):
+		s := string(raw[len(blockIDTag2):])
+		if s[sessionLen+4] != '-' {
+			return "", 0, false
+		}
+		if _, err := hex.DecodeString(s[sessionLen : sessionLen+4]); err != nil {
+			return "", 0, false
+		}
+		session, digits = s[:sessionLen], s[sessionLen+5:]
+	default:
 		return "", 0, false
 	}
-	if _, err := hex.DecodeString(s[:sessionLen]); err != nil {
+	if _, err := hex.DecodeString(session); err != nil {
 		return "", 0, false
 	}
-	n, err := strconv.Atoi(s[sessionLen+1:])
+	n, err := strconv.Atoi(digits)
 	if err != nil || n < 1 {
 		return "", 0, false
 	}
-	return s[:sessionLen], n, true
+	return session, n, true
 }
 
 func newSession() string {
@@ -103,6 +138,37 @@ type marker struct {
 	// recorded, and Bytes their total size (version 2).
 	Blocks int   `json:"blocks"`
 	Bytes  int64 `json:"bytes"`
+	// Gen is the session's latest generation: each resumed writer that
+	// writes claims the next one (a conditional write of the marker)
+	// before it stages a block, which fences the writers of older
+	// generations out: their Close and Commit fail, and their blocks,
+	// whose IDs carry their generation, are never in the block list.
+	Gen int `json:"gen,omitempty"`
+	// Gens says which generation staged which of the session's blocks:
+	// position seq was staged by the G of the last range whose From is
+	// at most seq, by generation 0 below the first range.
+	Gens []genRange `json:"gens,omitempty"`
+	// Cancelling is set by a Cancel (or PurgeUploads) before it discards
+	// the session's blocks: a resume that finds it finishes the cancel
+	// instead of loading a session whose blocks may be gone.
+	Cancelling bool `json:"cancelling,omitempty"`
+}
+
+// genRange is the first position staged by a generation of the session.
+type genRange struct {
+	G    int `json:"g"`
+	From int `json:"from"`
+}
+
+// blockAt returns the ID of the session's block at position seq.
+func (m *marker) blockAt(seq int) string {
+	gen := 0
+	for _, r := range m.Gens {
+		if r.From <= seq {
+			gen = r.G
+		}
+	}
+	return genBlockID(m.Session, gen, seq)
 }
 
 // startVersion returns the ETag of the committed blob when the session
@@ -152,6 +218,14 @@ type writer struct {
 	up         *chunk.Uploader[string]
 	finished   bool // up has staged every block (a Commit may be retried)
 	ended      bool // committed or cancelled
+
+	// resumed is set for a writer that loaded an existing session: before
+	// its first block it claims a new generation of the session (claim).
+	resumed  bool
+	claimMu  sync.Mutex
+	claimed  bool
+	gen      int // the generation this writer's blocks are staged with
+	claimErr error
 }
 
 func (b *backend) Writer(ctx context.Context, path string, appendMode bool) (driver.FileWriter, error) {
@@ -345,13 +419,19 @@ func (w *writer) record(ctx context.Context) error {
 	}
 	m := w.m
 	m.V = markerVersion
+	if w.gen > 0 && len(parts) > 0 {
+		m.Gens = append(append([]genRange(nil), m.Gens...), genRange{G: w.gen, From: w.first})
+	}
 	m.Blocks = len(w.prior) + len(parts)
 	m.Bytes = w.priorSize - m.BaseSize
 	for _, p := range parts {
 		m.Bytes += p.Size
 	}
 	if err := w.updateMarker(ctx, m); err != nil {
-		if isNotFound(err) || isCode(err, bloberror.ConditionNotMet, bloberror.LeaseIDMissing) {
+		if w.noMarker(ctx, err) {
+			return w.markerGone(ctx)
+		}
+		if isCode(err, bloberror.ConditionNotMet, bloberror.LeaseIDMissing) {
 			return driver.Errorf(driver.KindConflict, "the upload was taken over by a newer writer, or closed, committed or cancelled by another writer of it, while this one was open")
 		}
 		return classify(err)
@@ -416,6 +496,16 @@ func (w *writer) readIdleMarker(ctx context.Context) (marker, markerState, error
 func (w *writer) resume(ctx context.Context) (copyIn bool, err error) {
 	for attempt := 0; attempt < 3; attempt++ {
 		m, st, err := w.readIdleMarker(ctx)
+		if err == nil && m.Cancelling {
+			// A Cancel that stopped half way (its process was killed):
+			// finish it, then go on as if there had been no upload.
+			w.m, w.markerETag = m, st.etag
+			if err := w.cleanup(ctx, false); err != nil {
+				return false, err
+			}
+			*w = writer{b: w.b, ctx: w.ctx, path: w.path, blob: w.blob, markerBlob: w.markerBlob}
+			continue
+		}
 		if err == nil {
 			w.m, w.markerETag, w.markerMod = m, st.etag, st.modified
 			copyIn, err = w.loadSession(ctx)
@@ -429,6 +519,7 @@ func (w *writer) resume(ctx context.Context) (copyIn bool, err error) {
 				return false, driver.Errorf(driver.KindConflict, "%s", string(gone))
 			}
 			if !errors.Is(err, errSessionCommitted) {
+				w.resumed = err == nil
 				return copyIn, err
 			}
 			// The session was committed but its marker not deleted (the
@@ -549,7 +640,7 @@ func (w *writer) loadSession(ctx context.Context) (copyIn bool, err error) {
 	}
 	var own int64
 	for seq := w.m.BaseBlocks + 1; seq <= w.m.BaseBlocks+w.m.Blocks; seq++ {
-		id := blockID(w.m.Session, seq)
+		id := w.m.blockAt(seq)
 		size, ok := staged[id]
 		if !ok {
 			return false, driver.Errorf(driver.KindCorrupt,
@@ -732,7 +823,11 @@ func (w *writer) stage(ctx context.Context, p chunk.Part) (string, error) {
 			"staging block %d would give the blob %d uncommitted blocks, above the service's maximum %d (abandoned uploads of this path hold %d; Cancel them or wait a week)",
 			p.Number, n, w.b.limits.uncommitted, w.others)
 	}
-	id := blockID(w.m.Session, p.Number)
+	gen, err := w.claim(ctx)
+	if err != nil {
+		return "", err
+	}
+	id := genBlockID(w.m.Session, gen, p.Number)
 	opts := &blockblob.StageBlockOptions{}
 	switch w.b.cfg.Checksum {
 	case "md5":
@@ -765,6 +860,13 @@ func (w *writer) err(err error) error {
 }
 
 func (w *writer) Write(p []byte) (int, error) {
+	if w.resumed && len(p) > 0 {
+		// Claim the generation before Write returns, so that a writer
+		// resumed after this Write fences this one, not the other way.
+		if _, err := w.claim(w.ctx); err != nil {
+			return 0, err
+		}
+	}
 	n, err := w.up.Write(p)
 	if err != nil {
 		return n, w.err(err)
@@ -803,12 +905,49 @@ func (w *writer) lockMarker(ctx context.Context) (*lease.BlobClient, error) {
 		return err
 	})
 	if err != nil {
-		if isNotFound(err) || isCode(err, bloberror.ConditionNotMet, bloberror.LeaseAlreadyPresent) {
+		if w.noMarker(ctx, err) {
+			return nil, w.markerGone(ctx)
+		}
+		if isCode(err, bloberror.ConditionNotMet, bloberror.LeaseAlreadyPresent) {
 			return nil, driver.Errorf(driver.KindConflict, "a newer writer of this path took over the upload")
 		}
 		return nil, classify(err)
 	}
 	return lc, nil
+}
+
+// noMarker reports whether a conditional request on the marker failed
+// with err because the marker is gone: a 404, or a failed If-Match (which
+// the service and Azurite may answer for a missing blob too) while the
+// marker does not exist.
+func (w *writer) noMarker(ctx context.Context, err error) bool {
+	if isNotFound(err) {
+		return true
+	}
+	if !isCode(err, bloberror.ConditionNotMet) {
+		return false
+	}
+	_, perr := w.markerBlob.GetProperties(context.WithoutCancel(ctx), nil)
+	return isNotFound(perr)
+}
+
+// markerGone says what happened to an upload whose marker is gone, from
+// the blob as it is now: with no blob, the path was deleted (Delete or Move
+// of the file, which also removes the blocks staged on it and the marker)
+// or another writer of the upload cancelled it, and the upload no longer
+// exists (ErrNotFound); a blob committed by this session was committed by
+// another writer of the upload; any other blob means the upload was
+// cancelled by another writer, or the file deleted and written again
+// (ErrConflict either way).
+func (w *writer) markerGone(ctx context.Context) error {
+	props, err := w.blob.GetProperties(context.WithoutCancel(ctx), nil)
+	switch {
+	case isNotFound(err):
+		return driver.Errorf(driver.KindNotFound, "the upload is gone: its path was deleted (a Delete or Move of the file removes the blocks staged on it and the upload), or another writer of the upload cancelled it; start the upload again")
+	case err == nil && metaSession(props.Metadata) == w.m.Session && w.m.Session != "":
+		return driver.Errorf(driver.KindConflict, "another writer of this upload committed it")
+	}
+	return driver.Errorf(driver.KindConflict, "the upload is gone: another writer cancelled it, or its file was deleted and written again")
 }
 
 // keepLease renews the lease of lc every b.leaseRenew until stop is called,
@@ -926,7 +1065,7 @@ func (w *writer) Commit(ctx context.Context) error {
 	}
 	lc, err := w.lockMarker(ctx)
 	if err != nil {
-		if errors.Is(err, driver.ErrConflict) && w.landed(ctx, own) {
+		if (errors.Is(err, driver.ErrConflict) || errors.Is(err, driver.ErrNotFound)) && w.landed(ctx, own) {
 			// An earlier Commit of this writer that failed landed after
 			// all; the marker has since been dropped by a resume, or
 			// replaced by a newer writer.
@@ -1017,15 +1156,18 @@ const inFlightGrace = 500 * time.Millisecond
 func (w *writer) cleanup(ctx context.Context, cancelledInFlight bool) error {
 	lc, err := w.lockMarker(ctx)
 	if err != nil {
-		if errors.Is(err, driver.ErrConflict) {
-			return nil
+		if errors.Is(err, driver.ErrConflict) || errors.Is(err, driver.ErrNotFound) {
+			return nil // the session is another writer's, or over
 		}
 		return err
 	}
 	kctx, stop := w.b.keepLease(ctx, lc)
 	tries := &attempts{}
 	kctx = context.WithValue(kctx, attemptsKey{}, tries)
-	err = w.b.discardBlocks(kctx, w.blob)
+	err = w.markCancelling(kctx, lc)
+	if err == nil {
+		err = w.b.discardBlocks(kctx, w.blob)
+	}
 	if err == nil && cancelledInFlight {
 		if err = chunk.Sleep(kctx, inFlightGrace); err == nil {
 			err = w.b.discardBlocks(kctx, w.blob)
@@ -1040,6 +1182,68 @@ func (w *writer) cleanup(ctx context.Context, cancelledInFlight bool) error {
 		return err
 	}
 	return w.dropMarker(ctx, lc)
+}
+
+// claim returns the generation this writer stages its blocks with. A
+// resumed writer claims the session's next generation before its first
+// block, with a write of the marker conditional on the version it read:
+// every writer of an older generation (another resume that is still open,
+// such as a registry's PATCH that its client retried) is fenced out, as
+// its Close and Commit are conditional on the version it read, and its
+// blocks carry its own generation, which no block list of the session
+// names any more. A writer that resumed before another one's claim loses:
+// its claim, hence its Write, Close or Commit, is ErrConflict. One request
+// per resumed writer that writes; a resume that only reads the size (a
+// registry's status request) claims nothing and disturbs no one.
+func (w *writer) claim(ctx context.Context) (int, error) {
+	w.claimMu.Lock()
+	defer w.claimMu.Unlock()
+	if !w.resumed || w.claimed {
+		return w.gen, w.claimErr
+	}
+	w.claimed = true
+	if w.m.Gen >= maxGen {
+		w.claimErr = driver.Errorf(driver.KindInvalidArgument, "the upload was resumed with writes %d times, the most one upload takes: start it again", maxGen)
+		return 0, w.claimErr
+	}
+	m := w.m
+	m.Gen++
+	if err := w.updateMarker(ctx, m); err != nil {
+		switch {
+		case w.noMarker(ctx, err):
+			w.claimErr = w.markerGone(ctx)
+		case isCode(err, bloberror.ConditionNotMet, bloberror.LeaseIDMissing):
+			w.claimErr = driver.Errorf(driver.KindConflict, "another writer of this upload wrote to it, or committed or cancelled it, after this one resumed it: resume it again")
+		default:
+			w.claimErr = classify(err)
+		}
+		return 0, w.claimErr
+	}
+	w.gen = m.Gen
+	return w.gen, nil
+}
+
+// markCancelling marks the leased marker as cancelling before any block is
+// discarded, so that a cancel that stops half way (a killed process) leaves
+// a marker that every resume finishes cancelling, never one whose blocks
+// are partly gone (which a resume would have to refuse as ErrCorrupt). A
+// marker whose content is unknown (PurgeUploads of an unreadable one) is
+// left as it is: a resume refuses it anyway.
+func (w *writer) markCancelling(ctx context.Context, lc *lease.BlobClient) error {
+	if w.m.Session == "" || w.m.Cancelling {
+		return nil
+	}
+	m := w.m
+	m.Cancelling = true
+	data, _ := json.Marshal(m)
+	resp, err := w.markerBlob.Upload(ctx, streaming.NopCloser(bytes.NewReader(data)), &blockblob.UploadOptions{
+		AccessConditions: &blob.AccessConditions{LeaseAccessConditions: &blob.LeaseAccessConditions{LeaseID: lc.LeaseID()}},
+	})
+	if err != nil {
+		return err
+	}
+	w.m, w.markerETag = m, *resp.ETag
+	return nil
 }
 
 // discardBlocks removes a blob's uncommitted blocks: by deleting the name

@@ -2,6 +2,7 @@ package gcs
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -35,8 +36,33 @@ func testParams(t testing.TB, root, mode string, chunk driver.Size) driver.Param
 	}
 }
 
+// conformanceBucket is the bucket of the conformance suite, created if
+// missing: the suite's root-mode cases compare the bucket's top level
+// before and after each case, and delete what appeared, so they must not
+// share a bucket with other test packages (go test ./... runs packages in
+// parallel), whose objects would fail the check and be deleted.
+func conformanceBucket(t *testing.T, params driver.Params) string {
+	t.Helper()
+	name := fmt.Sprint(params["bucket"]) + "-conformance"
+	d, err := Open(t.Context(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := driver.BackendOf(d).(*backend)
+	if _, err := b.client.Bucket(name).Attrs(t.Context()); err == nil {
+		return name
+	}
+	if err := b.client.Bucket(name).Create(t.Context(), "stowage-test", nil); err != nil {
+		if _, aerr := b.client.Bucket(name).Attrs(t.Context()); aerr != nil {
+			t.Fatalf("creating bucket %s: %v", name, err)
+		}
+	}
+	return name
+}
+
 func harness(t *testing.T, mode string, chunk driver.Size) conformance.Harness {
 	params := testParams(t, "", mode, chunk)
+	params["bucket"] = conformanceBucket(t, params)
 	return conformance.Harness{
 		Name:       "gcs-" + mode,
 		RootPrefix: true,

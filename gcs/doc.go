@@ -51,35 +51,57 @@
 // Commit.
 //
 // Two resumes of one upload may overlap (a registry's status request and
-// a PATCH). A Close of a writer that wrote nothing does not write the
-// placeholder (it only checks that the upload is still there), so it never
-// disturbs the other one. Of two that wrote, the one that closes second
-// gets ErrConflict and leaves the upload as the first one saved it (it
-// cancels only a session it created itself); a Close that finds the
-// placeholder gone or naming another upload cleans up its session and
-// parts. Two resumes must not both write:
-// both continue from the same part number and offset, and a composite
-// part the loser stored before the winner's Close replaces the winner's
-// part of that number (Commit's CRC32C check then fails rather than commit
-// mixed bytes). Cancel by either resume removes the upload, also when the
-// other one saved it since.
+// a PATCH, or a PATCH that its client retried on another replica while the
+// first still runs). A Close of a writer that wrote nothing does not write
+// the placeholder (it only checks that the upload is still there), so it
+// never disturbs the other one. A resumed writer that writes claims the
+// upload first, at its first Write: it composes the placeholder onto
+// itself (one server-side request, after a metadata read, since
+// fake-gcs-server ignores compose preconditions) on the condition that it
+// is still the generation the writer read. The new generation fences every
+// other writer of the upload out (their next chunk, Close or Commit checks
+// the generation and fails with ErrConflict), and a writer that resumed
+// before another one's claim loses (its first Write is ErrConflict). In
+// composite mode the parts a resumed writer stores carry its claim in their
+// names (<n>-<generation in hex>) and the state records which claim stored
+// which parts ("gens"), so a part of a fenced writer that was already in
+// flight never replaces the winner's part of that number. In resumable
+// mode one session takes one byte stream: a chunk the fenced writer sent
+// before the newer one resumed stays in the session, so the newer writer's
+// chunk at that offset is refused, or (fake-gcs-server appends blindly)
+// its Commit fails its check with ErrCorrupt; nothing mixed is published
+// either way. A Close that finds the placeholder gone or naming another
+// upload cleans up its session and parts. Cancel by either resume removes
+// the upload, also when the other one saved it since.
 //
 // Two upload modes share that state and the chunk engine (package chunk):
 //
 //   - resumable: one resumable session per upload, chunks of chunksize sent
-//     one at a time (a session takes them in order). Commit sends the tail
-//     as the final chunk; the service's CRC32C of the object is compared
-//     with the one computed while writing.
+//     one at a time (a session takes them in order). The session writes a
+//     hidden object ~stowage/parts/<path>/~<id>/session; Commit sends the
+//     tail as the final chunk, which finalises it.
 //   - composite (parallel composite upload): each chunk becomes a hidden
 //     temporary object ~stowage/parts/<path>/~<id>/<n>, up to maxconcurrency
 //     in flight, each sent in one request with its CRC32C. Commit uploads
 //     the tail as the last part and composes the parts into the object, at
 //     most 32 per compose (more parts are composed in levels through
-//     intermediate objects). The parts are deleted once the final compose
+//     intermediate objects) into a hidden object. The parts are deleted
+//     once the final compose
 //     succeeded; when a compose fails, only the intermediates are deleted
 //     and the parts stay with the placeholder that records them, so a
 //     resumed writer can retry the Commit (Cancel or PurgeUploads remove
 //     them otherwise). Composite objects have a CRC32C but no MD5.
+//
+// In both modes Commit publishes only checked bytes: the hidden object
+// (finalised session or composed parts) must have the size and CRC32C of
+// every byte the writer accepted, and only then is it copied to the path by
+// a one-source compose pinned to the checked generation (a concurrent
+// change of the hidden object fails the copy). A Commit that fails its
+// check returns ErrCorrupt and leaves the path as it was (the previous
+// content, or nothing). The cost is one compose request per Commit (a
+// server-side copy of metadata, no data through the client), and the
+// upload's size in temporary storage until the hidden object is deleted
+// right after.
 //
 // An upload smaller than one chunk is committed with a single request that
 // carries its CRC32C, so a truncated upload is rejected. Zero-byte commits

@@ -2,7 +2,10 @@ package gcs
 
 import (
 	"context"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -193,13 +196,22 @@ func newBackend(ctx context.Context, c Config) (*backend, error) {
 		PrivateKey  string `json:"private_key"`
 	}
 	if credJSON != nil {
+		param := "credentials"
+		if c.KeyFile != "" {
+			param = "keyfile"
+		}
 		if err := json.Unmarshal(credJSON, &sa); err != nil {
-			return nil, cfgErr("credentials are not valid JSON: %v", err)
+			return nil, cfgErr("parameter %s: credentials are not valid JSON: %v", param, err)
 		}
 		switch sa.Type {
 		case "service_account", "authorized_user", "external_account", "impersonated_service_account":
 		default:
 			return nil, cfgErr("credentials type %q is not one of service_account, authorized_user, external_account, impersonated_service_account", sa.Type)
+		}
+		if sa.PrivateKey != "" {
+			if err := checkPrivateKey(sa.PrivateKey); err != nil {
+				return nil, cfgErr("parameter %s: private_key %v", param, err)
+			}
 		}
 		if sa.ClientEmail != "" && sa.PrivateKey != "" {
 			b.accessID, b.privateKey = sa.ClientEmail, []byte(sa.PrivateKey)
@@ -245,6 +257,27 @@ func newBackend(ctx context.Context, c Config) (*backend, error) {
 	b.client = client
 	b.bucket = client.Bucket(c.Bucket)
 	return b, nil
+}
+
+// checkPrivateKey checks that key is a PEM-encoded RSA private key (PKCS#8
+// or PKCS#1), as a service account's private_key is, so that a malformed
+// key fails at Open rather than at the first request or signed URL. The
+// error never quotes the key.
+func checkPrivateKey(key string) error {
+	blk, _ := pem.Decode([]byte(key))
+	if blk == nil {
+		return errors.New("is not PEM-encoded (want a PEM block of type PRIVATE KEY)")
+	}
+	if k, err := x509.ParsePKCS8PrivateKey(blk.Bytes); err == nil {
+		if _, ok := k.(*rsa.PrivateKey); !ok {
+			return fmt.Errorf("is a %T, not an RSA key", k)
+		}
+		return nil
+	}
+	if _, err := x509.ParsePKCS1PrivateKey(blk.Bytes); err == nil {
+		return nil
+	}
+	return fmt.Errorf("is a PEM block of type %q that is not a PKCS#8 or PKCS#1 RSA private key", blk.Type)
 }
 
 // userAgent sets the User-Agent header of every request when ua is set.

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stowage/stowage/driver"
 )
@@ -128,11 +127,12 @@ func TestStaleResumeCloseKeepsUpload(t *testing.T) {
 	}
 }
 
-// TestStaleResumeOwnSessionCancelled: when the upload had no session yet,
-// two resumes that both send a chunk create a session each; the writer
-// that loses the Close cancels its own session (recorded nowhere) and
-// leaves the one the placeholder records.
-func TestStaleResumeOwnSessionCancelled(t *testing.T) {
+// TestStaleResumeFencedBeforeSession: when the upload had no session yet,
+// of two resumes that both write, the one that writes second is fenced out
+// by the first one's claim: its Write fails with ErrConflict before it
+// creates a session of its own, and its Close leaves the upload (and the
+// session the placeholder records) alone.
+func TestStaleResumeFencedBeforeSession(t *testing.T) {
 	ctx, deleted := recordDeletes(t.Context())
 	var sessionsCreated atomic.Int32
 	ctx = driver.WithTransport(ctx, func(base http.RoundTripper) http.RoundTripper {
@@ -157,21 +157,15 @@ func TestStaleResumeOwnSessionCancelled(t *testing.T) {
 	}
 	c := seeded(t, 256<<10+10)
 	mustWrite(t, first, c)
-	mustWrite(t, second, seeded(t, 256<<10+20))
-	// Both chunks upload in the background. Wait until both writers have
-	// their session: a chunk that starts only after the first Close finds
-	// the placeholder changed and fails before it creates one, leaving
-	// nothing of its own to cancel (correct, but not this case).
-	for deadline := time.Now().Add(10 * time.Second); sessionsCreated.Load() < 2; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d resumable sessions created, want 2 (one per writer)", sessionsCreated.Load())
-		}
+	if _, err := second.Write(seeded(t, 256<<10+20)); !errors.Is(err, driver.ErrConflict) {
+		t.Fatalf("second resumed writer's Write after the first one wrote: %v, want a conflict", err)
 	}
 	if err := first.Close(); err != nil {
 		t.Fatalf("first Close: %v", err)
 	}
-	if err := second.Close(); !errors.Is(err, driver.ErrConflict) {
-		t.Fatalf("second Close: %v, want a conflict", err)
+	_ = second.Close()
+	if n := sessionsCreated.Load(); n != 1 {
+		t.Errorf("%d resumable sessions created, want 1 (the fenced writer sends nothing)", n)
 	}
 	checkSessionAlive(t, ctx, b, "/s", deleted)
 	sessionDeletes := 0
@@ -180,8 +174,8 @@ func TestStaleResumeOwnSessionCancelled(t *testing.T) {
 			sessionDeletes++
 		}
 	}
-	if sessionDeletes != 1 {
-		t.Errorf("%d session DELETEs, want 1 (the losing writer's own session)", sessionDeletes)
+	if sessionDeletes != 0 {
+		t.Errorf("%d session DELETEs, want 0 (the fenced writer created no session)", sessionDeletes)
 	}
 	commitResumed(t, ctx, d, "/s", append(a, c...))
 }

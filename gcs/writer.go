@@ -43,6 +43,37 @@ type uploadState struct {
 	CRC uint32 `json:"crc"`
 	// Created is when the upload began (Unix seconds), for PurgeUploads.
 	Created int64 `json:"created"`
+	// Gens says which claim stored which composite parts: part n was
+	// stored under the claim G of the last range whose From is at most n,
+	// by the writer that began the upload (claim 0) below the first range.
+	Gens []partGen `json:"gens,omitempty"`
+}
+
+// partGen is the first part stored under a claim of the upload.
+type partGen struct {
+	G    int64 `json:"g"`
+	From int   `json:"from"`
+}
+
+// partNameOf is the name of part n stored under claim g: the part number,
+// and for a resumed writer's claim its generation, so that two writers of
+// one upload never store the same part name.
+func partNameOf(n int, g int64) string {
+	if g == 0 {
+		return partName(n)
+	}
+	return fmt.Sprintf("%08d-%x", n, g)
+}
+
+// partAt is the name of part n of the upload.
+func (st *uploadState) partAt(n int) string {
+	var g int64
+	for _, r := range st.Gens {
+		if r.From <= n {
+			g = r.G
+		}
+	}
+	return partNameOf(n, g)
 }
 
 func encodeState(st *uploadState, tail []byte) []byte {
@@ -84,6 +115,14 @@ type writer struct {
 	failed   bool  // an error was returned; Close persists nothing
 	finished bool  // committed or cancelled
 	changed  bool  // bytes were written or sent since the writer opened
+
+	// resumed is set for a writer of an existing upload: before it stores
+	// anything it claims the placeholder (claim).
+	resumed  bool
+	claimMu  sync.Mutex
+	claimed  bool
+	claimGen int64 // the placeholder generation the claim gave, 0 for none
+	claimErr error
 }
 
 // Writer opens an upload; see driver.Driver.Writer.
@@ -96,7 +135,7 @@ func (b *backend) Writer(ctx context.Context, p string, append bool) (driver.Fil
 			if err != nil {
 				return nil, err
 			}
-			w := &writer{b: b, ctx: ctx, path: p, st: *st, gen: gen}
+			w := &writer{b: b, ctx: ctx, path: p, st: *st, gen: gen, resumed: true}
 			if err := w.start(tail); err != nil {
 				return nil, err
 			}
@@ -281,10 +320,14 @@ func (w *writer) start(tail []byte) error {
 // sendNow stores data (a multiple of 256 KiB, not the end of the upload)
 // at once, outside the uploader.
 func (w *writer) sendNow(data []byte) error {
+	if err := w.claim(w.ctx); err != nil {
+		return err
+	}
 	if w.st.Mode == ModeComposite {
-		if err := w.b.putPart(w.ctx, w.b.partsPrefix(w.path, w.st.ID)+partName(w.st.Parts+1), data, partCRC(data)); err != nil {
+		if err := w.b.putPart(w.ctx, w.b.partsPrefix(w.path, w.st.ID)+partNameOf(w.st.Parts+1, w.claimGen), data, partCRC(data)); err != nil {
 			return err
 		}
+		w.notePart(w.st.Parts + 1)
 		w.st.Parts++
 	} else {
 		if err := w.ensureSession(w.ctx); err != nil {
@@ -326,7 +369,7 @@ func (w *writer) ensureSession(ctx context.Context) error {
 	if w.st.Session != "" {
 		return nil
 	}
-	uri, err := w.b.createSession(ctx, w.b.key(w.path))
+	uri, err := w.b.createSession(ctx, w.b.sessionObject(w.path, w.st.ID))
 	if err != nil {
 		return err
 	}
@@ -334,9 +377,18 @@ func (w *writer) ensureSession(ctx context.Context) error {
 	return nil
 }
 
+// sessionObject is the hidden object a resumable session of upload id of p
+// finalises into; Commit checks it and then publishes it at p.
+func (b *backend) sessionObject(p, id string) string {
+	return b.partsPrefix(p, id) + "session"
+}
+
 // sendPart is the resumable mode's sink: part n goes to the session at its
 // offset. Parts come one at a time (Concurrency 1).
 func (w *writer) sendPart(ctx context.Context, p chunk.Part) (struct{}, error) {
+	if err := w.claim(ctx); err != nil {
+		return struct{}{}, err
+	}
 	if err := w.checkOwner(ctx); err != nil {
 		return struct{}{}, err
 	}
@@ -351,10 +403,68 @@ func (w *writer) sendPart(ctx context.Context, p chunk.Part) (struct{}, error) {
 // uploadPart is the composite mode's sink: part n becomes a hidden
 // temporary object, uploaded in one request with its CRC32C.
 func (w *writer) uploadPart(ctx context.Context, p chunk.Part) (struct{}, error) {
+	if err := w.claim(ctx); err != nil {
+		return struct{}{}, err
+	}
 	if err := w.checkOwner(ctx); err != nil {
 		return struct{}{}, err
 	}
-	return struct{}{}, w.b.putPart(ctx, w.b.partsPrefix(w.path, w.st.ID)+partName(p.Number), p.Data, p.Checksum)
+	return struct{}{}, w.b.putPart(ctx, w.b.partsPrefix(w.path, w.st.ID)+partNameOf(p.Number, w.claimGen), p.Data, p.Checksum)
+}
+
+// notePart records in the state that part n is stored under this
+// writer's claim (parts of one writer are consecutive).
+func (w *writer) notePart(n int) {
+	last := int64(0)
+	if len(w.st.Gens) > 0 {
+		last = w.st.Gens[len(w.st.Gens)-1].G
+	}
+	if last != w.claimGen {
+		w.st.Gens = append(w.st.Gens, partGen{G: w.claimGen, From: n})
+	}
+}
+
+// claim makes a resumed writer the only one that stores into the upload,
+// once, before it stores anything: it composes the placeholder onto itself
+// (no data through the client) on the condition that it is still the
+// generation this writer read. The placeholder's new generation fences
+// every other writer of the upload out: their chunks, Close and Commit
+// check the generation they read and fail with ErrConflict, and their
+// composite parts in flight carry their own claim in their names, which
+// the state never names. A writer that resumed before another one's claim
+// loses instead (its first Write is ErrConflict). A resume that only reads
+// the size (a registry's status request) claims nothing.
+func (w *writer) claim(ctx context.Context) error {
+	w.claimMu.Lock()
+	defer w.claimMu.Unlock()
+	if !w.resumed || w.claimed {
+		return w.claimErr
+	}
+	w.claimed = true
+	name := w.b.placeholderKey(w.path)
+	// The generation is read first as well as sent as preconditions,
+	// because fake-gcs-server ignores preconditions on compose.
+	if err := w.checkOwner(ctx); err != nil {
+		if errors.Is(err, driver.ErrConflict) {
+			err = driver.Errorf(driver.KindConflict, "another writer of this upload wrote to it, committed it or cancelled it after this one resumed it: resume it again (%v)", err)
+		}
+		w.claimErr = err
+		return err
+	}
+	c := w.b.bucket.Object(name).If(storage.Conditions{GenerationMatch: w.gen}).
+		ComposerFrom(w.b.bucket.Object(name).Generation(w.gen))
+	c.ContentType = "application/octet-stream"
+	attrs, err := c.Run(ctx)
+	if err != nil {
+		err = classify(err)
+		if errors.Is(err, driver.ErrConflict) || errors.Is(err, driver.ErrNotFound) {
+			err = driver.Errorf(driver.KindConflict, "another writer of this upload wrote to it, committed it or cancelled it after this one resumed it: resume it again")
+		}
+		w.claimErr = err
+		return err
+	}
+	w.gen, w.claimGen = attrs.Generation, attrs.Generation
+	return nil
 }
 
 // putPart uploads one temporary part object in one request, checked by
@@ -367,6 +477,12 @@ func (b *backend) putPart(ctx context.Context, name string, data []byte, crc str
 
 func (w *writer) Write(p []byte) (int, error) {
 	if len(p) > 0 {
+		// Claim before Write returns, so that a writer resumed after
+		// this Write fences this one, not the other way round.
+		if err := w.claim(w.ctx); err != nil {
+			w.failed = true
+			return 0, err
+		}
 		w.changed = true
 	}
 	n, err := w.up.Write(p)
@@ -392,6 +508,9 @@ func (w *writer) drain() ([]byte, error) {
 		w.st.Offset += c.Size
 	}
 	if w.st.Mode == ModeComposite {
+		if len(w.up.Parts()) > 0 {
+			w.notePart(w.st.Parts + 1)
+		}
 		w.st.Parts += len(w.up.Parts())
 	}
 	return tail, nil
@@ -493,18 +612,19 @@ func (w *writer) commit(ctx context.Context) error {
 	}
 	key := w.b.key(w.path)
 	total := w.st.Offset + int64(len(tail))
-	var got string // CRC32C of the committed object, base64
+	folder := w.b.partsPrefix(w.path, w.st.ID)
 	switch {
 	case w.st.Session == "" && w.st.Parts == 0:
-		// Small upload: one request, checked by CRC32C.
+		// Small upload: one request, checked by CRC32C: the service
+		// refuses a body whose CRC32C differs, and nothing is published.
 		if _, err := w.b.putObject(ctx, key, tail, w.st.CRC, storage.Conditions{}); err != nil {
 			return err
 		}
 	case w.st.Mode == ModeComposite:
-		folder := w.b.partsPrefix(w.path, w.st.ID)
 		// The parts stay until the final compose succeeded: the
 		// placeholder still records them, and a resumed writer retries
-		// the Commit with them. Intermediates are deleted either way.
+		// the Commit with them. Intermediates (the checked object
+		// included) are deleted either way.
 		composed := false
 		defer func() {
 			cctx := context.WithoutCancel(ctx)
@@ -515,39 +635,81 @@ func (w *writer) commit(ctx context.Context) error {
 			}
 		}()
 		if len(tail) > 0 {
-			if err := w.b.putPart(ctx, folder+partName(w.st.Parts+1), tail, partCRC(tail)); err != nil {
+			if err := w.b.putPart(ctx, folder+partNameOf(w.st.Parts+1, w.claimGen), tail, partCRC(tail)); err != nil {
 				return err
 			}
+			w.notePart(w.st.Parts + 1)
 			w.st.Parts++
 		}
 		names := make([]string, w.st.Parts)
 		for i := range names {
-			names[i] = folder + partName(i+1)
+			names[i] = folder + w.st.partAt(i+1)
 		}
-		attrs, err := w.b.compose(ctx, folder, names, key)
+		// Compose into a hidden object of this Commit alone, check it,
+		// and only then publish it: a compose straight onto the path
+		// would publish mixed bytes before the check could refuse them.
+		tmp := folder + intermediatePrefix + "final-" + newID()
+		attrs, err := w.b.compose(ctx, folder, names, tmp)
 		if err != nil {
 			return err
 		}
-		composed = true
-		got = crcString(attrs.CRC32C)
-		if attrs.Size != total {
-			return driver.Errorf(driver.KindCorrupt, "composed object has %d bytes, want %d", attrs.Size, total)
+		if err := w.publish(ctx, attrs, total, key); err != nil {
+			return err
 		}
+		composed = true
 	default:
 		obj, err := w.b.sendChunk(ctx, w.st.Session, tail, w.st.Offset, total)
 		if err != nil {
 			return err
 		}
-		got = obj.CRC32C
-		if obj.Size != "" && obj.Size != fmt.Sprint(total) {
-			return driver.Errorf(driver.KindCorrupt, "finalised object has %s bytes, want %d", obj.Size, total)
+		if obj.Name == key {
+			// A session of an older version of the backend, created for
+			// the path itself: the service finalised it there already.
+			if obj.Size != "" && obj.Size != fmt.Sprint(total) || obj.CRC32C != "" && obj.CRC32C != crcString(w.st.CRC) {
+				return driver.Errorf(driver.KindCorrupt, "finalised object has %s bytes and CRC32C %s, want %d and %s", obj.Size, obj.CRC32C, total, crcString(w.st.CRC))
+			}
+			break
 		}
-	}
-	if got != "" && got != crcString(w.st.CRC) {
-		return driver.Errorf(driver.KindCorrupt, "committed object has CRC32C %s, want %s", got, crcString(w.st.CRC))
+		// The session finalised the hidden object the session was
+		// created for (sessionObject); it is checked, then published.
+		cctx := context.WithoutCancel(ctx)
+		defer func() { _ = classify(w.b.bucket.Object(obj.Name).Delete(cctx)) }()
+		attrs, err := w.b.bucket.Object(obj.Name).Attrs(ctx)
+		if err != nil {
+			return classify(err)
+		}
+		if err := w.publish(ctx, attrs, total, key); err != nil {
+			return err
+		}
 	}
 	w.finished = true
 	_ = w.b.deleteIfGeneration(context.WithoutCancel(ctx), w.b.placeholderKey(w.path), w.gen)
+	return nil
+}
+
+// publish checks the hidden object attrs (the composed or finalised upload)
+// against the size and CRC32C of every byte the upload accepted, and only
+// then copies it to key with a one-source compose pinned to the checked
+// generation: a concurrent change of the hidden object fails the copy
+// instead of publishing bytes that were not checked. A failed check or
+// copy leaves key as it was.
+func (w *writer) publish(ctx context.Context, attrs *storage.ObjectAttrs, total int64, key string) error {
+	if attrs.Size != total {
+		return driver.Errorf(driver.KindCorrupt, "the upload holds %d bytes, want %d; nothing was published", attrs.Size, total)
+	}
+	if got, want := crcString(attrs.CRC32C), crcString(w.st.CRC); got != want {
+		return driver.Errorf(driver.KindCorrupt, "the upload has CRC32C %s, want %s (another writer of this upload wrote at the same time?); nothing was published", got, want)
+	}
+	src := w.b.bucket.Object(attrs.Name).Generation(attrs.Generation)
+	c := w.b.bucket.Object(key).Retryer(storage.WithPolicy(storage.RetryAlways)).ComposerFrom(src)
+	c.ContentType = "application/octet-stream"
+	out, err := c.Run(ctx)
+	if err != nil {
+		return classify(err)
+	}
+	if out.Size != total || out.CRC32C != attrs.CRC32C {
+		return driver.Errorf(driver.KindCorrupt, "the published object has %d bytes and CRC32C %s, want %d and %s", out.Size, crcString(out.CRC32C), total, crcString(attrs.CRC32C))
+	}
 	return nil
 }
 
@@ -590,6 +752,10 @@ func (w *writer) cleanup(ctx context.Context, placeholder bool) error {
 	}
 	if w.st.Mode == ModeComposite {
 		errs = append(errs, w.b.deleteParts(ctx, w.b.partsPrefix(w.path, w.st.ID)))
+	} else {
+		// A session finalised by a Commit that did not publish it.
+		_, err := w.b.deleteAll(ctx, w.b.partsPrefix(w.path, w.st.ID))
+		errs = append(errs, err)
 	}
 	if placeholder {
 		err := w.b.deleteIfGeneration(ctx, w.b.placeholderKey(w.path), gen)
