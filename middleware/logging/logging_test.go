@@ -3,6 +3,7 @@ package logging_test
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -51,7 +52,14 @@ func TestConformance(t *testing.T) {
 			}
 			return logging.Wrap(d, logger, logging.Options{}), nil
 		},
+		SkipCases: map[string]string{
+			"LargeStream5GiB":   "the in-memory store below holds at most its maxsize (2 GiB)",
+			"MixedAppends10GiB": "the in-memory store below holds at most its maxsize (2 GiB)",
+		},
 	})
+	if !wholeSuite() {
+		return // a -run filter picked a few cases: the counts below need them all
+	}
 	if n := strings.Count(buf.String(), "msg=\"stowage operation\""); n < 1000 {
 		t.Errorf("only %d operation records over the whole suite", n)
 	}
@@ -115,4 +123,11 @@ func TestTransportNeverLogsSecrets(t *testing.T) {
 	if !strings.Contains(out, `level=INFO msg="stowage request failed"`) || !strings.Contains(out, "path=/fail status=503") {
 		t.Errorf("failed request record missing:\n%s", out)
 	}
+}
+
+// wholeSuite reports whether go test's -run selects whole tests, not some
+// of the suite's cases below them.
+func wholeSuite() bool {
+	f := flag.Lookup("test.run")
+	return f == nil || !strings.Contains(f.Value.String(), "/")
 }

@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -38,7 +39,14 @@ func TestConformance(t *testing.T) {
 			}
 			return m.Wrap(d), nil
 		},
+		SkipCases: map[string]string{
+			"LargeStream5GiB":   "the in-memory store below holds at most its maxsize (2 GiB)",
+			"MixedAppends10GiB": "the in-memory store below holds at most its maxsize (2 GiB)",
+		},
 	})
+	if !wholeSuite() {
+		return // a -run filter picked a few cases: the counts below need them all
+	}
 	// The suite commits, fails to find and conflicts: each outcome counted.
 	for _, c := range []struct{ op, outcome string }{
 		{"Commit", "ok"}, {"Stat", "not_found"}, {"PutContent", "ok"}, {"Walk", "ok"},
@@ -148,4 +156,11 @@ stowage_http_retries_total{driver="s3"} 3
 		sb.WriteString(err.Error())
 		t.Error(sb.String())
 	}
+}
+
+// wholeSuite reports whether go test's -run selects whole tests, not some
+// of the suite's cases below them.
+func wholeSuite() bool {
+	f := flag.Lookup("test.run")
+	return f == nil || !strings.Contains(f.Value.String(), "/")
 }

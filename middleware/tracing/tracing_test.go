@@ -2,7 +2,9 @@ package tracing_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -32,7 +34,14 @@ func TestConformance(t *testing.T) {
 			}
 			return tracing.Wrap(d, tp), nil
 		},
+		SkipCases: map[string]string{
+			"LargeStream5GiB":   "the in-memory store below holds at most its maxsize (2 GiB)",
+			"MixedAppends10GiB": "the in-memory store below holds at most its maxsize (2 GiB)",
+		},
 	})
+	if !wholeSuite() {
+		return // a -run filter picked a few cases: the counts below need them all
+	}
 	if n := len(rec.Ended()); n < 1000 {
 		t.Errorf("only %d spans ended over the whole suite", n)
 	}
@@ -87,4 +96,11 @@ func TestSpans(t *testing.T) {
 	if v, _ := attr(stat, "stowage.error.kind"); v.AsString() != "not found" {
 		t.Errorf("Stat error kind: %v", v)
 	}
+}
+
+// wholeSuite reports whether go test's -run selects whole tests, not some
+// of the suite's cases below them.
+func wholeSuite() bool {
+	f := flag.Lookup("test.run")
+	return f == nil || !strings.Contains(f.Value.String(), "/")
 }
