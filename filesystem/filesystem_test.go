@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -1022,4 +1023,87 @@ func TestFoldersLeftEmptyByACrashAreHidden(t *testing.T) {
 	if got := strings.Join(folders, ","); got != "/deep,/lnk,/mixed" {
 		t.Errorf("Walk's top folders: %s, want /deep,/lnk,/mixed", got)
 	}
+}
+
+// TestPurgeLeftoversAfterKill builds what writers killed at each step leave
+// behind (an upload folder holding only its empty lock file, a copy cut
+// short by a kill mid-Commit, an abandoned session, a PutContent temporary
+// file) and checks that one PurgeUploads removes all of it while a live
+// upload and a committed file stay.
+func TestPurgeLeftoversAfterKill(t *testing.T) {
+	ctx := t.Context()
+	d := open(t, t.TempDir())
+	b := backendOf(d)
+	if err := d.PutContent(ctx, "/kept", []byte("committed")); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-2 * time.Hour)
+	// Killed after taking the lock, before its first session file.
+	lockOnly := b.uploadDir("/lock-only")
+	if err := os.MkdirAll(lockOnly, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(lockOnly, lockName), nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	// Killed mid-Commit while copying a session out: the copy stays.
+	w, err := d.Writer(ctx, "/mid-commit", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, w, "abandoned session")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	midCommit := b.uploadDir("/mid-commit")
+	if err := os.WriteFile(filepath.Join(midCommit, copyPrefix+"killed"), []byte("abandoned"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	names, err := b.j.sessions(midCommit)
+	if err != nil || len(names) != 1 {
+		t.Fatalf("sessions: %v %v", names, err)
+	}
+	if err := os.Chtimes(filepath.Join(midCommit, names[0]), past, past); err != nil {
+		t.Fatal(err)
+	}
+	// A PutContent killed before its rename.
+	tmp := b.metaPath(tmpDir, "put-killed")
+	if err := os.MkdirAll(filepath.Dir(tmp), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tmp, []byte("x"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(tmp, past, past); err != nil {
+		t.Fatal(err)
+	}
+	// A live upload, younger than the limit.
+	live, err := d.Writer(ctx, "/live", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, live, "live")
+	if err := live.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := b.PurgeUploads(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	l, err := leftovers(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{uploadsDir + "/" + filepath.Base(b.uploadDir("/live"))}
+	if fmt.Sprint(l) != fmt.Sprint(want) {
+		t.Fatalf("after PurgeUploads: %v, want only the live upload %v", l, want)
+	}
+	if got := get(t, d, "/kept"); got != "committed" {
+		t.Fatalf("committed file: %q", got)
+	}
+	lw, err := d.Writer(ctx, "/live", true)
+	if err != nil || lw.Size() != 4 {
+		t.Fatalf("live upload after purge: %v", err)
+	}
+	lw.Cancel(ctx)
 }
