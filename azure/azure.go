@@ -54,13 +54,17 @@ const (
 
 func init() {
 	driver.RegisterConfig(Name, Config{})
-	driver.Register(Name, func(ctx context.Context, params driver.Params) (driver.Driver, error) {
-		var c Config
-		if err := driver.Decode(Name, params, &c); err != nil {
-			return nil, err
-		}
-		return New(ctx, c)
-	})
+	driver.Register(Name, FromParams)
+}
+
+// FromParams decodes params (see the package doc) and opens the backend
+// with New. It is the factory registered as "azure".
+func FromParams(ctx context.Context, params driver.Params) (driver.Driver, error) {
+	var c Config
+	if err := driver.Decode(Name, params, &c); err != nil {
+		return nil, err
+	}
+	return New(ctx, c)
 }
 
 // Config is the decoded configuration of the backend; see the package doc
@@ -168,9 +172,13 @@ type limits struct {
 	block       int64
 }
 
-// New opens the backend with c. The HTTP transport is driver.Transport(ctx,
+// New opens the backend with c, completed by driver.Fill (zero fields take
+// their defaults; bounds are checked). The HTTP transport is driver.Transport(ctx,
 // base), so hooks set on ctx with driver.WithTransport see every request.
 func New(ctx context.Context, c Config) (driver.Driver, error) {
+	if err := driver.Fill(Name, &c); err != nil {
+		return nil, err
+	}
 	b, err := newBackend(ctx, c)
 	if err != nil {
 		return nil, err
@@ -442,17 +450,4 @@ func deref[T any](p *T, def T) T {
 		return def
 	}
 	return *p
-}
-
-// ContainerClient returns the SDK client of the container that a backend
-// opened with c uses, and the blob name prefix of its root directory ("" or
-// "dir/"), for tools that compare the driver with the raw SDK, such as
-// `stowage bench --baseline`. Its requests go through driver.Transport(ctx,
-// ...) like the backend's.
-func ContainerClient(ctx context.Context, c Config) (*container.Client, string, error) {
-	b, err := newBackend(ctx, c)
-	if err != nil {
-		return nil, "", err
-	}
-	return b.cont, b.prefix, nil
 }

@@ -1,6 +1,8 @@
 // Package azure is the stowage backend for Azure Blob Storage block blobs,
 // registered as "azure". Import it (even as _) and open it with
-// driver.Open(ctx, "azure", params), or call [New] with a [Config].
+// driver.Open(ctx, "azure", params), [FromParams], or [New] with a [Config].
+// driver.As reaches the container client (**container.Client) and the
+// root's blob name prefix (*driver.KeyPrefix).
 //
 // # Parameters
 //

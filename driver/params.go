@@ -529,3 +529,47 @@ func checkBounds(name string, f reflect.StructField, n int64, parse func(string)
 	}
 	return nil
 }
+
+// Fill completes a config struct built in code (dst, a pointer to a struct
+// with `param` tags) the way [Decode] completes one read from parameters:
+// every field that is zero and has a default takes the default (booleans
+// excepted: false is a value, so a boolean keeps what the code set), then
+// bounds, required fields and Validate are checked, with Decode's errors.
+// Fields without a `param` tag are left alone. A backend's New calls it,
+// so New(ctx, Config{Bucket: "b"}) works like FromParams with only the
+// bucket given; on a Config that Decode filled it changes nothing.
+func Fill(driverName string, dst any) error {
+	rv := reflect.ValueOf(dst)
+	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
+		panic("driver.Fill: dst must be a pointer to a struct")
+	}
+	sv := rv.Elem()
+	st := sv.Type()
+	params := Params{}
+	for i := 0; i < st.NumField(); i++ {
+		f := st.Field(i)
+		name := f.Tag.Get("param")
+		if name == "" || !f.IsExported() {
+			continue
+		}
+		v := sv.Field(i)
+		if v.IsZero() && v.Kind() != reflect.Bool {
+			continue
+		}
+		switch {
+		case f.Type == sizeType:
+			params[name] = v.Int()
+		case f.Type == durationType:
+			params[name] = time.Duration(v.Int()).String()
+		case v.Kind() == reflect.Slice:
+			l := make([]any, v.Len())
+			for j := range l {
+				l[j] = v.Index(j).Interface()
+			}
+			params[name] = l
+		default:
+			params[name] = v.Interface()
+		}
+	}
+	return Decode(driverName, params, dst)
+}

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -172,5 +173,37 @@ func TestDecodeFloatBounds(t *testing.T) {
 	var x cfg
 	if err := Decode("test", Params{"rate": "2.5"}, &x); err != nil || x.Rate != 2.5 {
 		t.Fatalf("rate=2.5: %v, %v", err, x.Rate)
+	}
+}
+
+func TestFill(t *testing.T) {
+	type cfg struct {
+		Bucket   string         `param:"bucket" required:"true"`
+		Chunk    Size           `param:"chunksize" default:"5MiB" min:"1MiB"`
+		Expiry   time.Duration  `param:"expiry" default:"20m"`
+		Secure   bool           `param:"secure" default:"true"`
+		Tags     []string       `param:"tags" default:"a,b"`
+		Creds    map[string]any `param:"credentials" secret:"true"`
+		internal int
+	}
+	c := cfg{Bucket: "b", internal: 7, Tags: []string{"x"}, Creds: map[string]any{"k": "v"}}
+	if err := Fill("t", &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Chunk != 5<<20 || c.Expiry != 20*time.Minute || c.Secure || c.internal != 7 ||
+		len(c.Tags) != 1 || c.Tags[0] != "x" || c.Creds["k"] != "v" {
+		t.Fatalf("Fill: %+v", c)
+	}
+	again := c
+	if err := Fill("t", &again); err != nil || fmt.Sprint(again) != fmt.Sprint(c) {
+		t.Fatalf("Fill of a filled config changed it: %+v, %v", again, err)
+	}
+	err := Fill("t", &cfg{Bucket: "b", Chunk: 10})
+	var de *Error
+	if !errors.As(err, &de) || de.Kind != KindInvalidArgument || !strings.Contains(err.Error(), "chunksize") {
+		t.Fatalf("Fill below min: %v", err)
+	}
+	if err := Fill("t", &cfg{}); err == nil || !strings.Contains(err.Error(), "bucket is required") {
+		t.Fatalf("Fill without the required field: %v", err)
 	}
 }

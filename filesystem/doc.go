@@ -95,7 +95,7 @@
 // PutContent writes a temporary file, fsyncs it and renames it onto the path,
 // so a reader sees the old content or the new one.
 //
-// [Backend.PurgeUploads] (reach it with driver.BackendOf and the
+// PurgeUploads (reach it with driver.BackendOf and the
 // [driver.UploadPurger] interface) removes sessions whose data file was last
 // written before the given age, copies cut short by a crash (whatever their
 // age), and PutContent temporary files left by a crash.

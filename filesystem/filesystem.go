@@ -87,9 +87,13 @@ func FromParams(ctx context.Context, params driver.Params) (driver.Driver, error
 	return New(ctx, c)
 }
 
-// New opens the backend with c, creating the root folder when missing. A
-// zero MaxThreads means the default.
+// New opens the backend with c, creating the root folder when missing. c
+// is completed by driver.Fill: zero fields take their defaults, and bounds
+// are checked as FromParams checks them.
 func New(ctx context.Context, c Config) (driver.Driver, error) {
+	if err := driver.Fill(Name, &c); err != nil {
+		return nil, err
+	}
 	b, err := newBackend(c)
 	if err != nil {
 		return nil, err
@@ -97,7 +101,7 @@ func New(ctx context.Context, c Config) (driver.Driver, error) {
 	return driver.New(b), nil
 }
 
-func newBackend(c Config) (*Backend, error) {
+func newBackend(c Config) (*backend, error) {
 	cfgErr := func(format string, args ...any) error { return driver.ConfigError(Name, format, args...) }
 	if c.RootDirectory == "" {
 		return nil, cfgErr("parameter rootdirectory is required and must not be empty")
@@ -137,7 +141,7 @@ func newBackend(c Config) (*Backend, error) {
 		return nil, &driver.Error{Driver: Name, Op: "config", Kind: driver.KindOf(classify(err)),
 			Detail: fmt.Sprintf("parameter rootdirectory: can not open %q", c.RootDirectory), Err: err}
 	}
-	b := &Backend{
+	b := &backend{
 		root:   root,
 		prefix: prefix,
 		sem:    make(chan struct{}, c.MaxThreads),
@@ -148,11 +152,11 @@ func newBackend(c Config) (*Backend, error) {
 	return b, nil
 }
 
-// Backend is the filesystem backend behind the Driver that [New] returns
+// backend is the filesystem backend behind the Driver that [New] returns
 // (reach it with driver.BackendOf). Its methods implement
 // [driver.Backend], [driver.FlatLister] and [driver.UploadPurger]; call them
 // through the Driver, which checks paths first.
-type Backend struct {
+type backend struct {
 	root   string        // cleaned absolute root
 	prefix string        // root without a trailing separator ("" for "/")
 	sem    chan struct{} // maxthreads slots for blocking operations
@@ -161,7 +165,7 @@ type Backend struct {
 
 // acquire takes one blocking-operation slot. Callers take one slot per
 // operation and never a second while holding one, so slots can not deadlock.
-func (b *Backend) acquire(ctx context.Context) error {
+func (b *backend) acquire(ctx context.Context) error {
 	select {
 	case b.sem <- struct{}{}:
 		return nil
@@ -175,13 +179,13 @@ func (b *Backend) acquire(ctx context.Context) error {
 	}
 }
 
-func (b *Backend) release() { <-b.sem }
+func (b *backend) release() { <-b.sem }
 
 // Name implements driver.Backend.
-func (b *Backend) Name() string { return Name }
+func (b *backend) Name() string { return Name }
 
 // Capabilities implements driver.Backend.
-func (b *Backend) Capabilities() driver.Capabilities {
+func (b *backend) Capabilities() driver.Capabilities {
 	return driver.Capabilities{ServerSideMove: true, NativeWalk: true}
 }
 
@@ -207,7 +211,7 @@ func decodeName(n string) (string, bool) {
 }
 
 // osPath maps a valid driver path (or "/") to its OS path.
-func (b *Backend) osPath(p string) string {
+func (b *backend) osPath(p string) string {
 	if p == "/" {
 		return b.root
 	}
@@ -221,7 +225,7 @@ func (b *Backend) osPath(p string) string {
 	return sb.String()
 }
 
-func (b *Backend) metaPath(elem ...string) string {
+func (b *backend) metaPath(elem ...string) string {
 	return filepath.Join(append([]string{b.root, metaDir}, elem...)...)
 }
 
@@ -277,7 +281,7 @@ func classifyWrite(err error) error {
 func isErrno(err error, e syscall.Errno) bool { return errors.Is(err, e) }
 
 // GetContent implements driver.Backend.
-func (b *Backend) GetContent(ctx context.Context, p string) ([]byte, error) {
+func (b *backend) GetContent(ctx context.Context, p string) ([]byte, error) {
 	if err := b.acquire(ctx); err != nil {
 		return nil, err
 	}
@@ -314,7 +318,7 @@ func (b *Backend) GetContent(ctx context.Context, p string) ([]byte, error) {
 
 // PutContent implements driver.Backend: a temporary file below ~stowage/tmp,
 // fsynced and renamed onto the path, then the folder fsynced.
-func (b *Backend) PutContent(ctx context.Context, p string, content []byte) error {
+func (b *backend) PutContent(ctx context.Context, p string, content []byte) error {
 	if err := b.acquire(ctx); err != nil {
 		return err
 	}
@@ -382,7 +386,7 @@ func (j *jail) createUnique(folder, prefix string) (string, *os.File, error) {
 // name survives a crash. It retries when a concurrent Delete or Move removed
 // a folder it just created, and copies when dst is on another filesystem
 // (EXDEV). src is gone when it returns nil.
-func (b *Backend) renameInto(src, dst string) error {
+func (b *backend) renameInto(src, dst string) error {
 	parent := filepath.Dir(dst)
 	var created []string
 	for attempt := 0; ; attempt++ {
@@ -512,7 +516,7 @@ func (j *jail) syncDir(dir string) error {
 
 // removeEmptyParents removes dir and its parents while they are empty, up to
 // but never including the root.
-func (b *Backend) removeEmptyParents(dir string) {
+func (b *backend) removeEmptyParents(dir string) {
 	for dir != b.root && len(dir) > len(b.root) && strings.HasPrefix(dir, b.prefix+string(filepath.Separator)) {
 		if err := b.j.Rmdir(dir); err != nil {
 			return
@@ -523,7 +527,7 @@ func (b *Backend) removeEmptyParents(dir string) {
 
 // Reader implements driver.Backend. Reads honour ctx and take a
 // blocking-operation slot each.
-func (b *Backend) Reader(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
+func (b *backend) Reader(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
 	if err := b.acquire(ctx); err != nil {
 		return nil, err
 	}
@@ -557,7 +561,7 @@ func (b *Backend) Reader(ctx context.Context, p string, offset int64) (io.ReadCl
 }
 
 type fileReader struct {
-	b   *Backend
+	b   *backend
 	f   *os.File
 	ctx context.Context
 }
@@ -581,7 +585,7 @@ func (r *fileReader) Close() error { return r.f.Close() }
 
 // Stat implements driver.Backend. A folder is reported only while a file
 // lies somewhere below it (see hasVisible).
-func (b *Backend) Stat(ctx context.Context, p string) (driver.FileInfo, error) {
+func (b *backend) Stat(ctx context.Context, p string) (driver.FileInfo, error) {
 	if err := b.acquire(ctx); err != nil {
 		return nil, err
 	}
@@ -696,7 +700,7 @@ func seen(fis []fs.FileInfo, fi fs.FileInfo) bool {
 
 // List implements driver.Backend. A subfolder is listed only while a file
 // lies somewhere below it (see hasVisible).
-func (b *Backend) List(ctx context.Context, p string) ([]string, error) {
+func (b *backend) List(ctx context.Context, p string) ([]string, error) {
 	if err := b.acquire(ctx); err != nil {
 		return nil, err
 	}
@@ -756,7 +760,7 @@ func (j *jail) isFolder(dir string, de fs.DirEntry) bool {
 
 // Move implements driver.Backend with rename(2), or a copy across
 // filesystems, then removes the folders the source leaves empty.
-func (b *Backend) Move(ctx context.Context, src, dst string) error {
+func (b *backend) Move(ctx context.Context, src, dst string) error {
 	if err := b.acquire(ctx); err != nil {
 		return err
 	}
@@ -780,7 +784,7 @@ func (b *Backend) Move(ctx context.Context, src, dst string) error {
 }
 
 // Delete implements driver.Backend.
-func (b *Backend) Delete(ctx context.Context, p string) error {
+func (b *backend) Delete(ctx context.Context, p string) error {
 	if err := b.acquire(ctx); err != nil {
 		return err
 	}
@@ -797,14 +801,14 @@ func (b *Backend) Delete(ctx context.Context, p string) error {
 }
 
 // RedirectURL implements driver.Backend: the filesystem offers no redirect.
-func (b *Backend) RedirectURL(*http.Request, string) (string, error) { return "", nil }
+func (b *backend) RedirectURL(*http.Request, string) (string, error) { return "", nil }
 
 // ListFlat implements driver.FlatLister: a recursive readdir that yields the
 // files below folder in byte order of their full driver paths. Within a
 // folder, entries are visited in order of their name, with a trailing slash
 // for a subfolder; since everything below a subfolder shares that prefix,
 // this is the byte order of full paths ("/a-x" before "/a/b").
-func (b *Backend) ListFlat(ctx context.Context, folder, startAfter string, fn func(driver.FileInfo) error) error {
+func (b *backend) ListFlat(ctx context.Context, folder, startAfter string, fn func(driver.FileInfo) error) error {
 	return b.listFlat(ctx, folder, startAfter, fn)
 }
 
@@ -816,7 +820,7 @@ type dirEntry struct {
 	mod   time.Time
 }
 
-func (b *Backend) listFlat(ctx context.Context, folder, startAfter string, fn func(driver.FileInfo) error) error {
+func (b *backend) listFlat(ctx context.Context, folder, startAfter string, fn func(driver.FileInfo) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -851,7 +855,7 @@ func (b *Backend) listFlat(ctx context.Context, folder, startAfter string, fn fu
 
 // readFolder reads the driver entries of one folder, sorted by walk key. It
 // holds one slot while it reads, and none while the caller visits.
-func (b *Backend) readFolder(ctx context.Context, dir string) ([]dirEntry, error) {
+func (b *backend) readFolder(ctx context.Context, dir string) ([]dirEntry, error) {
 	if err := b.acquire(ctx); err != nil {
 		return nil, err
 	}

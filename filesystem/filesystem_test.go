@@ -77,11 +77,11 @@ func sparseFile(ctx context.Context, d driver.Driver, p string, size int64, tail
 	return f.Close()
 }
 
-func backendOf(d driver.Driver) *Backend { return driver.BackendOf(d).(*Backend) }
+func backendOf(d driver.Driver) *backend { return driver.BackendOf(d).(*backend) }
 
 // leftovers lists every upload folder and temporary file in the bookkeeping
 // folder.
-func leftovers(b *Backend) ([]string, error) {
+func leftovers(b *backend) ([]string, error) {
 	var out []string
 	for _, sub := range []string{uploadsDir, tmpDir} {
 		des, err := os.ReadDir(b.metaPath(sub))

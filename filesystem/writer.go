@@ -63,7 +63,7 @@ func newSessionID() string {
 
 // uploadDir is the folder of the in-progress upload of the driver path p.
 // The sha256 keeps names short and fixed-length whatever the path.
-func (b *Backend) uploadDir(p string) string {
+func (b *backend) uploadDir(p string) string {
 	sum := sha256.Sum256([]byte(p))
 	return b.metaPath(uploadsDir, hex.EncodeToString(sum[:]))
 }
@@ -80,7 +80,7 @@ func (b *Backend) uploadDir(p string) string {
 // sign that a writer renewing its lease looks for (see yieldToWaiters):
 // without it, a streaming writer, whose lease is free for only leaseYield
 // out of every leaseTime, would starve a waiter that polls.
-func (b *Backend) pollLock(ctx context.Context, dir string, try func() (bool, error)) error {
+func (b *backend) pollLock(ctx context.Context, dir string, try func() (bool, error)) error {
 	wait := lockPollMin
 	var t *time.Timer
 	var gate *os.File
@@ -141,7 +141,7 @@ func (j *jail) enterGate(dir string) *os.File {
 // lock taken on a file that is no longer at its name is dropped and taken
 // again on the current one. When it returns a lock file, the caller also
 // holds a blocking-operation slot, and releases it.
-func (b *Backend) lockUpload(ctx context.Context, dir string) (*os.File, error) {
+func (b *backend) lockUpload(ctx context.Context, dir string) (*os.File, error) {
 	name := filepath.Join(dir, lockName)
 	var lf *os.File
 	retries := 0
@@ -237,7 +237,7 @@ func (j *jail) dropIfEmpty(dir string) {
 // Writer implements driver.Backend. See the package doc for the session
 // protocol. It waits for the upload's exclusive lock as pollLock does, and
 // gives up with ctx's cause when ctx ends first.
-func (b *Backend) Writer(ctx context.Context, p string, append bool) (driver.FileWriter, error) {
+func (b *backend) Writer(ctx context.Context, p string, append bool) (driver.FileWriter, error) {
 	dir := b.uploadDir(p)
 	lf, err := b.lockUpload(ctx, dir)
 	if err != nil {
@@ -371,7 +371,7 @@ func (w *fileWriter) copyCommitted(src *os.File, tmp string) error {
 // writer in another process waits at most leaseTime (plus one write) for
 // its exclusive lock.
 type fileWriter struct {
-	b        *Backend
+	b        *backend
 	ctx      context.Context
 	path     string      // driver path
 	dir      string      // upload folder
@@ -734,7 +734,7 @@ func (w *fileWriter) Cancel(ctx context.Context) error {
 // returns how many files it removed. It waits for each upload's lock as
 // Writer does, and stops with ctx's cause when ctx ends. A writer whose
 // session is purged fails its next Write with driver.ErrConflict.
-func (b *Backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (int, error) {
+func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (int, error) {
 	cutoff := time.Now().Add(-olderThan)
 	n := 0
 	ups, err := b.readDir(ctx, b.metaPath(uploadsDir))
@@ -775,7 +775,7 @@ func (b *Backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 }
 
 // readDir reads a bookkeeping folder under a slot; a missing one is empty.
-func (b *Backend) readDir(ctx context.Context, dir string) ([]fs.DirEntry, error) {
+func (b *backend) readDir(ctx context.Context, dir string) ([]fs.DirEntry, error) {
 	if err := b.acquire(ctx); err != nil {
 		return nil, err
 	}
@@ -790,7 +790,7 @@ func (b *Backend) readDir(ctx context.Context, dir string) ([]fs.DirEntry, error
 // purgeUpload removes the old sessions of one upload folder, and the copies
 // a crash cut short (whatever their age: under the exclusive lock no copy is
 // in progress).
-func (b *Backend) purgeUpload(ctx context.Context, dir string, cutoff time.Time) (int, error) {
+func (b *backend) purgeUpload(ctx context.Context, dir string, cutoff time.Time) (int, error) {
 	lf, err := b.lockUpload(ctx, dir)
 	if err != nil {
 		return 0, err

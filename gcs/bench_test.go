@@ -116,7 +116,7 @@ func BenchmarkConformance(b *testing.B) {
 		Name:       "gcs",
 		RootPrefix: true,
 		New: func(ctx context.Context, root string) (driver.Driver, error) {
-			return Open(ctx, driver.Params{"bucket": env[envBucket], "endpoint": env[envEndpoint], "rootdirectory": root})
+			return FromParams(ctx, driver.Params{"bucket": env[envBucket], "endpoint": env[envEndpoint], "rootdirectory": root})
 		},
 	})
 }
@@ -126,7 +126,7 @@ func BenchmarkConformance(b *testing.B) {
 func openBench(b *testing.B, ctx context.Context, mode string) (driver.Driver, *backend) {
 	b.Helper()
 	params := testParams(b, fmt.Sprintf("gcs-bench-%s", randHex(4)), mode, benchChunk)
-	d, err := Open(ctx, params)
+	d, err := FromParams(ctx, params)
 	if err != nil {
 		b.Fatal(err)
 	}

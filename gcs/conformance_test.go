@@ -44,7 +44,7 @@ func testParams(t testing.TB, root, mode string, chunk driver.Size) driver.Param
 func conformanceBucket(t *testing.T, params driver.Params) string {
 	t.Helper()
 	name := fmt.Sprint(params["bucket"]) + "-conformance"
-	d, err := Open(t.Context(), params)
+	d, err := FromParams(t.Context(), params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func harness(t *testing.T, mode string, chunk driver.Size) conformance.Harness {
 				p[k] = v
 			}
 			p["rootdirectory"] = root
-			return Open(ctx, p)
+			return FromParams(ctx, p)
 		},
 		LeftoverUploads: leftoverUploads,
 		SkipCases:       emulatorLimits(mode),
@@ -154,7 +154,7 @@ func TestEmulatorHostVariable(t *testing.T) {
 	env := conformance.RequireEnv(t, envEndpoint, envBucket)
 	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(env[envEndpoint], "http://"))
 	ctx := t.Context()
-	d, err := Open(ctx, driver.Params{"bucket": env[envBucket], "rootdirectory": "gcs-envhost-" + randHex(4)})
+	d, err := FromParams(ctx, driver.Params{"bucket": env[envBucket], "rootdirectory": "gcs-envhost-" + randHex(4)})
 	if err != nil {
 		t.Fatal(err)
 	}

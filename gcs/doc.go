@@ -2,7 +2,10 @@
 // "gcs". It uses cloud.google.com/go/storage, and raw JSON-API requests for
 // the steps of a resumable upload session the client library does not offer
 // (keeping a session URI, sending a chunk at a given offset, the status
-// query, cancelling a session by URI).
+// query, cancelling a session by URI). Open it with driver.Open(ctx, "gcs",
+// params), [FromParams], or [New] with a [Config]; driver.As reaches the
+// client (**storage.Client), the bucket (**storage.BucketHandle) and the
+// root's object prefix (*driver.KeyPrefix).
 //
 // # Parameters
 //

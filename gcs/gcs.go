@@ -108,12 +108,13 @@ func (c *Config) Validate() error {
 func init() {
 	driver.RegisterConfig(Name, Config{})
 	driver.Register(Name, func(ctx context.Context, params driver.Params) (driver.Driver, error) {
-		return Open(ctx, params)
+		return FromParams(ctx, params)
 	})
 }
 
-// Open decodes params and opens the backend.
-func Open(ctx context.Context, params driver.Params) (driver.Driver, error) {
+// FromParams decodes params (see the package doc) and opens the backend
+// with New. It is the factory registered as "gcs".
+func FromParams(ctx context.Context, params driver.Params) (driver.Driver, error) {
 	var c Config
 	if err := driver.Decode(Name, params, &c); err != nil {
 		return nil, err
@@ -141,9 +142,13 @@ type backend struct {
 	retry chunk.RetryPolicy
 }
 
-// New opens a backend from a decoded Config. ctx supplies the transport hook
+// New opens a backend with c, completed by driver.Fill (zero fields take
+// their defaults; bounds are checked). ctx supplies the transport hook
 // (driver.WithTransport) and bounds credential discovery.
 func New(ctx context.Context, c Config) (driver.Driver, error) {
+	if err := driver.Fill(Name, &c); err != nil {
+		return nil, err
+	}
 	b, err := newBackend(ctx, c)
 	if err != nil {
 		return nil, err
@@ -411,16 +416,4 @@ func retryable(err error) bool {
 		return true
 	}
 	return errors.Is(err, errLostAnswer)
-}
-
-// Bucket opens the bucket of c with the client library, configured exactly
-// as the backend configures it (credentials, emulator endpoint, transport
-// hook of ctx), and returns it with the key prefix of rootdirectory ("" or
-// "dir/"). `stowage bench --baseline` uploads through it.
-func Bucket(ctx context.Context, c Config) (*storage.BucketHandle, string, error) {
-	b, err := newBackend(ctx, c)
-	if err != nil {
-		return nil, "", err
-	}
-	return b.bucket, b.prefix, nil
 }

@@ -47,7 +47,7 @@ func TestConfigValidation(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Open(t.Context(), c.params)
+			_, err := FromParams(t.Context(), c.params)
 			if c.want == "" {
 				if err != nil {
 					t.Fatalf("Open: %v", err)
@@ -102,7 +102,7 @@ func openTest(t *testing.T, ctx context.Context, mode string, chunk driver.Size)
 	t.Helper()
 	root := "gcs-test-" + randHex(6)
 	params := testParams(t, root, mode, chunk)
-	d, err := Open(ctx, params)
+	d, err := FromParams(ctx, params)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -304,7 +304,7 @@ func resumeChild(t *testing.T, action string) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	d, err := Open(ctx, testParams(t, a.Root, a.Mode, driver.Size(a.Chunk)))
+	d, err := FromParams(ctx, testParams(t, a.Root, a.Mode, driver.Size(a.Chunk)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +480,7 @@ func TestResumeSmallerChunk(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			ctx := t.Context()
 			big, b := openTest(t, ctx, mode, 1<<20)
-			small, err := Open(ctx, testParams(t, strings.TrimSuffix(b.prefix, "/"), mode, 256<<10))
+			small, err := FromParams(ctx, testParams(t, strings.TrimSuffix(b.prefix, "/"), mode, 256<<10))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -516,7 +516,7 @@ func TestResumeSmallerChunk(t *testing.T) {
 // TestUnreachable checks that an endpoint nothing listens on gives
 // ErrUnavailable, naming the service, within seconds.
 func TestUnreachable(t *testing.T) {
-	d, err := Open(t.Context(), driver.Params{"bucket": "b", "endpoint": "http://127.0.0.1:1"})
+	d, err := FromParams(t.Context(), driver.Params{"bucket": "b", "endpoint": "http://127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func TestMalformedPrivateKey(t *testing.T) {
 			"keyfile":     {"bucket": "b", "keyfile": file},
 		} {
 			t.Run(name+"/"+param, func(t *testing.T) {
-				_, err := Open(t.Context(), params)
+				_, err := FromParams(t.Context(), params)
 				if err == nil {
 					t.Fatal("Open accepted a malformed private_key")
 				}

@@ -118,7 +118,7 @@ func TestFencedPartLandsLast(t *testing.T) {
 			return base.RoundTrip(r)
 		})
 	})
-	da, err := Open(actx, testParams(t, root, ModeComposite, 256<<10))
+	da, err := FromParams(actx, testParams(t, root, ModeComposite, 256<<10))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -230,7 +230,7 @@ func TestSignedURL(t *testing.T) {
 	ctx := context.Background()
 	// The real service's host: the client library signs the host without
 	// a port, so an emulator URL with a port would not verify.
-	d, err := Open(ctx, driver.Params{"bucket": "bkt", "credentials": creds,
+	d, err := FromParams(ctx, driver.Params{"bucket": "bkt", "credentials": creds,
 		"rootdirectory": "/root", "redirectexpiry": "15m"})
 	if err != nil {
 		t.Fatal(err)
@@ -289,7 +289,7 @@ func TestSignedURL(t *testing.T) {
 		t.Errorf("RedirectURL for POST = %q, %v; want \"\"", s, err)
 	}
 	// Without a private key: no redirect.
-	d2, err := Open(ctx, driver.Params{"bucket": "bkt", "endpoint": "http://127.0.0.1:4443"})
+	d2, err := FromParams(ctx, driver.Params{"bucket": "bkt", "endpoint": "http://127.0.0.1:4443"})
 	if err != nil {
 		t.Fatal(err)
 	}

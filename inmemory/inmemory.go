@@ -65,8 +65,13 @@ var (
 	named   = map[string]*store{}
 )
 
-// New opens the backend with c. A zero MaxSize means the default (1 GiB).
+// New opens the backend with c, completed by driver.Fill: zero fields take
+// their defaults (a zero MaxSize means 1 GiB), and bounds are checked as
+// FromParams checks them.
 func New(_ context.Context, c Config) (driver.Driver, error) {
+	if err := driver.Fill(Name, &c); err != nil {
+		return nil, err
+	}
 	if err := c.Validate(); err != nil {
 		return nil, driver.ConfigError(Name, "%s", err)
 	}

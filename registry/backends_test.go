@@ -8,7 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"cloud.google.com/go/storage"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
@@ -121,9 +123,13 @@ func gcsParams(t testing.TB) map[string]any {
 		if err := driver.Decode("gcs", driver.Params(p), &c); err != nil {
 			return err
 		}
-		bucket, _, err := gcs.Bucket(context.Background(), c)
+		d, err := gcs.New(context.Background(), c)
 		if err != nil {
 			return err
+		}
+		var bucket *storage.BucketHandle
+		if !driver.As(d, &bucket) {
+			return errors.New("gcs: no bucket handle through driver.As")
 		}
 		if _, err := bucket.Attrs(context.Background()); err == nil {
 			return nil
@@ -150,9 +156,13 @@ func azureParams(t testing.TB) map[string]any {
 		if err := driver.Decode("azure", driver.Params(p), &c); err != nil {
 			return err
 		}
-		cont, _, err := azure.ContainerClient(context.Background(), c)
+		d, err := azure.New(context.Background(), c)
 		if err != nil {
 			return err
+		}
+		var cont *container.Client
+		if !driver.As(d, &cont) {
+			return errors.New("azure: no container client through driver.As")
 		}
 		_, err = cont.Create(context.Background(), nil)
 		if bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {

@@ -58,7 +58,7 @@ func TestConfigErrors(t *testing.T) {
 					p[k] = v
 				}
 			}
-			_, err := New(context.Background(), p)
+			_, err := FromParams(context.Background(), p)
 			if err == nil {
 				t.Fatalf("New(%v) = nil error", p)
 			}
@@ -103,7 +103,7 @@ func TestPayloadSigningAllowed(t *testing.T) {
 		} else if c.PayloadSigning {
 			t.Errorf("Decode(%v): PayloadSigning still true", p)
 		}
-		if _, err := New(context.Background(), p); err != nil {
+		if _, err := FromParams(context.Background(), p); err != nil {
 			t.Errorf("New(%v): %v", p, err)
 		}
 	}
@@ -116,13 +116,13 @@ func TestPayloadSigningEnvEndpoint(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9000")
 	p := baseParams()
 	p["payloadsigning"], p["checksum"] = false, "none"
-	_, err := New(context.Background(), p)
+	_, err := FromParams(context.Background(), p)
 	if err == nil || !errors.Is(err, driver.ErrInvalidArgument) || !strings.Contains(err.Error(), "payloadsigning") ||
 		!strings.HasPrefix(err.Error(), "s3: ") {
 		t.Fatalf("New with AWS_ENDPOINT_URL_S3=http://...: %v, want an invalid-argument error naming payloadsigning", err)
 	}
 	p["checksum"] = "md5"
-	if _, err := New(context.Background(), p); err != nil {
+	if _, err := FromParams(context.Background(), p); err != nil {
 		t.Fatalf("with checksum md5: %v", err)
 	}
 }
@@ -145,7 +145,7 @@ func TestConfigDefaults(t *testing.T) {
 	if c.pathStyle() {
 		t.Error("forcepathstyle false ignored")
 	}
-	d, err := New(context.Background(), driver.Params{"bucket": "b", "region": "eu-west-1", "chunksize": 25000000, "rootdirectory": "/registry/"})
+	d, err := FromParams(context.Background(), driver.Params{"bucket": "b", "region": "eu-west-1", "chunksize": 25000000, "rootdirectory": "/registry/"})
 	if err != nil {
 		t.Fatal(err)
 	}

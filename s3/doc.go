@@ -1,7 +1,9 @@
 // Package s3 is the stowage driver for Amazon S3 and S3-compatible services
 // (MinIO, versitygw, Ceph RGW, Cloudflare R2, ...), on aws-sdk-go-v2. It
 // registers as "s3"; import it (also as _) and open it with driver.Open(ctx,
-// "s3", params) or [New].
+// "s3", params), [FromParams], or [New] with a [Config]. driver.As reaches
+// the SDK client (a **s3.Client target) and the root's key prefix (a
+// *driver.KeyPrefix).
 //
 // # Parameters
 //

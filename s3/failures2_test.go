@@ -289,7 +289,7 @@ func TestLostStateRemovalEveryChecksum(t *testing.T) {
 				pp := driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
 					"accesskey": b.cfg.AccessKey, "secretkey": b.cfg.SecretKey,
 					"rootdirectory": b.cfg.RootDirectory, "chunksize": chunk, "checksum": sum}
-				o, err := New(t.Context(), pp)
+				o, err := FromParams(t.Context(), pp)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -89,7 +89,7 @@ func (srv testServer) open(t testing.TB, ctx context.Context, extra driver.Param
 	t.Helper()
 	p := srv.params(t, extra)
 	p["rootdirectory"] = "/t-" + randHex(6)
-	d, err := New(ctx, p)
+	d, err := FromParams(ctx, p)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -174,7 +174,7 @@ func (srv testServer) harness(t testing.TB, extra driver.Params) conformance.Har
 			if root != "" {
 				p["rootdirectory"] = root
 			}
-			return New(ctx, p)
+			return FromParams(ctx, p)
 		},
 		LeftoverUploads: leftoverUploads,
 		// Stat reads Last-Modified, an HTTP date: whole seconds.
@@ -317,7 +317,7 @@ func otherProcess(t *testing.T, ctx context.Context, b *backend, chunk int) driv
 	p := driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
 		"accesskey": b.cfg.AccessKey, "secretkey": b.cfg.SecretKey,
 		"rootdirectory": b.cfg.RootDirectory, "chunksize": chunk, "maxretries": 0}
-	d, err := New(ctx, p)
+	d, err := FromParams(ctx, p)
 	if err != nil {
 		t.Fatal(err)
 	}

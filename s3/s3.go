@@ -42,16 +42,28 @@ const stateDir = "~stowage/uploads/"
 func init() {
 	driver.RegisterConfig(Name, Config{})
 	driver.Register(driverName, func(ctx context.Context, params driver.Params) (driver.Driver, error) {
-		return New(ctx, params)
+		return FromParams(ctx, params)
 	})
 }
 
-// New opens an s3 driver with params (see the package doc). The HTTP client
-// is built with driver.Transport(ctx, ...), so hooks set on ctx with
-// driver.WithTransport see every request. New makes no request.
-func New(ctx context.Context, params driver.Params) (driver.Driver, error) {
+// FromParams decodes params (see the package doc) and opens the driver
+// with New. It is the factory registered as "s3".
+func FromParams(ctx context.Context, params driver.Params) (driver.Driver, error) {
 	var c Config
 	if err := driver.Decode(driverName, params, &c); err != nil {
+		return nil, err
+	}
+	return New(ctx, c)
+}
+
+// New opens an s3 driver with c, completed by driver.Fill: zero fields
+// take their defaults and bounds are checked, as FromParams does (booleans
+// are as set: a Config built in code says Secure, V4Auth and
+// PayloadSigning itself). The HTTP client is
+// built with driver.Transport(ctx, ...), so hooks set on ctx with
+// driver.WithTransport see every request. New makes no request.
+func New(ctx context.Context, c Config) (driver.Driver, error) {
+	if err := driver.Fill(driverName, &c); err != nil {
 		return nil, err
 	}
 	b, err := newBackend(ctx, &c)

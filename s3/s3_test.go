@@ -104,7 +104,7 @@ func TestUniformPartsUnevenResumes(t *testing.T) {
 		const chunk = 5 * mib
 		d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxconcurrency": 3})
 		open := func() driver.Driver { // a fresh driver per session, like another replica
-			d2, err := New(ctx, driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
+			d2, err := FromParams(ctx, driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
 				"accesskey": b.cfg.AccessKey, "secretkey": b.cfg.SecretKey, "rootdirectory": b.cfg.RootDirectory,
 				"chunksize": chunk, "maxconcurrency": 3})
 			if err != nil {
@@ -509,7 +509,7 @@ func TestRedirectURL(t *testing.T) {
 		if u, err := d.RedirectURL(req, "/r/obj"); u != "" || err != nil {
 			t.Errorf("PUT: %q, %v; want no redirect", u, err)
 		}
-		d2, err := New(ctx, driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
+		d2, err := FromParams(ctx, driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
 			"accesskey": b.cfg.AccessKey, "secretkey": b.cfg.SecretKey, "redirectendpoint": "https://cdn.example.test"})
 		if err != nil {
 			t.Fatal(err)
@@ -577,7 +577,7 @@ func TestClearErrors(t *testing.T) {
 				for k, v := range over {
 					q[k] = v
 				}
-				d, err := New(ctx, q)
+				d, err := FromParams(ctx, q)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -829,7 +829,7 @@ func TestDeleteReportsKeys(t *testing.T) {
 		}
 	}
 	dctx := driver.WithTransport(ctx, func(base http.RoundTripper) http.RoundTripper { return deleteDenier{base} })
-	d2, err := New(dctx, driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
+	d2, err := FromParams(dctx, driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
 		"accesskey": b.cfg.AccessKey, "secretkey": b.cfg.SecretKey, "rootdirectory": b.cfg.RootDirectory})
 	if err != nil {
 		t.Fatal(err)

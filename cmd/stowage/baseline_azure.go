@@ -44,11 +44,18 @@ func openAzureBaseline(ctx context.Context, params driver.Params) (Baseline, err
 	if err := driver.Decode(azure.Name, params, &c); err != nil {
 		return nil, err
 	}
-	cont, prefix, err := azure.ContainerClient(ctx, c)
+	// The backend's own container client (same credentials and transport
+	// hook), reached through driver.As.
+	d, err := azure.New(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	return &azureBaseline{cont: cont, prefix: prefix, blockSize: int64(c.ChunkSize), concurrency: c.MaxConcurrency, checksum: c.Checksum}, nil
+	var cont *container.Client
+	var prefix driver.KeyPrefix
+	if !driver.As(d, &cont) || !driver.As(d, &prefix) {
+		return nil, fmt.Errorf("azure baseline: the backend gives no container client")
+	}
+	return &azureBaseline{cont: cont, prefix: string(prefix), blockSize: int64(c.ChunkSize), concurrency: c.MaxConcurrency, checksum: c.Checksum}, nil
 }
 
 func (b *azureBaseline) name(path string) string { return b.prefix + path[1:] }

@@ -29,11 +29,18 @@ func openGCSBaseline(ctx context.Context, params driver.Params) (Baseline, error
 	if err := driver.Decode(gcs.Name, params, &c); err != nil {
 		return nil, err
 	}
-	bucket, prefix, err := gcs.Bucket(ctx, c)
+	// The backend's own bucket handle (same credentials, endpoint and
+	// transport hook), reached through driver.As.
+	d, err := gcs.New(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	return &gcsBaseline{bucket: bucket, prefix: prefix, chunkSize: int(c.ChunkSize)}, nil
+	var bucket *storage.BucketHandle
+	var prefix driver.KeyPrefix
+	if !driver.As(d, &bucket) || !driver.As(d, &prefix) {
+		return nil, fmt.Errorf("gcs baseline: the backend gives no bucket handle")
+	}
+	return &gcsBaseline{bucket: bucket, prefix: string(prefix), chunkSize: int(c.ChunkSize)}, nil
 }
 
 func (b *gcsBaseline) name(path string) string { return b.prefix + path[1:] }
