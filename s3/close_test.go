@@ -3,11 +3,15 @@ package s3
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -139,15 +143,27 @@ func TestFailedCloseKeepsAcknowledgedBytes(t *testing.T) {
 // stateRacer runs race, once, when a conditional PutObject of an upload
 // state arrives, before passing it on: the newer writer that slips in
 // between an older writer's token check and its state write.
+// With reset set, that PutObject and its retries fail with a connection
+// reset instead of reaching the service, as when a service refuses the
+// condition before reading the body and drops the connection.
 type stateRacer struct {
-	base http.RoundTripper
-	race atomic.Pointer[func()]
+	base  http.RoundTripper
+	race  atomic.Pointer[func()]
+	reset atomic.Bool
+	raced atomic.Bool
 }
 
 func (s *stateRacer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Method == http.MethodPut && isStateKey(req.URL.Path) && req.Header.Get("If-Match") != "" {
 		if fn := s.race.Swap(nil); fn != nil {
 			(*fn)()
+			s.raced.Store(true)
+		}
+		if s.reset.Load() && s.raced.Load() {
+			if req.Body != nil {
+				_ = req.Body.Close()
+			}
+			return nil, &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.ECONNRESET)}
 		}
 	}
 	return s.base.RoundTrip(req)
@@ -156,11 +172,21 @@ func (s *stateRacer) RoundTrip(req *http.Request) (*http.Response, error) {
 // TestCloseLosesToNewerWriter checks that a Close whose token check passed
 // does not overwrite the state of a newer Writer(path, false) created
 // before its state write: the older Close fails with ErrConflict, and the
-// newer writer commits its own bytes.
+// newer writer commits its own bytes. The reset variant drops the
+// connection of the refused state write (and of its retries) instead of
+// letting the refusal through: the older Close must still say ErrConflict,
+// not that the service is unavailable.
 func TestCloseLosesToNewerWriter(t *testing.T) {
+	for _, reset := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reset=%v", reset), func(t *testing.T) { closeLosesToNewerWriter(t, reset) })
+	}
+}
+
+func closeLosesToNewerWriter(t *testing.T, reset bool) {
 	forEachServer(t, func(t *testing.T, srv testServer) {
 		r := seeded(t)
 		sr := &stateRacer{}
+		sr.reset.Store(reset)
 		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
 			sr.base = base
 			return sr
@@ -181,6 +207,7 @@ func TestCloseLosesToNewerWriter(t *testing.T) {
 		if err := w1.Close(); !errors.Is(err, driver.ErrConflict) {
 			t.Fatalf("older writer's Close = %v, want ErrConflict", err)
 		}
+		sr.reset.Store(false)
 		if w2err != nil || w2 == nil {
 			t.Fatalf("the race did not run: %v", w2err)
 		}

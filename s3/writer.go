@@ -464,6 +464,20 @@ func (b *backend) putState(ctx context.Context, key string, st uploadState, tail
 	if conditional && b.refusedCondition(err) {
 		return uploadState{}, errReplaced(err)
 	}
+	// A service may answer a write whose condition fails before it reads
+	// the body and drop the connection (versitygw under load): the client
+	// sees a reset, not the refusal. The state read back tells: a condition
+	// that no longer holds can never hold again (every version's ETag is
+	// new, its body carries a nonce), so that write did not and will not
+	// land, and the upload belongs to someone else.
+	if conditional && cond != anyVersion {
+		switch {
+		case herr == nil && (cond == noVersion || now.etag != cond):
+			return uploadState{}, errReplaced(err)
+		case errors.Is(herr, driver.ErrNotFound) && cond != noVersion:
+			return uploadState{}, errReplaced(err)
+		}
+	}
 	return uploadState{}, b.classify(err)
 }
 
