@@ -64,7 +64,7 @@ func FromParams(ctx context.Context, params driver.Params) (driver.Driver, error
 	if err := driver.Decode(Name, params, &c); err != nil {
 		return nil, err
 	}
-	return New(ctx, c)
+	return openConfig(ctx, c)
 }
 
 // Config is the decoded configuration of the backend; see the package doc
@@ -179,6 +179,13 @@ func New(ctx context.Context, c Config) (driver.Driver, error) {
 	if err := driver.Fill(Name, &c); err != nil {
 		return nil, err
 	}
+	return openConfig(ctx, c)
+}
+
+// openConfig opens the backend with a complete c: decoded by FromParams (where a
+// zero given as a parameter, such as maxretries 0, stays zero) or filled
+// by New.
+func openConfig(ctx context.Context, c Config) (driver.Driver, error) {
 	b, err := newBackend(ctx, c)
 	if err != nil {
 		return nil, err

@@ -537,7 +537,9 @@ func checkBounds(name string, f reflect.StructField, n int64, parse func(string)
 // bounds, required fields and Validate are checked, with Decode's errors.
 // Fields without a `param` tag are left alone. A backend's New calls it,
 // so New(ctx, Config{Bucket: "b"}) works like FromParams with only the
-// bucket given; on a Config that Decode filled it changes nothing.
+// bucket given. In code, zero means "the default": a parameter whose zero
+// is a value of its own (maxretries 0) is set to zero through parameters
+// (FromParams or driver.Open), which decode and never call Fill.
 func Fill(driverName string, dst any) error {
 	rv := reflect.ValueOf(dst)
 	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {

@@ -14,8 +14,8 @@ import (
 // leaves the path's previous content in place, in both modes. The upload's
 // stored bytes are changed behind the writer's back between Close and the
 // resumed Commit: a composite part is replaced by other bytes of the same
-// size (CRC32C differs), or the resumable session gets an extra chunk
-// (size differs).
+// size (CRC32C differs), or so is the segment a resumable writer finalised
+// at Close.
 func TestFailedCommitPublishesNothing(t *testing.T) {
 	for _, mode := range []string{ModeComposite, ModeResumable} {
 		t.Run(mode, func(t *testing.T) {
@@ -48,10 +48,13 @@ func TestFailedCommitPublishesNothing(t *testing.T) {
 					t.Fatal(err)
 				}
 			} else {
-				if st.Session == "" {
-					t.Fatal("no session before Commit")
+				if len(st.Segments) == 0 {
+					t.Fatal("no segment stored before Commit")
 				}
-				if _, err := b.sendChunk(ctx, st.Session, other, st.Offset, -1); err != nil {
+				// The segment replaced by other bytes of its size.
+				sg := st.Segments[0]
+				other = bytes.Repeat([]byte{'x'}, int(sg.Size))
+				if err := b.putPart(ctx, sg.Name, other, partCRC(other)); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -341,8 +341,8 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 			}
 			continue
 		}
-		if time.Unix(st.Created, 0).After(cutoff) {
-			continue
+		if !st.Cancelling && time.Unix(st.Created, 0).After(cutoff) {
+			continue // a Cancel killed midway is purged at any age
 		}
 		w := &writer{b: b, ctx: ctx, path: p, st: *st, gen: gen}
 		if err := w.cleanup(ctx, true); err != nil {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 
+	"cloud.google.com/go/storage"
+
 	"github.com/stowage/stowage/driver"
 )
 
@@ -42,20 +44,30 @@ func recordDeletes(ctx context.Context) (context.Context, func() []string) {
 	}
 }
 
-// checkSessionAlive fails if the session recorded in p's placeholder was
-// cancelled (a DELETE on its URI).
+// checkSessionAlive fails if the session or a segment recorded in p's
+// placeholder was cancelled or deleted (a DELETE on its URI or name).
 func checkSessionAlive(t *testing.T, ctx context.Context, b *backend, p string, deleted func() []string) {
 	t.Helper()
 	st, _, err := b.readState(ctx, p)
 	if err != nil {
 		t.Fatalf("placeholder of %s: %v", p, err)
 	}
-	if st.Session == "" && st.Mode == ModeResumable {
-		t.Fatalf("placeholder of %s records no session: the test wrote too little", p)
+	if st.Session == "" && len(st.Segments) == 0 && st.Mode == ModeResumable {
+		t.Fatalf("placeholder of %s records no session or segment: the test wrote too little", p)
 	}
 	for _, u := range deleted() {
 		if st.Session != "" && u == st.Session {
 			t.Fatalf("the session of the acknowledged upload was cancelled (DELETE %s)", u)
+		}
+		for _, sg := range st.Segments {
+			if strings.Contains(u, url.PathEscape(sg.Name)) {
+				t.Fatalf("a segment of the acknowledged upload was deleted (DELETE %s)", u)
+			}
+		}
+	}
+	for _, sg := range st.Segments {
+		if _, err := b.bucket.Object(sg.Name).Attrs(ctx); err != nil {
+			t.Fatalf("segment %s of the acknowledged upload: %v", sg.Name, err)
 		}
 	}
 }
@@ -466,9 +478,25 @@ func TestSessionURIRedactedInErrors(t *testing.T) {
 	}
 	check(what, err)
 	_ = w.Close()
-	// Cancel of an upload whose session the placeholder records.
+	// Cancel of an upload whose placeholder records a session (as an
+	// older version of the backend wrote it).
 	fail.Store(false)
 	startUpload(t, ctx, d, "/s2", seeded(t, 256<<10+10))
+	b := driver.BackendOf(d).(*backend)
+	data, gen, err := b.readPlaceholder(ctx, "/s2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, tail, err := decodeState(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Session, err = b.createSession(ctx, b.sessionObject("/s2", st.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.writePlaceholder(ctx, "/s2", st, tail, storage.Conditions{GenerationMatch: gen}); err != nil {
+		t.Fatal(err)
+	}
 	w2, err := d.Writer(ctx, "/s2", true)
 	if err != nil {
 		t.Fatal(err)

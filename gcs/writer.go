@@ -33,9 +33,18 @@ type uploadState struct {
 	ID string `json:"id"`
 	// Mode is the upload mode the upload began with; a resume keeps it.
 	Mode string `json:"mode"`
-	// Session is the resumable session URI, "" before the first chunk.
+	// Session is the resumable session URI, "" when no session is open.
+	// A placeholder written by this version records none: a writer
+	// finalises its own session at Close (see Segments). One written by an
+	// older version may record the session of the whole upload.
 	Session string `json:"session,omitempty"`
-	// Offset is how many bytes the session or the parts hold.
+	// SegBase is the offset in the upload where Session's object begins.
+	SegBase int64 `json:"segbase,omitempty"`
+	// Segments are the finalised session objects (resumable mode), in
+	// order; together they hold the first Offset bytes of the upload.
+	Segments []segment `json:"segments,omitempty"`
+	// Offset is how many bytes the segments and session, or the parts,
+	// hold.
 	Offset int64 `json:"offset"`
 	// Parts is how many composite parts are stored.
 	Parts int `json:"parts,omitempty"`
@@ -43,10 +52,21 @@ type uploadState struct {
 	CRC uint32 `json:"crc"`
 	// Created is when the upload began (Unix seconds), for PurgeUploads.
 	Created int64 `json:"created"`
+	// Cancelling is set by a Cancel (or PurgeUploads) before it removes
+	// anything: a resume that finds it finishes the removal and reports
+	// ErrNotFound, so a Cancel killed midway leaves nothing that resumes
+	// with parts or segments missing.
+	Cancelling bool `json:"cancelling,omitempty"`
 	// Gens says which claim stored which composite parts: part n was
 	// stored under the claim G of the last range whose From is at most n,
 	// by the writer that began the upload (claim 0) below the first range.
 	Gens []partGen `json:"gens,omitempty"`
+}
+
+// segment is a finalised session object of a resumable upload.
+type segment struct {
+	Name string `json:"name"`
+	Size int64  `json:"size"`
 }
 
 // partGen is the first part stored under a claim of the upload.
@@ -116,6 +136,10 @@ type writer struct {
 	finished bool  // committed or cancelled
 	changed  bool  // bytes were written or sent since the writer opened
 
+	// ownSession is set while st.Session is a session this writer opened
+	// (not one an older version of the backend recorded).
+	ownSession bool
+
 	// resumed is set for a writer of an existing upload: before it stores
 	// anything it claims the placeholder (claim).
 	resumed  bool
@@ -134,6 +158,14 @@ func (b *backend) Writer(ctx context.Context, p string, append bool) (driver.Fil
 			st, tail, err := decodeState(data)
 			if err != nil {
 				return nil, err
+			}
+			if st.Cancelling {
+				// A Cancel was killed midway: finish it.
+				w := &writer{b: b, ctx: ctx, path: p, st: *st, gen: gen, finished: true}
+				if err := w.cleanup(context.WithoutCancel(ctx), true); err != nil {
+					return nil, err
+				}
+				return nil, driver.Errorf(driver.KindNotFound, "the upload was cancelled")
 			}
 			w := &writer{b: b, ctx: ctx, path: p, st: *st, gen: gen, resumed: true}
 			if err := w.start(tail); err != nil {
@@ -333,7 +365,7 @@ func (w *writer) sendNow(data []byte) error {
 		if err := w.ensureSession(w.ctx); err != nil {
 			return err
 		}
-		if _, err := w.b.sendChunk(w.ctx, w.st.Session, data, w.st.Offset, -1); err != nil {
+		if _, err := w.b.sendChunk(w.ctx, w.st.Session, data, w.st.Offset-w.st.SegBase, -1); err != nil {
 			return err
 		}
 	}
@@ -365,22 +397,57 @@ func (w *writer) checkOwner(ctx context.Context) error {
 	return nil
 }
 
+// ensureSession opens this writer's own session, for the bytes from
+// st.Offset on, unless a session (its own, or one an older version of the
+// backend recorded in the placeholder) is open. Sessions are created only
+// before the first chunk, when st.Offset is still the writer's base.
 func (w *writer) ensureSession(ctx context.Context) error {
 	if w.st.Session != "" {
 		return nil
 	}
-	uri, err := w.b.createSession(ctx, w.b.sessionObject(w.path, w.st.ID))
+	uri, err := w.b.createSession(ctx, w.b.segmentObject(w.path, w.st.ID))
 	if err != nil {
 		return err
 	}
-	w.st.Session = uri
+	w.st.Session, w.st.SegBase, w.ownSession = uri, w.st.Offset, true
 	return nil
 }
 
-// sessionObject is the hidden object a resumable session of upload id of p
-// finalises into; Commit checks it and then publishes it at p.
+// sessionObject is the hidden object the session of a whole upload, as an
+// older version of the backend recorded it, finalises into.
 func (b *backend) sessionObject(p, id string) string {
 	return b.partsPrefix(p, id) + "session"
+}
+
+// segmentObject names a new segment of upload id of p: the hidden object
+// one writer's session finalises into.
+func (b *backend) segmentObject(p, id string) string {
+	return b.partsPrefix(p, id) + "seg-" + newID()
+}
+
+// finishSession finalises the open session with tail as its last chunk
+// and records its object as the upload's next segment. It returns the
+// object resource; when that is the path itself (a session of an old
+// version of the backend, created for the path), nothing is recorded.
+func (w *writer) finishSession(ctx context.Context, tail []byte) (*objectResource, error) {
+	size := w.st.Offset + int64(len(tail)) - w.st.SegBase
+	obj, err := w.b.sendChunk(ctx, w.st.Session, tail, w.st.Offset-w.st.SegBase, size)
+	if err != nil {
+		return nil, err
+	}
+	if obj == nil {
+		return nil, driver.Errorf(driver.KindCorrupt, "the resumable session was not finalised")
+	}
+	if obj.Name == w.b.key(w.path) {
+		return obj, nil
+	}
+	if obj.Size != "" && obj.Size != fmt.Sprint(size) {
+		return nil, driver.Errorf(driver.KindCorrupt, "the session's object has %s bytes, want %d (another writer of this upload wrote at the same time?)", obj.Size, size)
+	}
+	w.st.Segments = append(w.st.Segments, segment{Name: obj.Name, Size: size})
+	w.st.Offset += int64(len(tail))
+	w.st.Session, w.st.SegBase, w.ownSession = "", 0, false
+	return obj, nil
 }
 
 // sendPart is the resumable mode's sink: part n goes to the session at its
@@ -395,7 +462,7 @@ func (w *writer) sendPart(ctx context.Context, p chunk.Part) (struct{}, error) {
 	if err := w.ensureSession(ctx); err != nil {
 		return struct{}{}, err
 	}
-	start := w.base + int64(p.Number-1)*w.b.chunk
+	start := w.base - w.st.SegBase + int64(p.Number-1)*w.b.chunk
 	_, err := w.b.sendChunk(ctx, w.st.Session, p.Data, start, -1)
 	return struct{}{}, err
 }
@@ -532,6 +599,17 @@ func (w *writer) Close() error {
 	if !w.changed {
 		return w.closeUnchanged()
 	}
+	if w.st.Mode != ModeComposite && w.ownSession {
+		// This writer's session ends here, tail included: what a later
+		// process resumes is exactly what the placeholder records, never
+		// a session that chunks sent after this Close (by a writer killed
+		// before its own Close) moved past it.
+		if _, err := w.finishSession(w.ctx, tail); err != nil {
+			w.failed = true
+			return err
+		}
+		tail = nil
+	}
 	gen, err := w.b.writePlaceholder(w.ctx, w.path, &w.st, tail, storage.Conditions{GenerationMatch: w.gen})
 	if err != nil {
 		if errors.Is(err, driver.ErrConflict) || errors.Is(err, driver.ErrNotFound) {
@@ -614,7 +692,7 @@ func (w *writer) commit(ctx context.Context) error {
 	total := w.st.Offset + int64(len(tail))
 	folder := w.b.partsPrefix(w.path, w.st.ID)
 	switch {
-	case w.st.Session == "" && w.st.Parts == 0:
+	case w.st.Session == "" && w.st.Parts == 0 && len(w.st.Segments) == 0:
 		// Small upload: one request, checked by CRC32C: the service
 		// refuses a body whose CRC32C differs, and nothing is published.
 		if _, err := w.b.putObject(ctx, key, tail, w.st.CRC, storage.Conditions{}); err != nil {
@@ -658,7 +736,35 @@ func (w *writer) commit(ctx context.Context) error {
 		}
 		composed = true
 	default:
-		obj, err := w.b.sendChunk(ctx, w.st.Session, tail, w.st.Offset, total)
+		if err := w.commitResumable(ctx, tail, total, key, folder); err != nil {
+			return err
+		}
+	}
+	w.finished = true
+	_ = w.b.deleteIfGeneration(context.WithoutCancel(ctx), w.b.placeholderKey(w.path), w.gen)
+	return nil
+}
+
+// commitResumable assembles a resumable upload and publishes it: the
+// segments earlier writers finalised, then this writer's session (finalised
+// now, with the tail as its last chunk) or else the tail as one more
+// segment, composed into a hidden object of this Commit alone, checked,
+// and only then published. The segments stay until publication (the
+// placeholder records them, and a resumed writer retries the Commit with
+// them); intermediates are deleted either way.
+func (w *writer) commitResumable(ctx context.Context, tail []byte, total int64, key, folder string) error {
+	published := false
+	defer func() {
+		cctx := context.WithoutCancel(ctx)
+		if published {
+			_ = w.b.deletePrefix(cctx, folder)
+		} else {
+			_ = w.b.deletePrefix(cctx, folder+intermediatePrefix)
+		}
+	}()
+	switch {
+	case w.st.Session != "":
+		obj, err := w.finishSession(ctx, tail)
 		if err != nil {
 			return err
 		}
@@ -668,22 +774,36 @@ func (w *writer) commit(ctx context.Context) error {
 			if obj.Size != "" && obj.Size != fmt.Sprint(total) || obj.CRC32C != "" && obj.CRC32C != crcString(w.st.CRC) {
 				return driver.Errorf(driver.KindCorrupt, "finalised object has %s bytes and CRC32C %s, want %d and %s", obj.Size, obj.CRC32C, total, crcString(w.st.CRC))
 			}
-			break
+			published = true
+			return nil
 		}
-		// The session finalised the hidden object the session was
-		// created for (sessionObject); it is checked, then published.
-		cctx := context.WithoutCancel(ctx)
-		defer func() { _ = classify(w.b.bucket.Object(obj.Name).Delete(cctx)) }()
-		attrs, err := w.b.bucket.Object(obj.Name).Attrs(ctx)
-		if err != nil {
-			return classify(err)
-		}
-		if err := w.publish(ctx, attrs, total, key); err != nil {
+	case len(tail) > 0:
+		name := w.b.segmentObject(w.path, w.st.ID)
+		if err := w.b.putPart(ctx, name, tail, partCRC(tail)); err != nil {
 			return err
 		}
+		w.st.Segments = append(w.st.Segments, segment{Name: name, Size: int64(len(tail))})
+		w.st.Offset += int64(len(tail))
 	}
-	w.finished = true
-	_ = w.b.deleteIfGeneration(context.WithoutCancel(ctx), w.b.placeholderKey(w.path), w.gen)
+	names := make([]string, len(w.st.Segments))
+	for i, sg := range w.st.Segments {
+		names[i] = sg.Name
+	}
+	var attrs *storage.ObjectAttrs
+	var err error
+	if len(names) == 1 {
+		attrs, err = w.b.bucket.Object(names[0]).Attrs(ctx)
+		err = classify(err)
+	} else {
+		attrs, err = w.b.compose(ctx, folder, names, folder+intermediatePrefix+"final-"+newID())
+	}
+	if err != nil {
+		return err
+	}
+	if err := w.publish(ctx, attrs, total, key); err != nil {
+		return err
+	}
+	published = true
 	return nil
 }
 
@@ -726,22 +846,34 @@ func (w *writer) Cancel(ctx context.Context) error {
 	return w.cleanup(ctx, true)
 }
 
-// cleanup cancels the session, deletes the parts and, if placeholder is
-// true, the placeholder when it still records this upload: at this
-// writer's generation, or at a later one that another resume of the same
-// upload (same ID) saved, whose session is cancelled too. Without that, a
-// Cancel by a writer that resumed before another resume's Close would
-// leave a placeholder that promises a Size whose session and parts are
-// gone. A placeholder of another upload stays.
+// cleanup cancels the session, deletes the parts and segments and, if
+// placeholder is true, the placeholder when it still records this upload:
+// at this writer's generation, or at a later one that another resume of
+// the same upload (same ID) saved, whose session is cancelled too. Without
+// that, a Cancel by a writer that resumed before another resume's Close
+// would leave a placeholder that promises a Size whose session and parts
+// are gone. A placeholder of another upload stays.
+//
+// With placeholder true, the placeholder is first marked Cancelling (on
+// the condition that it is still the generation read), so a process killed
+// before the end leaves an upload that the next resume, or PurgeUploads,
+// finishes removing, never one that resumes with parts missing.
 func (w *writer) cleanup(ctx context.Context, placeholder bool) error {
 	var errs []error
 	sessions := []string{w.st.Session}
 	gen := w.gen
 	if placeholder {
-		if cur, g, err := w.b.readState(ctx, w.path); err == nil && cur.ID == w.st.ID && g != w.gen {
+		if cur, g, err := w.b.readState(ctx, w.path); err == nil && cur.ID == w.st.ID {
 			gen = g
 			if cur.Session != w.st.Session {
 				sessions = append(sessions, cur.Session)
+			}
+			if !cur.Cancelling {
+				mark := *cur
+				mark.Cancelling = true
+				if ng, err := w.b.writePlaceholder(ctx, w.path, &mark, nil, storage.Conditions{GenerationMatch: g}); err == nil {
+					gen = ng
+				}
 			}
 		}
 	}

@@ -57,7 +57,7 @@ func FromParams(ctx context.Context, params driver.Params) (driver.Driver, error
 	if err := driver.Decode(Name, params, &c); err != nil {
 		return nil, err
 	}
-	return New(ctx, c)
+	return openConfig(ctx, c)
 }
 
 var (
@@ -68,10 +68,17 @@ var (
 // New opens the backend with c, completed by driver.Fill: zero fields take
 // their defaults (a zero MaxSize means 1 GiB), and bounds are checked as
 // FromParams checks them.
-func New(_ context.Context, c Config) (driver.Driver, error) {
+func New(ctx context.Context, c Config) (driver.Driver, error) {
 	if err := driver.Fill(Name, &c); err != nil {
 		return nil, err
 	}
+	return openConfig(ctx, c)
+}
+
+// openConfig opens the backend with a complete c: decoded by FromParams (where a
+// zero given as a parameter, such as maxretries 0, stays zero) or filled
+// by New.
+func openConfig(_ context.Context, c Config) (driver.Driver, error) {
 	if err := c.Validate(); err != nil {
 		return nil, driver.ConfigError(Name, "%s", err)
 	}

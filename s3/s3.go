@@ -53,7 +53,7 @@ func FromParams(ctx context.Context, params driver.Params) (driver.Driver, error
 	if err := driver.Decode(driverName, params, &c); err != nil {
 		return nil, err
 	}
-	return New(ctx, c)
+	return openConfig(ctx, c)
 }
 
 // New opens an s3 driver with c, completed by driver.Fill: zero fields
@@ -66,6 +66,13 @@ func New(ctx context.Context, c Config) (driver.Driver, error) {
 	if err := driver.Fill(driverName, &c); err != nil {
 		return nil, err
 	}
+	return openConfig(ctx, c)
+}
+
+// openConfig opens the backend with a complete c: decoded by FromParams (where a
+// zero given as a parameter, such as maxretries 0, stays zero) or filled
+// by New.
+func openConfig(ctx context.Context, c Config) (driver.Driver, error) {
 	b, err := newBackend(ctx, &c)
 	if err != nil {
 		// Name the driver, as driver.Decode's errors do.
