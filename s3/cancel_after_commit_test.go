@@ -49,3 +49,32 @@ func TestCancelAfterFailedCommitThenClose(t *testing.T) {
 		}
 	})
 }
+
+// TestCommitEmptyMultipartUpload: Commit of an upload that has a multipart
+// upload but no part and no tail (a resume lowered its state to none after
+// a kill mid-Close) puts the empty object and aborts the upload: S3 refuses
+// to complete one without parts (versitygw: MalformedXML).
+func TestCommitEmptyMultipartUpload(t *testing.T) {
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		ctx := t.Context()
+		d, b := srv.open(t, ctx, nil)
+		fw, err := b.Writer(ctx, "/empty/blob", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := fw.(*writer)
+		if id, err := w.ensureUpload(ctx); err != nil || id == "" {
+			t.Fatalf("ensureUpload: %q, %v", id, err)
+		}
+		if err := w.Commit(ctx); err != nil {
+			t.Fatalf("Commit: %v", err)
+		}
+		_ = w.Close()
+		if got, err := d.GetContent(ctx, "/empty/blob"); err != nil || len(got) != 0 {
+			t.Fatalf("GetContent: %d bytes, %v; want an empty object", len(got), err)
+		}
+		if left, err := leftoverUploads(ctx, d); err != nil || len(left) != 0 {
+			t.Errorf("left behind: %v, %v", left, err)
+		}
+	})
+}

@@ -385,21 +385,25 @@ func (b *backend) createUpload(ctx context.Context, key string, withChecksum boo
 }
 
 // abortSettle is how often, and after which pauses, abortUploadSettled
-// looks again for an upload it aborted (about 1.6 s in all).
+// looks again for an upload it aborted: about 10 s in all, longer than a
+// part request the client cancelled keeps running on a loaded server.
 var abortSettle = []time.Duration{20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond,
-	200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}
+	200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, time.Second, time.Second,
+	time.Second, time.Second, time.Second, time.Second, time.Second, time.Second, time.Second}
 
 // abortUploadSettled aborts an upload whose part uploads were just
 // cancelled, and aborts it again while it is still listed. A cancelled
 // request may still be running on the server, and a part it stores after
 // the abort brings the upload back (versitygw) or leaves a ghost in the
 // listing (MinIO); S3 documents that an upload may need more than one
-// abort.
+// abort. An upload still listed after the last pause is an error that
+// says so: the caller must not report it removed.
 func (b *backend) abortUploadSettled(ctx context.Context, key, uploadID string) error {
 	if err := b.abortUpload(ctx, key, uploadID); err != nil {
 		return err
 	}
-	for _, pause := range abortSettle {
+	var waited time.Duration
+	for i := 0; ; i++ {
 		out, err := b.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{
 			Bucket: aws.String(b.bucket), Prefix: aws.String(key),
 		})
@@ -413,14 +417,17 @@ func (b *backend) abortUploadSettled(ctx context.Context, key, uploadID string) 
 		if !listed {
 			return nil
 		}
-		if err := chunk.Sleep(ctx, pause); err != nil {
+		if i == len(abortSettle) {
+			return driver.Errorf(driver.KindUnavailable, "the multipart upload is still listed %v after it was aborted (%d aborts); a resume or PurgeUploads removes it", waited.Round(time.Millisecond), i+1)
+		}
+		if err := chunk.Sleep(ctx, abortSettle[i]); err != nil {
 			return err
 		}
+		waited += abortSettle[i]
 		if err := b.abortUpload(ctx, key, uploadID); err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
 func (b *backend) abortUpload(ctx context.Context, key, uploadID string) error {
@@ -966,7 +973,7 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 				}
 				return removed, err
 			}
-			if aws.ToTime(o.LastModified).After(cutoff) {
+			if aws.ToTime(o.LastModified).After(cutoff) && !st.cancel { // a Cancel killed midway goes at any age
 				if st.uploadID != "" {
 					keep[st.uploadID] = true
 				}

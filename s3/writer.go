@@ -33,6 +33,7 @@ const (
 	metaPending = "stowage-pending"   // the lowest part still uploading when the state was written
 	metaWrite   = "stowage-write"     // the id of the write that stored this version
 	metaFinal   = "stowage-final"     // the ETag the object gets from the Complete that Commit began
+	metaCancel  = "stowage-cancel"    // "1": a Cancel began; a resume or PurgeUploads finishes it
 )
 
 // stateNonce is the number of random bytes after the tail in a state
@@ -65,6 +66,7 @@ type uploadState struct {
 	tailCRC  uint32
 	write    string // the id of the write that stored it (metaWrite)
 	final    string // the ETag of the object a Commit began to complete (metaFinal)
+	cancel   bool   // a Cancel began removing the upload (metaCancel)
 	etag     string // of the state object; not part of its content
 	lowered  bool   // getState fell back below the stored state
 }
@@ -88,6 +90,7 @@ func parseState(m map[string]string) (uploadState, error) {
 	st.uploadID = meta(m, metaUpload)
 	st.write = meta(m, metaWrite)
 	st.final = meta(m, metaFinal)
+	st.cancel = meta(m, metaCancel) == "1"
 	next, err1 := strconv.Atoi(meta(m, metaNext))
 	chunkSize, err2 := strconv.ParseInt(meta(m, metaChunk), 10, 64)
 	tailLen, err3 := strconv.ParseInt(meta(m, metaTailLen), 10, 64)
@@ -124,6 +127,9 @@ func (st uploadState) metadata() map[string]string {
 	if st.final != "" {
 		m[metaFinal] = st.final
 	}
+	if st.cancel {
+		m[metaCancel] = "1"
+	}
 	return m
 }
 
@@ -138,6 +144,24 @@ func (st uploadState) metadata() map[string]string {
 func (b *backend) markFinal(ctx context.Context, key string, st uploadState, final string) (string, error) {
 	// Commit resumed from this state, so every part it names has landed.
 	st.final, st.pending = final, st.next
+	return b.rewriteState(ctx, key, st)
+}
+
+// markCancel records in the state object st (as read, with its ETag) that
+// a Cancel began, before the Cancel aborts anything: a process killed
+// midway leaves a state that the next resume (which then finishes the
+// removal and reports ErrNotFound) or PurgeUploads (at any age) removes,
+// never an upload that resumes with its parts gone, nor one that no state
+// names. It returns the state object's new ETag.
+func (b *backend) markCancel(ctx context.Context, key string, st uploadState) (string, error) {
+	st.cancel = true
+	return b.rewriteState(ctx, key, st)
+}
+
+// rewriteState replaces the metadata of the state object key with st's: a
+// server-side copy onto itself, on the condition that it is still the
+// version st was read from (st.etag).
+func (b *backend) rewriteState(ctx context.Context, key string, st uploadState) (string, error) {
 	in := &s3.CopyObjectInput{
 		Bucket:            aws.String(b.bucket),
 		Key:               aws.String(key),
@@ -184,7 +208,7 @@ func (b *backend) getState(ctx context.Context, key, skey string) (uploadState, 
 	defer out.Body.Close()
 	st, err := parseState(out.Metadata)
 	st.etag = aws.ToString(out.ETag)
-	if err != nil {
+	if err != nil || st.cancel {
 		return st, nil, err
 	}
 	tail := make([]byte, st.tailLen)
@@ -277,6 +301,13 @@ func (b *backend) partsBetween(ctx context.Context, key, id string, from, to int
 // but its removal of the state object was lost (see markFinal).
 func (b *backend) resumeState(ctx context.Context, key, skey string) (uploadState, []byte, error) {
 	st, tail, err := b.resumeRecorded(ctx, key, skey)
+	if err == nil && st.cancel {
+		// A Cancel was killed midway: finish it.
+		if err := b.finishCancel(ctx, key, skey, st); err != nil {
+			return uploadState{}, nil, err
+		}
+		return uploadState{}, nil, driver.Errorf(driver.KindNotFound, "the upload was cancelled")
+	}
 	if err != nil || st.final == "" {
 		return st, tail, err
 	}
@@ -294,6 +325,31 @@ func (b *backend) resumeState(ctx context.Context, key, skey string) (uploadStat
 		return uploadState{}, nil, driver.Errorf(driver.KindNotFound, "the upload was committed")
 	}
 	return st, tail, nil
+}
+
+// finishCancel ends the removal a Cancel marked in st (the state object
+// skey of the upload of key): it aborts the upload, waiting until it is no
+// longer listed, and then deletes the state object if it is still the
+// version st was read from.
+func (b *backend) finishCancel(ctx context.Context, key, skey string, st uploadState) error {
+	if st.uploadID != "" {
+		if err := b.abortUploadSettled(ctx, key, st.uploadID); err != nil {
+			return err
+		}
+	}
+	cur, err := b.headState(ctx, skey)
+	switch {
+	case errors.Is(err, driver.ErrNotFound):
+		return nil
+	case err != nil && !errors.Is(err, driver.ErrCorrupt):
+		return err
+	case cur.etag != st.etag:
+		return nil // a newer writer's state by now
+	}
+	if err := b.deleteObject(ctx, skey); err != nil && !errors.Is(err, driver.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // resumeRecorded returns the state and tail that the state object records.
@@ -1086,6 +1142,19 @@ func (w *writer) commit(ctx context.Context) error {
 			}
 			parts = append(parts, w.b.completedPart(n, r.etag, r.sum))
 		}
+		if len(parts) == 0 {
+			// An empty upload that has a multipart upload (a resume
+			// lowered its state to no part): S3 completes none without
+			// parts (MalformedXML), so the empty object is put, and the
+			// upload aborted.
+			if _, err := w.b.client.PutObject(ctx, w.b.putInput(w.key, nil, w.b.partChecksum(nil))); err != nil {
+				return w.b.classify(err)
+			}
+			if err := w.b.abortUploadSettled(ctx, w.key, id); err != nil {
+				return &driver.Error{Kind: driver.KindOf(err), Detail: "committed, but the empty multipart upload was not aborted", Err: err}
+			}
+			break
+		}
 		if final, ok := multipartETag(parts); ok && st.etag != "" {
 			etag, err := w.b.markFinal(ctx, w.skey, st, final)
 			if err != nil {
@@ -1140,18 +1209,30 @@ func (w *writer) listParts(ctx context.Context, id string, upTo int) ([]types.Co
 	return parts, nil
 }
 
-// Cancel implements driver.FileWriter: it stops the parts in flight, aborts
-// the multipart upload and removes the state object (unless a newer writer
-// owns it by now).
+// Cancel implements driver.FileWriter: it stops the parts in flight, marks
+// the state object (see markCancel), aborts the multipart upload and waits
+// until the service no longer lists it, and only then removes the state
+// object (unless a newer writer owns it by now). A Cancel that returns nil
+// removed everything; one that fails leaves the marked state, which the
+// next resume or PurgeUploads finishes removing.
 func (w *writer) Cancel(ctx context.Context) error {
 	w.ended, w.lastCommitErr = true, nil
 	w.b.tails.take(w.skey)
 	w.up.Abort()
 	var errs []error
 	st, err := w.b.headState(ctx, w.skey)
+	own := err == nil && st.token == w.token
 	switch {
-	case err == nil && st.token == w.token:
-		errs = append(errs, w.b.deleteObject(ctx, w.skey))
+	case own && !st.cancel:
+		etag, merr := w.b.markCancel(ctx, w.skey, st)
+		switch {
+		case merr == nil:
+			st.etag = etag
+		case errors.Is(merr, driver.ErrConflict):
+			own = false // replaced in between: that state is not this upload's
+		default:
+			errs = append(errs, merr)
+		}
 	case err != nil && !errors.Is(err, driver.ErrNotFound) && !errors.Is(err, driver.ErrCorrupt):
 		errs = append(errs, err)
 	}
@@ -1163,5 +1244,23 @@ func (w *writer) Cancel(ctx context.Context) error {
 	case id != "":
 		errs = append(errs, w.b.abortUploadSettled(ctx, w.key, id))
 	}
-	return errors.Join(errs...)
+	if own && st.uploadID != "" && st.uploadID != id {
+		errs = append(errs, w.b.abortUploadSettled(ctx, w.key, st.uploadID))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err // the marked state stays: a resume or PurgeUploads finishes
+	}
+	if own {
+		cur, err := w.b.headState(ctx, w.skey)
+		switch {
+		case errors.Is(err, driver.ErrNotFound):
+		case err != nil && !errors.Is(err, driver.ErrCorrupt):
+			return err
+		case cur.etag == st.etag || cur.token == w.token:
+			if err := w.b.deleteObject(ctx, w.skey); err != nil && !errors.Is(err, driver.ErrNotFound) {
+				return err
+			}
+		}
+	}
+	return nil
 }
