@@ -46,12 +46,11 @@
 // ErrConflict (each chunk, Close and Commit check the generation). A new
 // Writer that loses that race (an older writer's Close came first) fails
 // with ErrConflict and leaves the upload alone. Close persists everything
-// in the placeholder: a JSON state line (upload id, mode, session URI,
-// committed offset, part count, running CRC32C) and the tail, the bytes
-// accepted but not yet sent. Writer(path, true), in any process, reads it
-// and resumes with the exact Size: the next chunk goes to the session at
-// the persisted offset (or becomes the next part). Nothing is visible until
-// Commit.
+// in the placeholder: a JSON state line (upload id, mode, segments or part
+// count, committed offset, running CRC32C) and the tail, the bytes accepted
+// but not yet sent. Writer(path, true), in any process, reads it and
+// resumes with the exact Size: the next chunk opens a new session (or
+// becomes the next part). Nothing is visible until Commit.
 //
 // Two resumes of one upload may overlap (a registry's status request and
 // a PATCH, or a PATCH that its client retried on another replica while the
@@ -69,20 +68,26 @@
 // names (<n>-<generation in hex>) and the state records which claim stored
 // which parts ("gens"), so a part of a fenced writer that was already in
 // flight never replaces the winner's part of that number. In resumable
-// mode one session takes one byte stream: a chunk the fenced writer sent
-// before the newer one resumed stays in the session, so the newer writer's
-// chunk at that offset is refused, or (fake-gcs-server appends blindly)
-// its Commit fails its check with ErrCorrupt; nothing mixed is published
-// either way. A Close that finds the placeholder gone or naming another
+// mode every writer sends to a session of its own, so a fenced writer's
+// chunks never reach the winner's session. A Close that finds the placeholder gone or naming another
 // upload cleans up its session and parts. Cancel by either resume removes
 // the upload, also when the other one saved it since.
 //
 // Two upload modes share that state and the chunk engine (package chunk):
 //
-//   - resumable: one resumable session per upload, chunks of chunksize sent
-//     one at a time (a session takes them in order). The session writes a
-//     hidden object ~stowage/parts/<path>/~<id>/session; Commit sends the
-//     tail as the final chunk, which finalises it.
+//   - resumable: one resumable session per writer, chunks of chunksize sent
+//     one at a time (a session takes them in order). A writer that sent a
+//     chunk finalises its session at Close, with the tail as the last
+//     chunk, into a hidden segment object ~stowage/parts/<path>/~<id>/seg-<x>
+//     that the placeholder then records (a writer that sent no chunk keeps
+//     its tail in the placeholder). A session is never left ahead of the
+//     placeholder: a process killed after a Close, while sending more,
+//     leaves a session that no placeholder names (the service drops it
+//     after a week), and the next resume starts exactly where that Close
+//     ended. Commit finalises the writer's session (or stores the tail as a
+//     segment) and composes the segments into a hidden object, as the
+//     composite mode composes parts. The cost is one finalising request per
+//     Close that sent data, and one compose per Commit of several segments.
 //   - composite (parallel composite upload): each chunk becomes a hidden
 //     temporary object ~stowage/parts/<path>/~<id>/<n>, up to maxconcurrency
 //     in flight, each sent in one request with its CRC32C. Commit uploads
@@ -118,8 +123,11 @@
 // answered 308 with a Range): only what the session did not persist is sent
 // again. The normal path never sends a status query.
 //
-// Cancel aborts the parts in flight, cancels the session (DELETE on its URI),
-// deletes the parts and the placeholder. [driver.UploadPurger] removes
+// Cancel aborts the parts in flight, marks the placeholder cancelling, cancels
+// the session (DELETE on its URI), deletes the parts and segments, and then
+// the placeholder. A process killed in between leaves the marked
+// placeholder: the next Writer(path, true) finishes the removal and reports
+// ErrNotFound, and PurgeUploads removes it at any age. [driver.UploadPurger] removes
 // uploads started longer ago than a given age, and orphaned parts.
 //
 // A session URI is a bearer credential: whoever holds it can send data to

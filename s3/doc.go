@@ -162,9 +162,14 @@
 // with the writer's context (a create the server carried out must be known,
 // or nothing could abort it), but a Write, Close or Cancel whose context
 // ends does not wait for it: the abort of what it creates then follows in
-// the background. Cancel aborts the
-// multipart upload, again while it is still listed (a cancelled part request
-// may still be running on the server), and removes the state object.
+// the background. Cancel first marks the state object (a metadata rewrite,
+// conditional on the version it read), then aborts the multipart upload,
+// again while it is still listed (a cancelled part request may still be
+// running on the server; after about 10 s Cancel gives up with an error
+// that says the upload is left), and removes the state object last. A
+// process killed in between leaves the marked state: the next
+// Writer(path, true) finishes the removal and reports ErrNotFound, and
+// PurgeUploads removes it at any age.
 //
 // Append to a committed object starts a new multipart upload whose first
 // parts are ranged UploadPartCopy requests of the object's whole chunks
