@@ -512,7 +512,44 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 	return n, nil
 }
 
+// ListUploads implements driver.UploadLister: it reports what
+// PurgeUploads(ctx, olderThan) would remove now, without removing anything:
+// the uploads whose marker was last written more than olderThan ago, each
+// with the bytes its marker records (-1 for an unreadable marker).
+func (b *backend) ListUploads(ctx context.Context, olderThan time.Duration, fn func(driver.UploadInfo) error) error {
+	cutoff := time.Now().Add(-olderThan)
+	pager := b.cont.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: to.Ptr(b.prefix + markerFolder + "/")})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return classify(err)
+		}
+		for _, it := range page.Segment.BlobItems {
+			if it.Properties == nil || it.Properties.LastModified == nil || it.Properties.LastModified.After(cutoff) {
+				continue
+			}
+			p := "/" + strings.TrimPrefix(*it.Name, b.prefix+markerFolder+"/")
+			if !driver.ValidPath(p) {
+				continue
+			}
+			u := driver.UploadInfo{Path: p, ID: "unreadable marker", Started: *it.Properties.LastModified, Size: -1}
+			m, st, err := readMarker(ctx, b.cont.NewBlockBlobClient(*it.Name))
+			switch {
+			case isNotFound(err), err == nil && strings.Trim(string(st.etag), `"`) != strings.Trim(string(deref(it.Properties.ETag, "")), `"`):
+				continue // ended or written since the listing
+			case err == nil:
+				u.ID, u.Size = m.Session, m.BaseSize+m.Bytes
+			}
+			if err := fn(u); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 var (
 	_ driver.FlatLister   = (*backend)(nil)
 	_ driver.UploadPurger = (*backend)(nil)
+	_ driver.UploadLister = (*backend)(nil)
 )

@@ -260,8 +260,33 @@ func testPurgeUploadsAge(t T, e *env) {
 		t.Errorf("PurgeUploads(1h) removed %d uploads, all younger than a second", n)
 	}
 	e.resumable(oldP, 1000, "after PurgeUploads(1h)")
+	lister, canList := pu.(driver.UploadLister)
+	if canList {
+		if got := e.listUploads(lister, time.Hour); len(got) != 0 {
+			t.Errorf("ListUploads(1h) lists %v; every upload is younger than a second", got)
+		}
+	}
 	time.Sleep(purgeWait)
 	start(youngP, 2000)
+	if canList {
+		// What a purge with the limit would remove: the old upload, not
+		// the young one.
+		got := e.listUploads(lister, purgeAge)
+		if len(got) == 0 {
+			t.Errorf("ListUploads(%v) lists nothing; an upload was %v old", purgeAge, purgeWait)
+		}
+		for _, u := range got {
+			if u.Path == youngP {
+				t.Errorf("ListUploads(%v) lists %s, started just now", purgeAge, youngP)
+			}
+			if u.Path == oldP && u.Size >= 0 && u.Size != 1000 {
+				t.Errorf("ListUploads(%v) says %s holds %d bytes; a Close acknowledged 1000", purgeAge, oldP, u.Size)
+			}
+			if u.Started.IsZero() || time.Since(u.Started) < purgeAge {
+				t.Errorf("ListUploads(%v) lists %+v, started %v ago", purgeAge, u, time.Since(u.Started))
+			}
+		}
+	}
 	n, err := pu.PurgeUploads(e.ctx, purgeAge)
 	if err != nil {
 		t.Fatalf("PurgeUploads(%v): %v", purgeAge, err)
@@ -270,6 +295,13 @@ func testPurgeUploadsAge(t T, e *env) {
 		t.Errorf("PurgeUploads(%v) removed %d uploads; one was %v old", purgeAge, n, purgeWait)
 	}
 	e.resumable(youngP, 2000, sprintf("after PurgeUploads(%v) (the upload was younger)", purgeAge))
+	if canList {
+		for _, u := range e.listUploads(lister, 0) {
+			if u.Path == oldP {
+				t.Errorf("ListUploads(0) after PurgeUploads(%v) still lists %+v", purgeAge, u)
+			}
+		}
+	}
 	w, err := e.d.Writer(e.ctx, oldP, true)
 	if err == nil {
 		t.Errorf("PurgeUploads(%v) left an upload of %d bytes started %v before", purgeAge, w.Size(), purgeWait)
@@ -285,6 +317,20 @@ func testPurgeUploadsAge(t T, e *env) {
 	_ = w.Close()
 	e.gone(youngP)
 	e.gone(oldP)
+}
+
+// listUploads returns what l.ListUploads(olderThan) reports, paths made
+// relative to the case's root like e.p's.
+func (e *env) listUploads(l driver.UploadLister, olderThan time.Duration) []driver.UploadInfo {
+	e.t.Helper()
+	var out []driver.UploadInfo
+	if err := l.ListUploads(e.ctx, olderThan, func(u driver.UploadInfo) error {
+		out = append(out, u)
+		return nil
+	}); err != nil {
+		e.t.Fatalf("ListUploads(%v): %v", olderThan, err)
+	}
+	return out
 }
 
 // resumable fails the case unless the upload at p resumes with size bytes.

@@ -162,6 +162,7 @@ func TestCatchesBrokenBackends(t *testing.T) {
 		{"sizes cut to 32 bits", faults{size32: true}, "^prefix/SizesPast2GiB$", []string{"prefix/SizesPast2GiB"}},
 		{"purge ignores the age limit", faults{purgeIgnoresAge: true}, "^prefix/PurgeUploadsAge$", []string{"prefix/PurgeUploadsAge"}},
 		{"purge removes nothing", faults{purgeKeepsAll: true}, "^prefix/PurgeUploadsAge$", []string{"prefix/PurgeUploadsAge"}},
+		{"upload listing ignores the age limit", faults{listIgnoresAge: true}, "^prefix/PurgeUploadsAge$", []string{"prefix/PurgeUploadsAge"}},
 	}
 	// A Close deaf to the context takes 2s; a shorter patience shows it.
 	defer func(p time.Duration) { promptly = p }(promptly)

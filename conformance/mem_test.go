@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/gob"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -138,6 +139,7 @@ type faults struct {
 	size32             bool // Stat and ListFlat cut sizes to 32 bits
 	purgeIgnoresAge    bool // PurgeUploads removes every upload
 	purgeKeepsAll      bool // PurgeUploads removes nothing
+	listIgnoresAge     bool // ListUploads lists every upload, whatever the age limit
 	cancelForgetsFirst bool // Cancel drops the upload's record, then (200ms later) its data
 }
 
@@ -524,6 +526,30 @@ func (b *memBackend) PurgeUploads(ctx context.Context, olderThan time.Duration) 
 		}
 	}
 	return n, nil
+}
+
+// ListUploads implements driver.UploadLister: the uploads PurgeUploads
+// would remove.
+func (b *memBackend) ListUploads(ctx context.Context, olderThan time.Duration, fn func(driver.UploadInfo) error) error {
+	b.s.lock()
+	cutoff := time.Now().Add(-olderThan)
+	var found []driver.UploadInfo
+	for k, u := range b.s.uploads {
+		if b.root != "" && !strings.HasPrefix(k, b.root+"/") {
+			continue
+		}
+		if !b.faults.listIgnoresAge && !u.Started.Before(cutoff) {
+			continue
+		}
+		found = append(found, driver.UploadInfo{Path: strings.TrimPrefix(k, b.root), ID: fmt.Sprint(u.ID), Started: u.Started, Size: int64(len(u.Data))})
+	}
+	b.s.unlock()
+	for _, u := range found {
+		if err := fn(u); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sparse makes a sparse file at p below b's root: a hole, then tail.

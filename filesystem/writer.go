@@ -819,3 +819,82 @@ func (b *backend) purgeUpload(ctx context.Context, dir string, cutoff time.Time)
 	b.j.dropIfEmpty(dir)
 	return n, nil
 }
+
+// ListUploads implements driver.UploadLister: it reports what
+// PurgeUploads(ctx, olderThan) would remove now, without removing or
+// locking anything: upload sessions whose data file was last written more
+// than olderThan ago, copies of a committed file that a crash cut short
+// (any age; a copy still in progress is listed too, and PurgeUploads, which
+// waits for its lock, would find it gone), and PutContent temporary files
+// older than olderThan. Paths are not known (upload folders are named by a
+// hash of the path), so each upload is named by its folder and file.
+func (b *backend) ListUploads(ctx context.Context, olderThan time.Duration, fn func(driver.UploadInfo) error) error {
+	cutoff := time.Now().Add(-olderThan)
+	ups, err := b.readDir(ctx, b.metaPath(uploadsDir))
+	if err != nil {
+		return err
+	}
+	for _, u := range ups {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !u.IsDir() {
+			continue
+		}
+		found, err := b.listUpload(ctx, u.Name(), cutoff)
+		if err != nil {
+			return err
+		}
+		for _, f := range found {
+			if err := fn(f); err != nil {
+				return err
+			}
+		}
+	}
+	tmps, err := b.readDir(ctx, b.metaPath(tmpDir))
+	if err != nil {
+		return err
+	}
+	for _, t := range tmps {
+		fi, err := t.Info()
+		if err != nil || !fi.ModTime().Before(cutoff) {
+			continue
+		}
+		if err := fn(driver.UploadInfo{ID: tmpDir + "/" + t.Name(), Started: fi.ModTime(), Size: fi.Size()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listUpload returns what PurgeUploads would remove of the upload folder
+// name, under a blocking-operation slot.
+func (b *backend) listUpload(ctx context.Context, name string, cutoff time.Time) ([]driver.UploadInfo, error) {
+	if err := b.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer b.release()
+	dir := b.metaPath(uploadsDir, name)
+	data, copies, err := b.j.uploadFiles(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // finished since the listing
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	var out []driver.UploadInfo
+	for _, f := range append(copies, data...) {
+		fi, err := b.j.Lstat(filepath.Join(dir, f))
+		if err != nil {
+			continue
+		}
+		if strings.HasPrefix(f, dataPrefix) && !fi.ModTime().Before(cutoff) {
+			continue
+		}
+		out = append(out, driver.UploadInfo{ID: uploadsDir + "/" + name + "/" + f, Started: fi.ModTime(), Size: fi.Size()})
+	}
+	return out, nil
+}
+
+// The backend lists what PurgeUploads would remove (stowage purge-uploads --dry-run).
+var _ driver.UploadLister = (*backend)(nil)

@@ -370,3 +370,108 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 	}
 	return n, nil
 }
+
+// ListUploads implements driver.UploadLister: it reports what
+// PurgeUploads(ctx, olderThan) would remove now, without removing anything:
+// the uploads started more than olderThan ago (a Cancel killed midway at
+// any age; an unreadable placeholder by its last change), each with the
+// bytes it holds, and the folders of parts and segments older than that
+// which no listed upload owns (a writer that crashed before its first
+// Close), each with the bytes of those objects.
+func (b *backend) ListUploads(ctx context.Context, olderThan time.Duration, fn func(driver.UploadInfo) error) error {
+	cutoff := time.Now().Add(-olderThan)
+	listed := map[string]bool{} // partsPrefix of the uploads reported
+	q := &storage.Query{Prefix: b.prefix + uploadsDir + "/"}
+	_ = q.SetAttrSelection([]string{"Name", "Updated"})
+	it := b.bucket.Objects(ctx, q)
+	for {
+		attrs, err := it.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			return classify(err)
+		}
+		p := strings.TrimPrefix(attrs.Name, b.prefix+uploadsDir)
+		data, _, err := b.readPlaceholder(ctx, p)
+		if errors.Is(err, driver.ErrNotFound) {
+			continue // finished since the listing
+		}
+		if err != nil {
+			return err
+		}
+		st, tail, err := decodeState(data)
+		var u driver.UploadInfo
+		switch {
+		case err != nil:
+			if !attrs.Updated.Before(cutoff) {
+				continue
+			}
+			u = driver.UploadInfo{Path: p, ID: "unreadable placeholder", Started: attrs.Updated, Size: -1}
+		case !st.Cancelling && time.Unix(st.Created, 0).After(cutoff):
+			continue
+		default:
+			listed[b.partsPrefix(p, st.ID)] = true
+			u = driver.UploadInfo{Path: p, ID: st.ID, Started: time.Unix(st.Created, 0), Size: st.Offset + int64(len(tail))}
+		}
+		if err := fn(u); err != nil {
+			return err
+		}
+	}
+	// Parts and segments older than the limit, by folder.
+	type folder struct {
+		oldest time.Time
+		size   int64
+	}
+	var order []string
+	folders := map[string]*folder{}
+	q = &storage.Query{Prefix: b.prefix + partsDir + "/"}
+	_ = q.SetAttrSelection([]string{"Name", "Updated", "Size"})
+	it = b.bucket.Objects(ctx, q)
+	for {
+		attrs, err := it.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			return classify(err)
+		}
+		if !attrs.Updated.Before(cutoff) {
+			continue
+		}
+		i := strings.LastIndex(attrs.Name, "/~")
+		if i < 0 {
+			continue
+		}
+		j := strings.IndexByte(attrs.Name[i+2:], '/')
+		if j < 0 {
+			continue
+		}
+		name := attrs.Name[:i+2+j+1]
+		if listed[name] {
+			continue
+		}
+		f := folders[name]
+		if f == nil {
+			f = &folder{oldest: attrs.Updated}
+			folders[name] = f
+			order = append(order, name)
+		}
+		f.size += attrs.Size
+		if attrs.Updated.Before(f.oldest) {
+			f.oldest = attrs.Updated
+		}
+	}
+	for _, name := range order {
+		rel := strings.TrimPrefix(name, b.prefix+partsDir)
+		i := strings.LastIndex(rel[:len(rel)-1], "/~")
+		u := driver.UploadInfo{Path: rel[:i], ID: strings.TrimSuffix(rel[i+2:], "/"), Started: folders[name].oldest, Size: folders[name].size}
+		if err := fn(u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The backend lists what PurgeUploads would remove (stowage purge-uploads --dry-run).
+var _ driver.UploadLister = (*backend)(nil)

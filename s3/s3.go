@@ -1014,3 +1014,82 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 	}
 	return removed, nil
 }
+
+// decodePath maps a key relative to the root ("a/%2E") back to its driver
+// path ("/a/."), or "" when no path maps to it.
+func decodePath(rel string) string {
+	parts := strings.Split(rel, "/")
+	for i, c := range parts {
+		n, ok := decodeName(c)
+		if !ok {
+			return ""
+		}
+		parts[i] = n
+	}
+	return "/" + strings.Join(parts, "/")
+}
+
+// ListUploads implements driver.UploadLister: it reports what
+// PurgeUploads(ctx, olderThan) would remove now, without removing anything:
+// the uploads whose state object was last written more than olderThan ago
+// (a Cancel killed midway at any age), each with the bytes its state
+// records, and the multipart uploads below the root initiated more than
+// olderThan ago that no recent state names (a writer that crashed before
+// its first Close), whose size is not read (-1).
+func (b *backend) ListUploads(ctx context.Context, olderThan time.Duration, fn func(driver.UploadInfo) error) error {
+	cutoff := time.Now().Add(-olderThan)
+	skip := map[string]bool{} // upload IDs listed with their state, or kept
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
+		Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix + stateDir),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return b.classify(err)
+		}
+		for _, o := range page.Contents {
+			k := aws.ToString(o.Key)
+			st, err := b.headState(ctx, k)
+			if err != nil {
+				if errors.Is(err, driver.ErrNotFound) {
+					continue
+				}
+				return err
+			}
+			if st.uploadID != "" {
+				skip[st.uploadID] = true
+			}
+			if aws.ToTime(o.LastModified).After(cutoff) && !st.cancel {
+				continue
+			}
+			u := driver.UploadInfo{Path: decodePath(strings.TrimPrefix(k, b.prefix+stateDir)), ID: st.uploadID,
+				Started: aws.ToTime(o.LastModified), Size: int64(st.next-1)*st.chunk + st.tailLen}
+			if u.ID == "" {
+				u.ID = "state " + st.token
+			}
+			if err := fn(u); err != nil {
+				return err
+			}
+		}
+	}
+	up := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{Bucket: aws.String(b.bucket)})
+	for up.HasMorePages() {
+		page, err := up.NextPage(ctx)
+		if err != nil {
+			return b.classify(err)
+		}
+		for _, u := range page.Uploads {
+			id, key := aws.ToString(u.UploadId), aws.ToString(u.Key)
+			if !strings.HasPrefix(key, b.prefix) || skip[id] || !aws.ToTime(u.Initiated).Before(cutoff) {
+				continue
+			}
+			if err := fn(driver.UploadInfo{Path: decodePath(strings.TrimPrefix(key, b.prefix)), ID: id, Started: aws.ToTime(u.Initiated), Size: -1}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// The backend lists what PurgeUploads would remove (stowage purge-uploads --dry-run).
+var _ driver.UploadLister = (*backend)(nil)
