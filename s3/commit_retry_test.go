@@ -2,15 +2,60 @@ package s3
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net/http"
-	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stowage/stowage/driver"
 )
+
+// Commit that fails and is retried, by the same writer or a resumed one, and stale writers after it.
+
+// TestCommitRetry: a Commit whose CompleteMultipartUpload failed
+// (a 5xx after the retries) leaves the writer open (the shared layer lets
+// Commit be called again). The second Commit must either publish the bytes
+// or fail with a meaningful error without destroying the upload.
+func TestCommitRetry(t *testing.T) {
+	const chunk = 5 * mib
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		r := seeded(t)
+		f := &faultHook{}
+		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
+			f.base = base
+			return f
+		})
+		d, _ := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
+		p := "/retry/blob"
+		all := randBytes(r, 2*chunk+100)
+		w, err := d.Writer(ctx, p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(all); err != nil {
+			t.Fatal(err)
+		}
+		var once atomic.Bool
+		f.set(func(req *http.Request) (*http.Response, error) {
+			if isComplete(req) && once.CompareAndSwap(false, true) {
+				return injected500(req), nil
+			}
+			return nil, nil
+		})
+		err1 := w.Commit(ctx)
+		err2 := w.Commit(ctx)
+		t.Logf("first Commit: %v", err1)
+		t.Logf("second Commit: %v (kind %v)", err2, driver.KindOf(err2))
+		if err2 != nil {
+			t.Errorf("retried Commit failed: %v", err2)
+		}
+		if got, err := d.GetContent(ctx, p); err != nil || !bytes.Equal(got, all) {
+			t.Errorf("not published: %v", err)
+		}
+		_ = w.Close()
+	})
+}
 
 // TestCommitRetryOfResumedWriter: the doc says a failed Commit may be
 // called again and that a Complete that landed is recognised by its ETag.
@@ -149,6 +194,141 @@ func TestNoMixedBytesAfterFailedCloseAndCommit(t *testing.T) {
 	}
 }
 
+// TestCloseAfterFailedCommit: a Commit fails (the Complete gets a
+// 500) and the caller Closes the writer, as the shared layer allows (the
+// writer is still open). A nil Close acknowledges every byte written: a
+// resume must report them, or Close must fail.
+func TestCloseAfterFailedCommit(t *testing.T) {
+	const chunk = 5 * mib
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		r := seeded(t)
+		f := &faultHook{}
+		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
+			f.base = base
+			return f
+		})
+		d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
+		p := "/r2close/blob"
+		all := randBytes(r, chunk+500)
+		w, err := d.Writer(ctx, p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(all[:chunk+100]); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if w, err = d.Writer(ctx, p, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(all[chunk+100:]); err != nil {
+			t.Fatal(err)
+		}
+		f.set(func(req *http.Request) (*http.Response, error) {
+			if isComplete(req) {
+				return injected500(req), nil
+			}
+			return nil, nil
+		})
+		cerr := w.Commit(ctx)
+		f.set(nil)
+		closeErr := w.Close()
+		t.Logf("Commit: %v; Close: %v", cerr, closeErr)
+		if cerr == nil {
+			t.Fatal("Commit succeeded with the Complete failing")
+		}
+		if closeErr == nil {
+			t.Fatal("Close after a failed Commit returned nil, acknowledging bytes it did not save")
+		}
+		w, err = otherProcess(t, t.Context(), b, chunk).Writer(t.Context(), p, true)
+		if err != nil {
+			t.Fatalf("resume: %v", err)
+		}
+		if w.Size() != chunk+100 {
+			t.Errorf("a resume reports %d bytes, want the %d the last Close acknowledged", w.Size(), chunk+100)
+		}
+		_ = w.Cancel(t.Context())
+	})
+}
+
+// TestStaleWriterAfterRetriedCommit: A's first Commit records the final
+// ETag (markFinal) and its Complete fails. B resumes then (it sees the
+// final ETag, the object is not there yet). A retries: markFinal again
+// (same ETag, same state ETag), the Complete lands, the state removal
+// fails. B appends a few bytes and Closes: it must get a conflict (the
+// upload it resumed was committed); a nil Close acknowledges bytes no
+// Commit can publish, and the state it writes drops the final mark, so
+// every later resume is stuck on a gone upload.
+func TestStaleWriterAfterRetriedCommit(t *testing.T) {
+	const chunk = 5 * mib
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		r := seeded(t)
+		f := &faultHook{}
+		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
+			f.base = base
+			return f
+		})
+		d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
+		p := "/r3retry/blob"
+		all := randBytes(r, chunk+100)
+		w, err := d.Writer(ctx, p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(all); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		a, err := d.Writer(ctx, p, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.set(func(req *http.Request) (*http.Response, error) {
+			if isComplete(req) {
+				return injected500(req), nil
+			}
+			return nil, nil
+		})
+		t.Logf("A's first Commit (Complete fails): %v", a.Commit(ctx))
+		f.set(nil)
+		bw, err := otherProcess(t, t.Context(), b, chunk).Writer(t.Context(), p, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.set(func(req *http.Request) (*http.Response, error) {
+			if req.Method == http.MethodDelete && isStateKey(req.URL.Path) {
+				return injected500(req), nil
+			}
+			return nil, nil
+		})
+		t.Logf("A's second Commit (state removal fails): %v", a.Commit(ctx))
+		f.set(nil)
+		if got, err := d.GetContent(t.Context(), p); err != nil || !bytes.Equal(got, all) {
+			t.Fatalf("A's Commit did not publish: %v", err)
+		}
+		if _, err := bw.Write([]byte("more bytes")); err != nil {
+			t.Fatal(err)
+		}
+		berr := bw.Close()
+		t.Logf("B's Close: %v", berr)
+		if !errors.Is(berr, driver.ErrConflict) {
+			t.Errorf("stale writer's Close = %v, want ErrConflict (the upload it resumed was committed)", berr)
+		}
+		w, err = otherProcess(t, t.Context(), b, chunk).Writer(t.Context(), p, true)
+		if err != nil {
+			t.Fatalf("resume after that: %v", err)
+		}
+		t.Logf("resume reports %d", w.Size())
+		if err := w.Commit(t.Context()); err != nil {
+			t.Errorf("Commit of that resume: %v (stuck)", err)
+		}
+	})
+}
+
 func mixedBytes(t *testing.T, w1ends string) {
 	const chunk = 5 * mib
 	forEachServer(t, func(t *testing.T, srv testServer) {
@@ -242,222 +422,4 @@ func mixedBytes(t *testing.T, w1ends string) {
 			t.Errorf("published %d bytes that are neither a prefix of W0's nor of W1's bytes (W0 parts 1-2 + W1 part 3 + W0 tail: %v)", len(got), mixed)
 		}
 	})
-}
-
-// TestLostStateRemovalEveryChecksum is TestCommitWithLostStateRemoval
-// with each checksum setting (markFinal copies the state onto itself).
-func TestLostStateRemovalEveryChecksum(t *testing.T) {
-	const chunk = 5 * mib
-	for _, sum := range []string{"crc32", "crc32c", "sha1", "sha256", "none", "whensupported"} {
-		t.Run(sum, func(t *testing.T) {
-			forEachServer(t, func(t *testing.T, srv testServer) {
-				r := seeded(t)
-				f := &faultHook{}
-				ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
-					f.base = base
-					return f
-				})
-				d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0, "checksum": sum})
-				p := "/r2sum/blob"
-				all := randBytes(r, 2*chunk+300)
-				w, err := d.Writer(ctx, p, false)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := w.Write(all[:chunk+100]); err != nil {
-					t.Fatal(err)
-				}
-				if err := w.Close(); err != nil {
-					t.Fatal(err)
-				}
-				if w, err = d.Writer(ctx, p, true); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := w.Write(all[chunk+100:]); err != nil {
-					t.Fatal(err)
-				}
-				f.set(func(req *http.Request) (*http.Response, error) {
-					if req.Method == http.MethodDelete && isStateKey(req.URL.Path) {
-						return injected500(req), nil
-					}
-					return nil, nil
-				})
-				err = w.Commit(ctx)
-				f.set(nil)
-				st, _ := b.headState(ctx, b.stateKey(p))
-				t.Logf("Commit: %v; state final %q", err, st.final)
-				pp := driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,
-					"accesskey": b.cfg.AccessKey, "secretkey": b.cfg.SecretKey,
-					"rootdirectory": b.cfg.RootDirectory, "chunksize": chunk, "checksum": sum}
-				o, err := FromParams(t.Context(), pp)
-				if err != nil {
-					t.Fatal(err)
-				}
-				w, err = o.Writer(t.Context(), p, true)
-				if err != nil {
-					t.Fatalf("resume: %v", err)
-				}
-				if w.Size() != int64(len(all)) {
-					t.Fatalf("Size %d want %d", w.Size(), len(all))
-				}
-				if err := w.Commit(t.Context()); err != nil {
-					t.Fatalf("Commit: %v", err)
-				}
-				if got, err := o.GetContent(t.Context(), p); err != nil || !bytes.Equal(got, all) {
-					t.Fatalf("content: %v", err)
-				}
-			})
-		})
-	}
-}
-
-// TestCloseAfterFailedCommit: a Commit fails (the Complete gets a
-// 500) and the caller Closes the writer, as the shared layer allows (the
-// writer is still open). A nil Close acknowledges every byte written: a
-// resume must report them, or Close must fail.
-func TestCloseAfterFailedCommit(t *testing.T) {
-	const chunk = 5 * mib
-	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
-		f := &faultHook{}
-		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
-			f.base = base
-			return f
-		})
-		d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
-		p := "/r2close/blob"
-		all := randBytes(r, chunk+500)
-		w, err := d.Writer(ctx, p, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(all[:chunk+100]); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if w, err = d.Writer(ctx, p, true); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(all[chunk+100:]); err != nil {
-			t.Fatal(err)
-		}
-		f.set(func(req *http.Request) (*http.Response, error) {
-			if isComplete(req) {
-				return injected500(req), nil
-			}
-			return nil, nil
-		})
-		cerr := w.Commit(ctx)
-		f.set(nil)
-		closeErr := w.Close()
-		t.Logf("Commit: %v; Close: %v", cerr, closeErr)
-		if cerr == nil {
-			t.Fatal("Commit succeeded with the Complete failing")
-		}
-		if closeErr == nil {
-			t.Fatal("Close after a failed Commit returned nil, acknowledging bytes it did not save")
-		}
-		w, err = otherProcess(t, t.Context(), b, chunk).Writer(t.Context(), p, true)
-		if err != nil {
-			t.Fatalf("resume: %v", err)
-		}
-		if w.Size() != chunk+100 {
-			t.Errorf("a resume reports %d bytes, want the %d the last Close acknowledged", w.Size(), chunk+100)
-		}
-		_ = w.Cancel(t.Context())
-	})
-}
-
-// TestWalkPagingDotNames pages through a tree full of "." and ".."
-// names one entry at a time, from several roots.
-func TestWalkPagingDotNames(t *testing.T) {
-	forEachServer(t, func(t *testing.T, srv testServer) {
-		ctx := t.Context()
-		d, _ := srv.open(t, ctx, nil)
-		for _, p := range []string{"/a/../x", "/a/../..", "/a/./y", "/a/./../z", "/a/.-b", "/a/-c", "/a/..b", "/a/.b/c", "/a/%", "/b", "/../q", "/./r", "/.x/y", "/c/."} {
-			if !driver.ValidPath(p) {
-				continue
-			}
-			if err := d.PutContent(ctx, p, []byte(p)); err != nil {
-				t.Fatal(p, err)
-			}
-		}
-		for _, root := range []string{"/", "/a", "/a/..", "/.."} {
-			var all []string
-			if err := d.Walk(ctx, root, func(fi driver.FileInfo) error {
-				all = append(all, driver.WalkKey(fi.Path(), fi.IsDir()))
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
-			var paged []string
-			last := ""
-			for range len(all) + 2 {
-				var page []string
-				err := d.Walk(ctx, root, func(fi driver.FileInfo) error {
-					page = append(page, driver.WalkKey(fi.Path(), fi.IsDir()))
-					return driver.ErrFilledBuffer
-				}, driver.WithStartAfter(last))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(page) == 0 {
-					break
-				}
-				paged = append(paged, page...)
-				last = page[len(page)-1]
-			}
-			if strings.Join(paged, " ") != strings.Join(all, " ") {
-				t.Errorf("root %s:\nfull  %v\npaged %v", root, all, paged)
-			}
-		}
-	})
-}
-
-// TestNoUploadLeftAfterCancelDuringCreate: the writer's context ends
-// while CreateMultipartUpload is slow; Close (or Cancel) returns at once and
-// the upload the create makes must still be aborted in the background.
-func TestNoUploadLeftAfterCancelDuringCreate(t *testing.T) {
-	for _, end := range []string{"close", "cancel"} {
-		t.Run(end, func(t *testing.T) {
-			forEachServer(t, func(t *testing.T, srv testServer) {
-				r := seeded(t)
-				sc := &slowCreate{delay: 2 * time.Second}
-				base := driver.WithTransport(t.Context(), func(b http.RoundTripper) http.RoundTripper {
-					sc.base = b
-					return sc
-				})
-				d, _ := srv.open(t, base, driver.Params{"chunksize": 5 * mib})
-				ctx, cancel := context.WithCancel(base)
-				w, err := d.Writer(ctx, "/slow2/blob", false)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := w.Write(randBytes(r, 6*mib)); err != nil {
-					t.Fatal(err)
-				}
-				time.Sleep(200 * time.Millisecond)
-				cancel()
-				if end == "close" {
-					err = w.Close()
-				} else {
-					err = w.Cancel(ctx)
-				}
-				t.Logf("%s: %v", end, err)
-				time.Sleep(5 * time.Second)
-				left, _ := leftoverUploads(t.Context(), d)
-				var ups []string
-				for _, l := range left {
-					if strings.HasPrefix(l, "multipart") {
-						ups = append(ups, l)
-					}
-				}
-				if len(ups) != 0 {
-					t.Errorf("left behind: %v", ups)
-				}
-			})
-		})
-	}
 }
