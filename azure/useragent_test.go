@@ -9,11 +9,8 @@ import (
 	"testing"
 
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/testkit"
 )
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // TestUserAgent checks that the useragent parameter, which a registry adds
 // to every storage block, is accepted and sent with every request.
@@ -28,7 +25,7 @@ func TestUserAgent(t *testing.T) {
 	var mu sync.Mutex
 	var seen []string
 	ctx := driver.WithTransport(context.Background(), func(base http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return testkit.RoundTripFunc(func(r *http.Request) (*http.Response, error) {
 			mu.Lock()
 			seen = append(seen, r.Header.Get("User-Agent"))
 			mu.Unlock()

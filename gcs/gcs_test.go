@@ -25,6 +25,7 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/testkit"
 )
 
 func TestConfigValidation(t *testing.T) {
@@ -326,7 +327,7 @@ func resumeChild(t *testing.T, action string) {
 // destination (not an intermediate in the hidden parts folder).
 func failCompose(fail *atomic.Bool, finalOnly bool) func(http.RoundTripper) http.RoundTripper {
 	return func(base http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return testkit.RoundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if fail.Load() && strings.HasSuffix(r.URL.Path, "/compose") && (!finalOnly || !strings.Contains(r.URL.Path, hiddenDir)) {
 				return &http.Response{StatusCode: http.StatusBadRequest, Status: "400 Bad Request",
 					Header: http.Header{"Content-Type": {"application/json"}}, Request: r,
@@ -440,7 +441,7 @@ func TestPurgeUploads(t *testing.T) {
 func TestThrottledPartsRetried(t *testing.T) {
 	var n atomic.Int64
 	ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return testkit.RoundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if strings.Contains(r.URL.Path, "/upload/") && strings.Contains(r.URL.RawQuery, "parts") && n.Add(1)%3 == 0 {
 				if r.Body != nil {
 					_ = r.Body.Close()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/testkit"
 )
 
 // TestResumedWritersFenced runs two writers resumed on one upload with
@@ -110,7 +111,7 @@ func TestFencedPartLandsLast(t *testing.T) {
 	held := make(chan struct{}, 16)
 	release := make(chan struct{})
 	actx := driver.WithTransport(ctx, func(base http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return testkit.RoundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if armed.Load() && r.Method == http.MethodPost && r.URL.Query().Get("uploadType") == "multipart" {
 				held <- struct{}{}
 				<-release

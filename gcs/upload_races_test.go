@@ -3,18 +3,17 @@ package gcs
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"cloud.google.com/go/storage"
 
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/testkit"
 )
 
 // Regression tests for writers that overlap on one upload, for a failed
@@ -28,7 +27,7 @@ func recordDeletes(ctx context.Context) (context.Context, func() []string) {
 	var mu sync.Mutex
 	var urls []string
 	ctx = driver.WithTransport(ctx, func(base http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return testkit.RoundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if r.Method == http.MethodDelete {
 				mu.Lock()
 				urls = append(urls, r.URL.String())
@@ -148,7 +147,7 @@ func TestStaleResumeFencedBeforeSession(t *testing.T) {
 	ctx, deleted := recordDeletes(t.Context())
 	var sessionsCreated atomic.Int32
 	ctx = driver.WithTransport(ctx, func(base http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return testkit.RoundTripFunc(func(r *http.Request) (*http.Response, error) {
 			resp, err := base.RoundTrip(r)
 			if r.Method == http.MethodPost && r.URL.Query().Get("uploadType") == "resumable" && err == nil {
 				sessionsCreated.Add(1)
@@ -316,7 +315,7 @@ func TestDeleteKeepsOwnUpload(t *testing.T) {
 // next conditional one-request upload: a placeholder write.
 func hookConditionalWrite(hook *atomic.Pointer[func()], after bool) func(http.RoundTripper) http.RoundTripper {
 	return func(base http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return testkit.RoundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if r.Method != http.MethodPost || !strings.Contains(r.URL.Path, "/upload/") ||
 				!strings.Contains(r.URL.RawQuery, "ifGenerationMatch") {
 				return base.RoundTrip(r)
@@ -425,7 +424,7 @@ func TestSessionURIRedactedInErrors(t *testing.T) {
 	var mu sync.Mutex
 	var session string
 	ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return testkit.RoundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if !strings.Contains(r.URL.RawQuery, "upload_id=") {
 				return base.RoundTrip(r)
 			}
@@ -433,10 +432,7 @@ func TestSessionURIRedactedInErrors(t *testing.T) {
 			session = r.URL.String()
 			mu.Unlock()
 			if fail.Load() {
-				if r.Body != nil {
-					_ = r.Body.Close()
-				}
-				return nil, &net.OpError{Op: "write", Net: "tcp", Err: syscall.ECONNRESET}
+				return nil, testkit.ConnReset(r)
 			}
 			return base.RoundTrip(r)
 		})

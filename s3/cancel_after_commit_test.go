@@ -5,27 +5,24 @@ import (
 	"testing"
 
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/testkit"
 )
 
 func TestCancelAfterFailedCommitThenClose(t *testing.T) {
 	const chunk = 5 * mib
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
-		f := &faultHook{}
-		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
-			f.base = base
-			return f
-		})
+		r := testkit.Seeded(t)
+		ctx, f := testkit.Transport(t.Context())
 		d, _ := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
 		p := "/r3cancel/blob"
 		w, err := d.Writer(ctx, p, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.Write(randBytes(r, chunk+10)); err != nil {
+		if _, err := w.Write(testkit.Bytes(r, chunk+10)); err != nil {
 			t.Fatal(err)
 		}
-		f.set(func(req *http.Request) (*http.Response, error) {
+		f.Set(func(req *http.Request) (*http.Response, error) {
 			if isComplete(req) {
 				return injected500(req), nil
 			}
@@ -34,7 +31,7 @@ func TestCancelAfterFailedCommitThenClose(t *testing.T) {
 		if err := w.Commit(ctx); err == nil {
 			t.Fatal("Commit succeeded")
 		}
-		f.set(nil)
+		f.Set(nil)
 		if err := w.Cancel(ctx); err != nil {
 			t.Errorf("Cancel after failed Commit: %v", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/testkit"
 )
 
 // TestCancelMidwayFinishedByResume: a Cancel that stops after marking the
@@ -17,29 +18,16 @@ import (
 // that no state named (issue 11 item 3).
 func TestCancelMidwayFinishedByResume(t *testing.T) {
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
-		f := &faultHook{}
-		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
-			f.base = base
-			return f
-		})
+		r := testkit.Seeded(t)
+		ctx, f := testkit.Transport(t.Context())
 		d, b := srv.open(t, ctx, driver.Params{"chunksize": 5 * mib, "maxretries": 0})
 		p := "/cancel/mid"
-		w, err := d.Writer(ctx, p, false)
+		writeClosed(t, ctx, d, p, testkit.Bytes(r, 11*mib))
+		w, err := d.Writer(ctx, p, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.Write(randBytes(r, 11*mib)); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		w, err = d.Writer(ctx, p, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.set(func(req *http.Request) (*http.Response, error) {
+		f.Set(func(req *http.Request) (*http.Response, error) {
 			if req.Method == http.MethodDelete && req.URL.Query().Has("uploadId") {
 				return injected500(req), nil
 			}
@@ -48,7 +36,7 @@ func TestCancelMidwayFinishedByResume(t *testing.T) {
 		if err := w.Cancel(ctx); err == nil {
 			t.Fatal("Cancel reported success though no abort went through")
 		}
-		f.set(nil)
+		f.Set(nil)
 		st, err := b.headState(ctx, b.stateKey(p))
 		if err != nil || !st.cancel {
 			t.Fatalf("state after the failed Cancel: %+v, %v; want it marked", st, err)

@@ -5,17 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/testkit"
 )
 
 // partFailer fails the UploadPart of one part number, after a delay (so
@@ -77,7 +75,7 @@ func TestFailedCloseKeepsAcknowledgedBytes(t *testing.T) {
 					name = tc.name + "/other process"
 				}
 				t.Run(name, func(t *testing.T) {
-					r := seeded(t)
+					r := testkit.Seeded(t)
 					pf := &partFailer{delay: 300 * time.Millisecond}
 					ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
 						pf.base = base
@@ -86,20 +84,12 @@ func TestFailedCloseKeepsAcknowledgedBytes(t *testing.T) {
 					params := driver.Params{"chunksize": chunk, "maxconcurrency": 4, "maxretries": 0}
 					d, b := srv.open(t, ctx, params)
 					p := "/fc/blob"
-					all := randBytes(r, 5*chunk+chunk/2)
+					all := testkit.Bytes(r, 5*chunk+chunk/2)
 
-					w, err := d.Writer(ctx, p, false)
+					writeClosed(t, ctx, d, p, all[:2*chunk+chunk/2])
+
+					w, err := d.Writer(ctx, p, true)
 					if err != nil {
-						t.Fatal(err)
-					}
-					if _, err := w.Write(all[:2*chunk+chunk/2]); err != nil {
-						t.Fatal(err)
-					}
-					if err := w.Close(); err != nil {
-						t.Fatal(err)
-					}
-
-					if w, err = d.Writer(ctx, p, true); err != nil {
 						t.Fatal(err)
 					}
 					pf.part.Store(tc.failPart)
@@ -160,10 +150,7 @@ func (s *stateRacer) RoundTrip(req *http.Request) (*http.Response, error) {
 			s.raced.Store(true)
 		}
 		if s.reset.Load() && s.raced.Load() {
-			if req.Body != nil {
-				_ = req.Body.Close()
-			}
-			return nil, &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.ECONNRESET)}
+			return nil, testkit.ConnReset(req)
 		}
 	}
 	return s.base.RoundTrip(req)
@@ -184,7 +171,7 @@ func TestCloseLosesToNewerWriter(t *testing.T) {
 
 func closeLosesToNewerWriter(t *testing.T, reset bool) {
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
+		r := testkit.Seeded(t)
 		sr := &stateRacer{}
 		sr.reset.Store(reset)
 		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
@@ -197,7 +184,7 @@ func closeLosesToNewerWriter(t *testing.T, reset bool) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w1.Write(randBytes(r, 6*mib)); err != nil {
+		if _, err := w1.Write(testkit.Bytes(r, 6*mib)); err != nil {
 			t.Fatal(err)
 		}
 		var w2 driver.FileWriter
@@ -211,7 +198,7 @@ func closeLosesToNewerWriter(t *testing.T, reset bool) {
 		if w2err != nil || w2 == nil {
 			t.Fatalf("the race did not run: %v", w2err)
 		}
-		want := randBytes(r, 7*mib)
+		want := testkit.Bytes(r, 7*mib)
 		if _, err := w2.Write(want); err != nil {
 			t.Fatal(err)
 		}
@@ -254,7 +241,7 @@ func (f *ifMatchRefuser) RoundTrip(req *http.Request) (*http.Response, error) {
 // unconditional state writes.
 func TestNoConditionalWrites(t *testing.T) {
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
+		r := testkit.Seeded(t)
 		f := &ifMatchRefuser{}
 		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
 			f.base = base
@@ -262,7 +249,7 @@ func TestNoConditionalWrites(t *testing.T) {
 		})
 		d, b := srv.open(t, ctx, driver.Params{"chunksize": 5 * mib, "maxretries": 0})
 		p := "/nocond/blob"
-		all := randBytes(r, 13*mib)
+		all := testkit.Bytes(r, 13*mib)
 		w, err := d.Writer(ctx, p, false)
 		if err != nil {
 			t.Fatal(err)
@@ -296,21 +283,12 @@ func TestNoConditionalWrites(t *testing.T) {
 // ErrConflict instead of replacing the state the first one wrote.
 func TestConcurrentResumeConflicts(t *testing.T) {
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
+		r := testkit.Seeded(t)
 		ctx := t.Context()
 		d, _ := srv.open(t, ctx, driver.Params{"chunksize": 5 * mib})
 		p := "/twice/blob"
-		first := randBytes(r, 3*mib)
-		w, err := d.Writer(ctx, p, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(first); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
+		first := testkit.Bytes(r, 3*mib)
+		writeClosed(t, ctx, d, p, first)
 		a, err := d.Writer(ctx, p, true)
 		if err != nil {
 			t.Fatal(err)
@@ -319,7 +297,7 @@ func TestConcurrentResumeConflicts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		more := randBytes(r, 1*mib)
+		more := testkit.Bytes(r, 1*mib)
 		for _, w := range []driver.FileWriter{a, b} {
 			if _, err := w.Write(more); err != nil {
 				t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/testkit"
 )
 
 // Commit that fails and is retried, by the same writer or a resumed one, and stale writers after it.
@@ -20,15 +21,11 @@ import (
 func TestCommitRetry(t *testing.T) {
 	const chunk = 5 * mib
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
-		f := &faultHook{}
-		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
-			f.base = base
-			return f
-		})
+		r := testkit.Seeded(t)
+		ctx, f := testkit.Transport(t.Context())
 		d, _ := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
 		p := "/retry/blob"
-		all := randBytes(r, 2*chunk+100)
+		all := testkit.Bytes(r, 2*chunk+100)
 		w, err := d.Writer(ctx, p, false)
 		if err != nil {
 			t.Fatal(err)
@@ -37,7 +34,7 @@ func TestCommitRetry(t *testing.T) {
 			t.Fatal(err)
 		}
 		var once atomic.Bool
-		f.set(func(req *http.Request) (*http.Response, error) {
+		f.Set(func(req *http.Request) (*http.Response, error) {
 			if isComplete(req) && once.CompareAndSwap(false, true) {
 				return injected500(req), nil
 			}
@@ -65,39 +62,21 @@ func TestCommitRetry(t *testing.T) {
 func TestCommitRetryOfResumedWriter(t *testing.T) {
 	const chunk = 5 * mib
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
-		f := &faultHook{}
-		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
-			f.base = base
-			return f
-		})
+		r := testkit.Seeded(t)
+		ctx, f := testkit.Transport(t.Context())
 		d, _ := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
 		p := "/r2retry/blob"
-		all := randBytes(r, 2*chunk+300)
-		w, err := d.Writer(ctx, p, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(all[:chunk+100]); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if w, err = d.Writer(ctx, p, true); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(all[chunk+100:]); err != nil {
-			t.Fatal(err)
-		}
-		f.set(func(req *http.Request) (*http.Response, error) {
+		all := testkit.Bytes(r, 2*chunk+300)
+		writeClosed(t, ctx, d, p, all[:chunk+100])
+		w := resumeWrite(t, ctx, d, p, all[chunk+100:])
+		f.Set(func(req *http.Request) (*http.Response, error) {
 			if req.Method == http.MethodDelete && isStateKey(req.URL.Path) {
 				return injected500(req), nil
 			}
 			return nil, nil
 		})
 		err1 := w.Commit(ctx)
-		f.set(nil)
+		f.Set(nil)
 		err2 := w.Commit(ctx)
 		t.Logf("first Commit: %v", err1)
 		t.Logf("second Commit: %v", err2)
@@ -125,25 +104,12 @@ func TestCommitRetryOfResumedWriter(t *testing.T) {
 func TestStaleWriterAfterCommitBegan(t *testing.T) {
 	const chunk = 5 * mib
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
-		f := &faultHook{}
-		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
-			f.base = base
-			return f
-		})
+		r := testkit.Seeded(t)
+		ctx, f := testkit.Transport(t.Context())
 		d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
 		p := "/r2stale/blob"
-		all := randBytes(r, chunk+100)
-		w, err := d.Writer(ctx, p, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(all); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
+		all := testkit.Bytes(r, chunk+100)
+		writeClosed(t, ctx, d, p, all)
 		a, err := d.Writer(ctx, p, true)
 		if err != nil {
 			t.Fatal(err)
@@ -153,14 +119,14 @@ func TestStaleWriterAfterCommitBegan(t *testing.T) {
 			t.Fatal(err)
 		}
 		etagBefore, _ := b.headState(ctx, b.stateKey(p))
-		f.set(func(req *http.Request) (*http.Response, error) {
+		f.Set(func(req *http.Request) (*http.Response, error) {
 			if req.Method == http.MethodDelete && isStateKey(req.URL.Path) {
 				return injected500(req), nil
 			}
 			return nil, nil
 		})
 		aerr := a.Commit(ctx)
-		f.set(nil)
+		f.Set(nil)
 		etagAfter, _ := b.headState(ctx, b.stateKey(p))
 		t.Logf("A's Commit: %v; state ETag before markFinal %s, after %s (final %q)", aerr, etagBefore.etag, etagAfter.etag, etagAfter.final)
 		if _, err := bw.Write([]byte("more bytes")); err != nil {
@@ -173,7 +139,7 @@ func TestStaleWriterAfterCommitBegan(t *testing.T) {
 		}
 		// Whatever B did, a later resume must not be stuck.
 		o := otherProcess(t, t.Context(), b, chunk)
-		w, err = o.Writer(t.Context(), p, true)
+		w, err := o.Writer(t.Context(), p, true)
 		if err != nil {
 			t.Fatalf("resume after A's commit and B's Close: %v", err)
 		}
@@ -201,39 +167,21 @@ func TestNoMixedBytesAfterFailedCloseAndCommit(t *testing.T) {
 func TestCloseAfterFailedCommit(t *testing.T) {
 	const chunk = 5 * mib
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
-		f := &faultHook{}
-		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
-			f.base = base
-			return f
-		})
+		r := testkit.Seeded(t)
+		ctx, f := testkit.Transport(t.Context())
 		d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
 		p := "/r2close/blob"
-		all := randBytes(r, chunk+500)
-		w, err := d.Writer(ctx, p, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(all[:chunk+100]); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if w, err = d.Writer(ctx, p, true); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(all[chunk+100:]); err != nil {
-			t.Fatal(err)
-		}
-		f.set(func(req *http.Request) (*http.Response, error) {
+		all := testkit.Bytes(r, chunk+500)
+		writeClosed(t, ctx, d, p, all[:chunk+100])
+		w := resumeWrite(t, ctx, d, p, all[chunk+100:])
+		f.Set(func(req *http.Request) (*http.Response, error) {
 			if isComplete(req) {
 				return injected500(req), nil
 			}
 			return nil, nil
 		})
 		cerr := w.Commit(ctx)
-		f.set(nil)
+		f.Set(nil)
 		closeErr := w.Close()
 		t.Logf("Commit: %v; Close: %v", cerr, closeErr)
 		if cerr == nil {
@@ -242,7 +190,7 @@ func TestCloseAfterFailedCommit(t *testing.T) {
 		if closeErr == nil {
 			t.Fatal("Close after a failed Commit returned nil, acknowledging bytes it did not save")
 		}
-		w, err = otherProcess(t, t.Context(), b, chunk).Writer(t.Context(), p, true)
+		w, err := otherProcess(t, t.Context(), b, chunk).Writer(t.Context(), p, true)
 		if err != nil {
 			t.Fatalf("resume: %v", err)
 		}
@@ -264,49 +212,36 @@ func TestCloseAfterFailedCommit(t *testing.T) {
 func TestStaleWriterAfterRetriedCommit(t *testing.T) {
 	const chunk = 5 * mib
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
-		f := &faultHook{}
-		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
-			f.base = base
-			return f
-		})
+		r := testkit.Seeded(t)
+		ctx, f := testkit.Transport(t.Context())
 		d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
 		p := "/r3retry/blob"
-		all := randBytes(r, chunk+100)
-		w, err := d.Writer(ctx, p, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(all); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
+		all := testkit.Bytes(r, chunk+100)
+		writeClosed(t, ctx, d, p, all)
 		a, err := d.Writer(ctx, p, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.set(func(req *http.Request) (*http.Response, error) {
+		f.Set(func(req *http.Request) (*http.Response, error) {
 			if isComplete(req) {
 				return injected500(req), nil
 			}
 			return nil, nil
 		})
 		t.Logf("A's first Commit (Complete fails): %v", a.Commit(ctx))
-		f.set(nil)
+		f.Set(nil)
 		bw, err := otherProcess(t, t.Context(), b, chunk).Writer(t.Context(), p, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.set(func(req *http.Request) (*http.Response, error) {
+		f.Set(func(req *http.Request) (*http.Response, error) {
 			if req.Method == http.MethodDelete && isStateKey(req.URL.Path) {
 				return injected500(req), nil
 			}
 			return nil, nil
 		})
 		t.Logf("A's second Commit (state removal fails): %v", a.Commit(ctx))
-		f.set(nil)
+		f.Set(nil)
 		if got, err := d.GetContent(t.Context(), p); err != nil || !bytes.Equal(got, all) {
 			t.Fatalf("A's Commit did not publish: %v", err)
 		}
@@ -318,7 +253,7 @@ func TestStaleWriterAfterRetriedCommit(t *testing.T) {
 		if !errors.Is(berr, driver.ErrConflict) {
 			t.Errorf("stale writer's Close = %v, want ErrConflict (the upload it resumed was committed)", berr)
 		}
-		w, err = otherProcess(t, t.Context(), b, chunk).Writer(t.Context(), p, true)
+		w, err := otherProcess(t, t.Context(), b, chunk).Writer(t.Context(), p, true)
 		if err != nil {
 			t.Fatalf("resume after that: %v", err)
 		}
@@ -332,16 +267,12 @@ func TestStaleWriterAfterRetriedCommit(t *testing.T) {
 func mixedBytes(t *testing.T, w1ends string) {
 	const chunk = 5 * mib
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
-		f := &faultHook{}
-		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
-			f.base = base
-			return f
-		})
+		r := testkit.Seeded(t)
+		ctx, f := testkit.Transport(t.Context())
 		d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
 		p := "/r2mixed/blob"
-		w0 := randBytes(r, 3*chunk+100)
-		f.set(func(req *http.Request) (*http.Response, error) {
+		w0 := testkit.Bytes(r, 3*chunk+100)
+		f.Set(func(req *http.Request) (*http.Response, error) {
 			if req.Method == http.MethodPut && req.URL.Query().Get("partNumber") == "3" {
 				time.Sleep(500 * time.Millisecond) // the Close writes its state first
 				return injected500(req), nil
@@ -356,13 +287,13 @@ func mixedBytes(t *testing.T, w1ends string) {
 			t.Fatal(err)
 		}
 		cerr := w.Close()
-		f.set(nil)
+		f.Set(nil)
 		t.Logf("W0 Close (part 3 fails): %v", cerr)
 		if cerr == nil {
 			t.Fatal("W0's Close succeeded")
 		}
 
-		w1 := randBytes(r, chunk)
+		w1 := testkit.Bytes(r, chunk)
 		d1 := otherProcess(t, ctx, b, chunk)
 		w, err = d1.Writer(t.Context(), p, true)
 		if err != nil {
@@ -376,25 +307,25 @@ func mixedBytes(t *testing.T, w1ends string) {
 			t.Fatal(err)
 		}
 		if w1ends == "commit" {
-			f.set(func(req *http.Request) (*http.Response, error) {
+			f.Set(func(req *http.Request) (*http.Response, error) {
 				if isComplete(req) {
 					return injected500(req), nil
 				}
 				return nil, nil
 			})
 			err = w.Commit(t.Context())
-			f.set(nil)
+			f.Set(nil)
 			t.Logf("W1 Commit (Complete fails): %v", err)
 			_ = w.Close()
 		} else {
-			f.set(func(req *http.Request) (*http.Response, error) {
+			f.Set(func(req *http.Request) (*http.Response, error) {
 				if req.Method == http.MethodPut && isStateKey(req.URL.Path) {
 					return injected500(req), nil
 				}
 				return nil, nil
 			})
 			err = w.Close()
-			f.set(nil)
+			f.Set(nil)
 			t.Logf("W1 Close (state write fails): %v", err)
 		}
 

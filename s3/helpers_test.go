@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -271,31 +270,6 @@ func recording(ctx context.Context) (context.Context, *recorder) {
 
 func isStateKey(key string) bool { return strings.Contains(key, "/~stowage/") }
 
-// faultHook is a transport whose behaviour a test sets per request: hook
-// returns a response (or error) to answer without the server, or nil, nil
-// to pass the request on.
-type faultHook struct {
-	base http.RoundTripper
-	hook atomic.Pointer[func(*http.Request) (*http.Response, error)]
-}
-
-func (f *faultHook) RoundTrip(req *http.Request) (*http.Response, error) {
-	if fn := f.hook.Load(); fn != nil {
-		if resp, err := (*fn)(req); resp != nil || err != nil {
-			return resp, err
-		}
-	}
-	return f.base.RoundTrip(req)
-}
-
-func (f *faultHook) set(fn func(*http.Request) (*http.Response, error)) {
-	if fn == nil {
-		f.hook.Store(nil)
-		return
-	}
-	f.hook.Store(&fn)
-}
-
 func injected500(req *http.Request) *http.Response {
 	if req.Body != nil {
 		_, _ = io.Copy(io.Discard, req.Body)
@@ -322,4 +296,34 @@ func otherProcess(t *testing.T, ctx context.Context, b *backend, chunk int) driv
 		t.Fatal(err)
 	}
 	return d
+}
+
+// writeClosed writes data through a new writer of p and closes it: an
+// upload a later Writer(p, true) resumes.
+func writeClosed(t testing.TB, ctx context.Context, d driver.Driver, p string, data []byte) {
+	t.Helper()
+	w, err := d.Writer(ctx, p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// resumeWrite resumes p's upload (Writer(p, true)) and writes data to it,
+// the writer of a registry's next PATCH.
+func resumeWrite(t testing.TB, ctx context.Context, d driver.Driver, p string, data []byte) driver.FileWriter {
+	t.Helper()
+	w, err := d.Writer(ctx, p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	return w
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/testkit"
 )
 
 // Answers lost after the service did the work: a state write, a Complete, the removal of a state.
@@ -21,7 +22,7 @@ import (
 func TestLostStateResponseKeepsAcknowledgedBytes(t *testing.T) {
 	const chunk = 5 * mib
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
+		r := testkit.Seeded(t)
 		l := &lostStateResponse{}
 		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
 			l.base = base
@@ -29,21 +30,13 @@ func TestLostStateResponseKeepsAcknowledgedBytes(t *testing.T) {
 		})
 		d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk})
 		p := "/lost/blob"
-		all := randBytes(r, 3*chunk)
+		all := testkit.Bytes(r, 3*chunk)
 		acked := chunk / 2
 
-		w, err := d.Writer(ctx, p, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(all[:acked]); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
+		writeClosed(t, ctx, d, p, all[:acked])
 
-		if w, err = d.Writer(ctx, p, true); err != nil {
+		w, err := d.Writer(ctx, p, true)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := w.Write(all[acked : acked+chunk]); err != nil {
@@ -87,7 +80,7 @@ func TestLostStateResponseKeepsAcknowledgedBytes(t *testing.T) {
 func TestLostCompleteResponse(t *testing.T) {
 	const chunk = 5 * mib
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
+		r := testkit.Seeded(t)
 		l := &lostCompleteResponse{}
 		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
 			l.base = base
@@ -95,7 +88,7 @@ func TestLostCompleteResponse(t *testing.T) {
 		})
 		d, _ := srv.open(t, ctx, driver.Params{"chunksize": chunk})
 		p := "/lostc/blob"
-		all := randBytes(r, 2*chunk+100)
+		all := testkit.Bytes(r, 2*chunk+100)
 		w, err := d.Writer(ctx, p, false)
 		if err != nil {
 			t.Fatal(err)
@@ -125,39 +118,21 @@ func TestLostCompleteResponse(t *testing.T) {
 func TestCommitWithLostStateRemoval(t *testing.T) {
 	const chunk = 5 * mib
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
-		f := &faultHook{}
-		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
-			f.base = base
-			return f
-		})
+		r := testkit.Seeded(t)
+		ctx, f := testkit.Transport(t.Context())
 		d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
 		p := "/final/blob"
-		all := randBytes(r, 2*chunk+300)
-		w, err := d.Writer(ctx, p, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(all[:chunk+100]); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if w, err = d.Writer(ctx, p, true); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(all[chunk+100:]); err != nil {
-			t.Fatal(err)
-		}
-		f.set(func(req *http.Request) (*http.Response, error) {
+		all := testkit.Bytes(r, 2*chunk+300)
+		writeClosed(t, ctx, d, p, all[:chunk+100])
+		w := resumeWrite(t, ctx, d, p, all[chunk+100:])
+		f.Set(func(req *http.Request) (*http.Response, error) {
 			if req.Method == http.MethodDelete && isStateKey(req.URL.Path) {
 				return injected500(req), nil
 			}
 			return nil, nil
 		})
-		err = w.Commit(ctx)
-		f.set(nil)
+		err := w.Commit(ctx)
+		f.Set(nil)
 		if err == nil {
 			t.Fatal("Commit succeeded although the state removal failed")
 		}
@@ -192,39 +167,21 @@ func TestLostStateRemovalEveryChecksum(t *testing.T) {
 	for _, sum := range []string{"crc32", "crc32c", "sha1", "sha256", "none", "whensupported"} {
 		t.Run(sum, func(t *testing.T) {
 			forEachServer(t, func(t *testing.T, srv testServer) {
-				r := seeded(t)
-				f := &faultHook{}
-				ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
-					f.base = base
-					return f
-				})
+				r := testkit.Seeded(t)
+				ctx, f := testkit.Transport(t.Context())
 				d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0, "checksum": sum})
 				p := "/r2sum/blob"
-				all := randBytes(r, 2*chunk+300)
-				w, err := d.Writer(ctx, p, false)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := w.Write(all[:chunk+100]); err != nil {
-					t.Fatal(err)
-				}
-				if err := w.Close(); err != nil {
-					t.Fatal(err)
-				}
-				if w, err = d.Writer(ctx, p, true); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := w.Write(all[chunk+100:]); err != nil {
-					t.Fatal(err)
-				}
-				f.set(func(req *http.Request) (*http.Response, error) {
+				all := testkit.Bytes(r, 2*chunk+300)
+				writeClosed(t, ctx, d, p, all[:chunk+100])
+				w := resumeWrite(t, ctx, d, p, all[chunk+100:])
+				f.Set(func(req *http.Request) (*http.Response, error) {
 					if req.Method == http.MethodDelete && isStateKey(req.URL.Path) {
 						return injected500(req), nil
 					}
 					return nil, nil
 				})
-				err = w.Commit(ctx)
-				f.set(nil)
+				err := w.Commit(ctx)
+				f.Set(nil)
 				st, _ := b.headState(ctx, b.stateKey(p))
 				t.Logf("Commit: %v; state final %q", err, st.final)
 				pp := driver.Params{"bucket": b.bucket, "regionendpoint": b.cfg.RegionEndpoint,

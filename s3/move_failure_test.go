@@ -8,20 +8,21 @@ import (
 	"testing"
 
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/testkit"
 )
 
 // A Move that fails halfway.
 
 func TestMoveFailureLeavesNothing(t *testing.T) {
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
+		r := testkit.Seeded(t)
 		f := &copyFailer{part: "3"}
 		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
 			f.base = base
 			return f
 		})
 		d, _ := srv.open(t, ctx, driver.Params{"multipartcopychunksize": 5 * mib, "multipartcopythresholdsize": 0, "maxretries": 0})
-		all := randBytes(r, 40*mib)
+		all := testkit.Bytes(r, 40*mib)
 		if err := d.PutContent(ctx, "/m/src", all); err != nil {
 			t.Fatal(err)
 		}

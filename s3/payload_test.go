@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/testkit"
 )
 
 // TestPayloadSigning runs every kind of request body (PutContent, the
@@ -32,7 +33,7 @@ func TestPayloadSigning(t *testing.T) {
 						bad  []string
 					)
 					ctx := driver.WithTransport(context.Background(), func(base http.RoundTripper) http.RoundTripper {
-						return rtFunc(func(r *http.Request) (*http.Response, error) {
+						return testkit.RoundTripFunc(func(r *http.Request) (*http.Response, error) {
 							if r.ContentLength > 0 {
 								// Only the data bodies (PutObject, UploadPart: the
 								// PUTs with a body) go unsigned; the part list of
@@ -59,7 +60,7 @@ func TestPayloadSigning(t *testing.T) {
 						t.Fatalf("PutContent: %v", err)
 					}
 					blob := make([]byte, 12<<20+3)
-					_, _ = io.ReadFull(&patternReader{left: int64(len(blob)), x: seeded(t).Uint64()}, blob)
+					_, _ = io.ReadFull(&patternReader{left: int64(len(blob)), x: testkit.Seeded(t).Uint64()}, blob)
 					w, err := d.Writer(ctx, "/blob", false)
 					if err != nil {
 						t.Fatal(err)
@@ -116,8 +117,3 @@ func TestPayloadSigning(t *testing.T) {
 		}
 	})
 }
-
-// rtFunc is an http.RoundTripper made of a function.
-type rtFunc func(*http.Request) (*http.Response, error)
-
-func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/testkit"
 )
 
 // TestTwoReadOnlyResumesAfterFailedClose: after a Close that failed
@@ -16,15 +17,11 @@ import (
 func TestTwoReadOnlyResumesAfterFailedClose(t *testing.T) {
 	const chunk = 5 * mib
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
-		f := &faultHook{}
-		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
-			f.base = base
-			return f
-		})
+		r := testkit.Seeded(t)
+		ctx, f := testkit.Transport(t.Context())
 		d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
 		p := "/r3two/blob"
-		f.set(func(req *http.Request) (*http.Response, error) {
+		f.Set(func(req *http.Request) (*http.Response, error) {
 			if req.Method == http.MethodPut && req.URL.Query().Get("partNumber") == "3" {
 				time.Sleep(500 * time.Millisecond)
 				return injected500(req), nil
@@ -35,7 +32,7 @@ func TestTwoReadOnlyResumesAfterFailedClose(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.Write(randBytes(r, 3*chunk+100)); err != nil {
+		if _, err := w.Write(testkit.Bytes(r, 3*chunk+100)); err != nil {
 			t.Fatal(err)
 		}
 		if err := w.Close(); err == nil {
@@ -44,7 +41,7 @@ func TestTwoReadOnlyResumesAfterFailedClose(t *testing.T) {
 		other := otherProcess(t, t.Context(), b, chunk)
 		var once atomic.Bool
 		var err2 error
-		f.set(func(req *http.Request) (*http.Response, error) {
+		f.Set(func(req *http.Request) (*http.Response, error) {
 			if req.Method == http.MethodPut && isStateKey(req.URL.Path) && once.CompareAndSwap(false, true) {
 				// The other status request resumes meanwhile.
 				w2, err := other.Writer(t.Context(), p, true)
@@ -55,7 +52,7 @@ func TestTwoReadOnlyResumesAfterFailedClose(t *testing.T) {
 			return nil, nil
 		})
 		w1, err1 := d.Writer(ctx, p, true)
-		f.set(nil)
+		f.Set(nil)
 		if err1 == nil {
 			err1 = w1.Close()
 		}

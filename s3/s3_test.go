@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/testkit"
 )
 
 // forEachServer runs fn as a subtest per test server.
@@ -28,30 +28,6 @@ func forEachServer(t *testing.T, fn func(t *testing.T, srv testServer)) {
 	for _, srv := range testServers {
 		t.Run(srv.name, func(t *testing.T) { fn(t, srv) })
 	}
-}
-
-// seeded returns a logged, replayable random generator (STOWAGE_SEED).
-func seeded(t testing.TB) *rand.Rand {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("STOWAGE_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (replay with STOWAGE_SEED=%d)", seed, seed)
-	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-}
-
-func randBytes(r *rand.Rand, n int) []byte {
-	b := make([]byte, n)
-	for i := 0; i+8 <= n; i += 8 {
-		v := r.Uint64()
-		for j := range 8 {
-			b[i+j] = byte(v >> (8 * j))
-		}
-	}
-	for i := n &^ 7; i < n; i++ {
-		b[i] = byte(r.Uint32())
-	}
-	return b
 }
 
 const mib = 1 << 20
@@ -99,7 +75,7 @@ func checkParts(t *testing.T, reqs []request, chunk int64, total int64) int {
 // copies or re-sends more than one chunk, and that the content is intact.
 func TestUniformPartsUnevenResumes(t *testing.T) {
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
+		r := testkit.Seeded(t)
 		ctx, rec := recording(t.Context())
 		const chunk = 5 * mib
 		d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxconcurrency": 3})
@@ -121,7 +97,7 @@ func TestUniformPartsUnevenResumes(t *testing.T) {
 		}
 		rec.take()
 		for i, n := range writes {
-			data := randBytes(r, n)
+			data := testkit.Bytes(r, n)
 			// Some writes in two uneven calls.
 			half := n / 3
 			if _, err := w.Write(data[:half]); err != nil {
@@ -170,12 +146,12 @@ func TestUniformPartsUnevenResumes(t *testing.T) {
 // the parts stay uniform.
 func TestAppendToCommitted(t *testing.T) {
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
+		r := testkit.Seeded(t)
 		ctx, rec := recording(t.Context())
 		const chunk = 5 * mib
 		d, _ := srv.open(t, ctx, driver.Params{"chunksize": chunk})
 		p := "/c/blob"
-		first := randBytes(r, 2*chunk+12345)
+		first := testkit.Bytes(r, 2*chunk+12345)
 		if err := d.PutContent(ctx, p, first); err != nil {
 			t.Fatal(err)
 		}
@@ -187,7 +163,7 @@ func TestAppendToCommitted(t *testing.T) {
 		if w.Size() != int64(len(first)) {
 			t.Fatalf("Size %d, want %d", w.Size(), len(first))
 		}
-		more := randBytes(r, 4*mib)
+		more := testkit.Bytes(r, 4*mib)
 		if _, err := w.Write(more); err != nil {
 			t.Fatal(err)
 		}
@@ -226,7 +202,7 @@ func TestAppendToCommitted(t *testing.T) {
 // in ListMultipartUploads.
 func TestNewWriterAbortsOlder(t *testing.T) {
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
+		r := testkit.Seeded(t)
 		ctx := t.Context()
 		d, b := srv.open(t, ctx, driver.Params{"chunksize": 5 * mib})
 		p := "/n/blob"
@@ -234,7 +210,7 @@ func TestNewWriterAbortsOlder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w1.Write(randBytes(r, 6*mib)); err != nil {
+		if _, err := w1.Write(testkit.Bytes(r, 6*mib)); err != nil {
 			t.Fatal(err)
 		}
 		// Wait until w1's first part made its multipart upload.
@@ -253,13 +229,13 @@ func TestNewWriterAbortsOlder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, werr := w1.Write(randBytes(r, 10*mib))
+		_, werr := w1.Write(testkit.Bytes(r, 10*mib))
 		cerr := w1.Commit(ctx)
 		if !errors.Is(werr, driver.ErrConflict) && !errors.Is(cerr, driver.ErrConflict) {
 			t.Errorf("older writer: Write %v, Commit %v; want ErrConflict", werr, cerr)
 		}
 		_ = w1.Close()
-		want := randBytes(r, 7*mib)
+		want := testkit.Bytes(r, 7*mib)
 		if _, err := w2.Write(want); err != nil {
 			t.Fatal(err)
 		}
@@ -274,16 +250,7 @@ func TestNewWriterAbortsOlder(t *testing.T) {
 			t.Errorf("the older writer's upload was left behind: %v", left)
 		}
 		// A closed upload is aborted by the next Writer(path, false).
-		w4, err := d.Writer(ctx, p, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w4.Write(randBytes(r, 6*mib)); err != nil {
-			t.Fatal(err)
-		}
-		if err := w4.Close(); err != nil {
-			t.Fatal(err)
-		}
+		writeClosed(t, ctx, d, p, testkit.Bytes(r, 6*mib))
 		st, err := b.headState(ctx, b.stateKey(p))
 		if err != nil || st.uploadID == "" {
 			t.Fatalf("state after Close: %+v, %v", st, err)
@@ -300,22 +267,8 @@ func TestNewWriterAbortsOlder(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Cancel after a Close and a resume leaves nothing.
-		w3, err := d.Writer(ctx, p, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w3.Write(randBytes(r, 12*mib)); err != nil {
-			t.Fatal(err)
-		}
-		if err := w3.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if w3, err = d.Writer(ctx, p, true); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w3.Write([]byte("x")); err != nil {
-			t.Fatal(err)
-		}
+		writeClosed(t, ctx, d, p, testkit.Bytes(r, 12*mib))
+		w3 := resumeWrite(t, ctx, d, p, []byte("x"))
 		if err := w3.Cancel(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -340,10 +293,10 @@ func TestNewWriterAbortsOlder(t *testing.T) {
 // and with one CopyObject.
 func TestMultipartMove(t *testing.T) {
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
+		r := testkit.Seeded(t)
 		ctx, rec := recording(t.Context())
 		d, _ := srv.open(t, ctx, driver.Params{"multipartcopythresholdsize": 0, "multipartcopychunksize": "5MiB"})
-		data := randBytes(r, 12*mib+1)
+		data := testkit.Bytes(r, 12*mib+1)
 		if err := d.PutContent(ctx, "/m/src", data); err != nil {
 			t.Fatal(err)
 		}
@@ -379,15 +332,15 @@ func TestChecksumModes(t *testing.T) {
 	forEachServer(t, func(t *testing.T, srv testServer) {
 		for _, mode := range []string{"md5", "crc32", "crc32c", "sha1", "sha256", "none", "whensupported"} {
 			t.Run(mode, func(t *testing.T) {
-				r := seeded(t)
+				r := testkit.Seeded(t)
 				ctx := t.Context()
 				d, _ := srv.open(t, ctx, driver.Params{"checksum": mode, "chunksize": 5 * mib,
 					"multipartcopythresholdsize": 0, "multipartcopychunksize": "5MiB"})
-				small := randBytes(r, 1000)
+				small := testkit.Bytes(r, 1000)
 				if err := d.PutContent(ctx, "/k/small", small); err != nil {
 					t.Fatalf("PutContent: %v", err)
 				}
-				want := randBytes(r, 6*mib)
+				want := testkit.Bytes(r, 6*mib)
 				w, err := d.Writer(ctx, "/k/big", false)
 				if err != nil {
 					t.Fatal(err)
@@ -411,7 +364,7 @@ func TestChecksumModes(t *testing.T) {
 				if w, err = d.Writer(ctx, "/k/big", true); err != nil {
 					t.Fatalf("append to committed: %v", err)
 				}
-				tail := randBytes(r, 100)
+				tail := testkit.Bytes(r, 100)
 				if _, err := w.Write(tail); err != nil {
 					t.Fatal(err)
 				}

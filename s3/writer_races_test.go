@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/testkit"
 )
 
 // Writers that overlap on one path: a newer writer, a Cancel or a status resume during Close, and creates in flight.
@@ -23,7 +24,7 @@ import (
 func TestNewWriterDuringCloseLeavesNoUpload(t *testing.T) {
 	const chunk = 5 * mib
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
+		r := testkit.Seeded(t)
 		c := &closeRacer{release: make(chan struct{})}
 		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
 			c.base = base
@@ -36,7 +37,7 @@ func TestNewWriterDuringCloseLeavesNoUpload(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.armed.Store(true)
-		if _, err := w1.Write(randBytes(r, 3*chunk+100)); err != nil {
+		if _, err := w1.Write(testkit.Bytes(r, 3*chunk+100)); err != nil {
 			t.Fatal(err)
 		}
 		var w2 driver.FileWriter
@@ -49,7 +50,7 @@ func TestNewWriterDuringCloseLeavesNoUpload(t *testing.T) {
 		if w2err != nil {
 			t.Fatal(w2err)
 		}
-		want := randBytes(r, 100)
+		want := testkit.Bytes(r, 100)
 		if _, err := w2.Write(want); err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +82,7 @@ func TestNewWriterDuringCloseLeavesNoUpload(t *testing.T) {
 // and its state write must win.
 func TestAppendCloseLosesToNewerWriter(t *testing.T) {
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
+		r := testkit.Seeded(t)
 		sr := &anyStateRacer{}
 		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
 			sr.base = base
@@ -89,14 +90,14 @@ func TestAppendCloseLosesToNewerWriter(t *testing.T) {
 		})
 		d, _ := srv.open(t, ctx, driver.Params{"chunksize": 5 * mib})
 		p := "/race2/blob"
-		if err := d.PutContent(ctx, p, randBytes(r, 1000)); err != nil {
+		if err := d.PutContent(ctx, p, testkit.Bytes(r, 1000)); err != nil {
 			t.Fatal(err)
 		}
 		w1, err := d.Writer(ctx, p, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w1.Write(randBytes(r, 1000)); err != nil {
+		if _, err := w1.Write(testkit.Bytes(r, 1000)); err != nil {
 			t.Fatal(err)
 		}
 		var w2 driver.FileWriter
@@ -108,7 +109,7 @@ func TestAppendCloseLosesToNewerWriter(t *testing.T) {
 			t.Fatalf("the race did not run: %v", w2err)
 		}
 		t.Logf("older writer's Close: %v", cerr)
-		want := randBytes(r, 7*mib)
+		want := testkit.Bytes(r, 7*mib)
 		if _, err := w2.Write(want); err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +127,7 @@ func TestAppendCloseLosesToNewerWriter(t *testing.T) {
 // must fail with ErrConflict (the upload is gone), not ErrNotFound.
 func TestCloseAfterCancelIsConflict(t *testing.T) {
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
+		r := testkit.Seeded(t)
 		sr := &stateRacer{}
 		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
 			sr.base = base
@@ -134,16 +135,7 @@ func TestCloseAfterCancelIsConflict(t *testing.T) {
 		})
 		d, _ := srv.open(t, ctx, driver.Params{"chunksize": 5 * mib})
 		p := "/race3/blob"
-		w, err := d.Writer(ctx, p, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(randBytes(r, 1000)); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
+		writeClosed(t, ctx, d, p, testkit.Bytes(r, 1000))
 		w1, err := d.Writer(ctx, p, true)
 		if err != nil {
 			t.Fatal(err)
@@ -152,7 +144,7 @@ func TestCloseAfterCancelIsConflict(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w1.Write(randBytes(r, 1000)); err != nil {
+		if _, err := w1.Write(testkit.Bytes(r, 1000)); err != nil {
 			t.Fatal(err)
 		}
 		var cerr error
@@ -172,7 +164,7 @@ func TestCloseAfterCancelIsConflict(t *testing.T) {
 // after the create returns.
 func TestCloseHonoursCancelDuringCreate(t *testing.T) {
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
+		r := testkit.Seeded(t)
 		sc := &slowCreate{delay: 8 * time.Second}
 		base := driver.WithTransport(t.Context(), func(b http.RoundTripper) http.RoundTripper {
 			sc.base = b
@@ -184,7 +176,7 @@ func TestCloseHonoursCancelDuringCreate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.Write(randBytes(r, 6*mib)); err != nil {
+		if _, err := w.Write(testkit.Bytes(r, 6*mib)); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -209,21 +201,12 @@ func TestCloseHonoursCancelDuringCreate(t *testing.T) {
 func TestCloseWithoutWritesKeepsState(t *testing.T) {
 	const chunk = 5 * mib
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
+		r := testkit.Seeded(t)
 		ctx := t.Context()
 		d, _ := srv.open(t, ctx, driver.Params{"chunksize": chunk})
 		p := "/status/blob"
-		first := randBytes(r, chunk+1000)
-		w, err := d.Writer(ctx, p, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(first); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
+		first := testkit.Bytes(r, chunk+1000)
+		writeClosed(t, ctx, d, p, first)
 		for _, statusFirst := range []bool{true, false} {
 			status, err := d.Writer(ctx, p, true)
 			if err != nil {
@@ -233,7 +216,7 @@ func TestCloseWithoutWritesKeepsState(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			more := randBytes(r, chunk/2)
+			more := testkit.Bytes(r, chunk/2)
 			if _, err := patch.Write(more); err != nil {
 				t.Fatal(err)
 			}
@@ -252,7 +235,7 @@ func TestCloseWithoutWritesKeepsState(t *testing.T) {
 				}
 			}
 		}
-		w, err = d.Writer(ctx, p, true)
+		w, err := d.Writer(ctx, p, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,7 +265,7 @@ func TestNoUploadLeftAfterCancelDuringCreate(t *testing.T) {
 	for _, end := range []string{"close", "cancel"} {
 		t.Run(end, func(t *testing.T) {
 			forEachServer(t, func(t *testing.T, srv testServer) {
-				r := seeded(t)
+				r := testkit.Seeded(t)
 				sc := &slowCreate{delay: 2 * time.Second}
 				base := driver.WithTransport(t.Context(), func(b http.RoundTripper) http.RoundTripper {
 					sc.base = b
@@ -294,7 +277,7 @@ func TestNoUploadLeftAfterCancelDuringCreate(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := w.Write(randBytes(r, 6*mib)); err != nil {
+				if _, err := w.Write(testkit.Bytes(r, 6*mib)); err != nil {
 					t.Fatal(err)
 				}
 				time.Sleep(200 * time.Millisecond)
@@ -330,16 +313,12 @@ func TestNoUploadLeftAfterCancelDuringCreate(t *testing.T) {
 func TestStatusResumeDuringCloseKeepsAckedBytes(t *testing.T) {
 	const chunk = 5 * mib
 	forEachServer(t, func(t *testing.T, srv testServer) {
-		r := seeded(t)
-		f := &faultHook{}
-		ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
-			f.base = base
-			return f
-		})
+		r := testkit.Seeded(t)
+		ctx, f := testkit.Transport(t.Context())
 		d, b := srv.open(t, ctx, driver.Params{"chunksize": chunk, "maxretries": 0})
 		p := "/r3status/blob"
-		all := randBytes(r, 3*chunk+100)
-		f.set(func(req *http.Request) (*http.Response, error) {
+		all := testkit.Bytes(r, 3*chunk+100)
+		f.Set(func(req *http.Request) (*http.Response, error) {
 			if req.Method == http.MethodPut && req.URL.Query().Get("partNumber") == "3" {
 				time.Sleep(3 * time.Second) // slow, then it lands
 			}
@@ -378,7 +357,7 @@ func TestStatusResumeDuringCloseKeepsAckedBytes(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatalf("W0's Close failed: %v (then nothing was acknowledged)", err)
 		}
-		f.set(nil)
+		f.Set(nil)
 		w, err = otherProcess(t, t.Context(), b, chunk).Writer(t.Context(), p, true)
 		if err != nil {
 			t.Fatalf("resume: %v", err)
