@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ type recorder struct {
 	sizes   []int64
 	md5s    int
 	crcs    int
-	corrupt bool
+	corrupt atomic.Bool // set and cleared while blocks upload
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -42,7 +43,7 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		if header(req.Header, "x-ms-content-crc64") != "" {
 			r.crcs++
 		}
-		corrupt := r.corrupt && req.ContentLength > 0
+		corrupt := r.corrupt.Load() && req.ContentLength > 0
 		r.mu.Unlock()
 		if corrupt {
 			body, err := io.ReadAll(req.Body)
@@ -408,7 +409,7 @@ func TestCorruptBlock(t *testing.T) {
 	for _, mode := range []string{"md5", "crc64"} {
 		t.Run(mode, func(t *testing.T) {
 			b, d, rec := openFresh(t, func(c *Config) { c.Checksum = mode; c.MaxRetries = 0 })
-			rec.corrupt = true
+			rec.corrupt.Store(true)
 			w, err := d.Writer(t.Context(), "/c", false)
 			if err != nil {
 				t.Fatal(err)
@@ -420,7 +421,7 @@ func TestCorruptBlock(t *testing.T) {
 			if !errors.Is(err, driver.ErrCorrupt) {
 				t.Errorf("damaged block: %v, want ErrCorrupt", err)
 			}
-			rec.corrupt = false
+			rec.corrupt.Store(false)
 			w, err = d.Writer(t.Context(), "/c", false)
 			if err != nil {
 				t.Fatal(err)
