@@ -471,52 +471,43 @@ func (b *backend) delegationKey(ctx context.Context, now time.Time) (*service.Us
 // PurgeUploads removes the upload sessions whose markers are older than
 // olderThan: their staged blocks and their markers.
 func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (int, error) {
-	cutoff := time.Now().Add(-olderThan)
-	pager := b.cont.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: to.Ptr(b.prefix + markerFolder + "/")})
 	n := 0
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return n, classify(err)
+	err := b.scanUploads(ctx, olderThan, func(u markerInfo) error {
+		w := &writer{
+			b:          b,
+			blob:       b.cont.NewBlockBlobClient(b.key(u.path)),
+			markerBlob: b.cont.NewBlockBlobClient(u.name),
+			markerETag: u.etag,
 		}
-		for _, it := range page.Segment.BlobItems {
-			if it.Properties == nil || it.Properties.LastModified == nil || it.Properties.LastModified.After(cutoff) {
-				continue
-			}
-			p := "/" + strings.TrimPrefix(*it.Name, b.prefix+markerFolder+"/")
-			if !driver.ValidPath(p) {
-				continue
-			}
-			w := &writer{
-				b:          b,
-				blob:       b.cont.NewBlockBlobClient(b.key(p)),
-				markerBlob: b.cont.NewBlockBlobClient(*it.Name),
-				markerETag: deref(it.Properties.ETag, ""),
-			}
-			// The marker's content, so that cleanup can mark it cancelling
-			// before it discards blocks; an unreadable one is removed as
-			// it is.
-			m, st, err := readMarker(ctx, w.markerBlob)
-			switch {
-			case isNotFound(err), err == nil && strings.Trim(string(st.etag), `"`) != strings.Trim(string(w.markerETag), `"`):
-				continue // ended or written since the listing
-			case err == nil:
-				w.m = m
-			}
-			if err := w.cleanup(ctx, false); err != nil {
-				return n, err
-			}
-			n++
+		// The marker's content, so that cleanup can mark it cancelling
+		// before it discards blocks; an unreadable one is removed as it is.
+		if u.readable {
+			w.m = u.m
 		}
-	}
-	return n, nil
+		if err := w.cleanup(ctx, false); err != nil {
+			return err
+		}
+		n++
+		return nil
+	})
+	return n, err
 }
 
-// ListUploads implements driver.UploadLister: it reports what
-// PurgeUploads(ctx, olderThan) would remove now, without removing anything:
-// the uploads whose marker was last written more than olderThan ago, each
-// with the bytes its marker records (-1 for an unreadable marker).
-func (b *backend) ListUploads(ctx context.Context, olderThan time.Duration, fn func(driver.UploadInfo) error) error {
+// markerInfo is an upload scanUploads found: its marker blob, the marker's
+// ETag and last change, and its content (readable false when it can not be
+// decoded).
+type markerInfo struct {
+	path, name string
+	etag       azcore.ETag
+	modified   time.Time
+	m          marker
+	readable   bool
+}
+
+// scanUploads finds what PurgeUploads(ctx, olderThan) removes, for it and
+// for ListUploads: it calls fn for every upload whose marker was last
+// written more than olderThan ago and has not changed since the listing.
+func (b *backend) scanUploads(ctx context.Context, olderThan time.Duration, fn func(markerInfo) error) error {
 	cutoff := time.Now().Add(-olderThan)
 	pager := b.cont.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: to.Ptr(b.prefix + markerFolder + "/")})
 	for pager.More() {
@@ -532,13 +523,13 @@ func (b *backend) ListUploads(ctx context.Context, olderThan time.Duration, fn f
 			if !driver.ValidPath(p) {
 				continue
 			}
-			u := driver.UploadInfo{Path: p, ID: "unreadable marker", Started: *it.Properties.LastModified, Size: -1}
-			m, st, err := readMarker(ctx, b.cont.NewBlockBlobClient(*it.Name))
+			u := markerInfo{path: p, name: *it.Name, etag: deref(it.Properties.ETag, ""), modified: *it.Properties.LastModified}
+			m, st, err := readMarker(ctx, b.cont.NewBlockBlobClient(u.name))
 			switch {
-			case isNotFound(err), err == nil && strings.Trim(string(st.etag), `"`) != strings.Trim(string(deref(it.Properties.ETag, "")), `"`):
+			case isNotFound(err), err == nil && strings.Trim(string(st.etag), `"`) != strings.Trim(string(u.etag), `"`):
 				continue // ended or written since the listing
 			case err == nil:
-				u.ID, u.Size = m.Session, m.BaseSize+m.Bytes
+				u.m, u.readable = m, true
 			}
 			if err := fn(u); err != nil {
 				return err
@@ -546,6 +537,19 @@ func (b *backend) ListUploads(ctx context.Context, olderThan time.Duration, fn f
 		}
 	}
 	return nil
+}
+
+// ListUploads implements driver.UploadLister: it reports what
+// PurgeUploads(ctx, olderThan) would remove now, without removing anything:
+// the uploads whose marker was last written more than olderThan ago, each
+// with the bytes its marker records (-1 for an unreadable marker).
+func (b *backend) ListUploads(ctx context.Context, olderThan time.Duration, fn func(driver.UploadInfo) error) error {
+	return b.scanUploads(ctx, olderThan, func(u markerInfo) error {
+		if !u.readable {
+			return fn(driver.UploadInfo{Path: u.path, ID: "unreadable marker", Started: u.modified, Size: -1})
+		}
+		return fn(driver.UploadInfo{Path: u.path, ID: u.m.Session, Started: u.modified, Size: u.m.BaseSize + u.m.Bytes})
+	})
 }
 
 var (

@@ -308,11 +308,55 @@ func (b *backend) RedirectURL(r *http.Request, p string) (string, error) {
 }
 
 // PurgeUploads implements driver.UploadPurger: it cancels uploads whose
-// placeholder is older than olderThan (session, parts and placeholder), and
-// deletes temporary parts older than that whose upload is gone.
+// placeholder is older than olderThan (session, parts, segments and
+// placeholder), and those a Cancel marked at any age, and deletes temporary
+// parts and segments older than that whose upload is gone.
 func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (int, error) {
-	cutoff := time.Now().Add(-olderThan)
 	n := 0
+	err := b.scanUploads(ctx, olderThan,
+		func(u placeholderInfo) error {
+			if u.st == nil {
+				// Unreadable state: only its age tells.
+				_ = b.bucket.Object(b.placeholderKey(u.path)).If(storage.Conditions{GenerationMatch: u.gen}).Delete(ctx)
+				n++
+				return nil
+			}
+			w := &writer{b: b, ctx: ctx, path: u.path, st: *u.st, gen: u.gen}
+			if err := w.cleanup(ctx, true); err != nil {
+				return err
+			}
+			n++
+			return nil
+		},
+		func(attrs *storage.ObjectAttrs) error {
+			if err := classify(b.bucket.Object(attrs.Name).Delete(ctx)); err != nil && !errors.Is(err, driver.ErrNotFound) {
+				return err
+			}
+			return nil
+		})
+	return n, err
+}
+
+// placeholderInfo is an upload scanUploads found: its placeholder's
+// generation and last change, and its state and tail (st nil when the
+// placeholder can not be decoded).
+type placeholderInfo struct {
+	path    string
+	gen     int64
+	updated time.Time
+	st      *uploadState
+	tail    []byte
+}
+
+// scanUploads finds what PurgeUploads(ctx, olderThan) removes, for it and
+// for ListUploads: it calls upload for every placeholder whose upload began
+// more than olderThan ago or that a Cancel marked (an unreadable one by its
+// last change), then part for every object in the parts folder not changed
+// for olderThan (parts and segments of a writer that crashed before its
+// first Close, and those of the uploads just reported).
+func (b *backend) scanUploads(ctx context.Context, olderThan time.Duration,
+	upload func(placeholderInfo) error, part func(*storage.ObjectAttrs) error) error {
+	cutoff := time.Now().Add(-olderThan)
 	q := &storage.Query{Prefix: b.prefix + uploadsDir + "/"}
 	_ = q.SetAttrSelection([]string{"Name", "Updated", "Generation"})
 	it := b.bucket.Objects(ctx, q)
@@ -322,7 +366,7 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 			break
 		}
 		if err != nil {
-			return n, classify(err)
+			return classify(err)
 		}
 		p := strings.TrimPrefix(attrs.Name, b.prefix+uploadsDir)
 		data, gen, err := b.readPlaceholder(ctx, p)
@@ -330,45 +374,41 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 			continue // finished since the listing
 		}
 		if err != nil {
-			return n, err
+			return err
 		}
-		st, _, err := decodeState(data)
-		if err != nil {
-			// Unreadable state: only its age tells.
-			if attrs.Updated.Before(cutoff) {
-				_ = b.bucket.Object(attrs.Name).If(storage.Conditions{GenerationMatch: gen}).Delete(ctx)
-				n++
+		u := placeholderInfo{path: p, gen: gen, updated: attrs.Updated}
+		st, tail, err := decodeState(data)
+		switch {
+		case err != nil:
+			if !attrs.Updated.Before(cutoff) {
+				continue
 			}
-			continue
+		case !st.Cancelling && time.Unix(st.Created, 0).After(cutoff):
+			continue // a Cancel killed midway goes at any age
+		default:
+			u.st, u.tail = st, tail
 		}
-		if !st.Cancelling && time.Unix(st.Created, 0).After(cutoff) {
-			continue // a Cancel killed midway is purged at any age
+		if err := upload(u); err != nil {
+			return err
 		}
-		w := &writer{b: b, ctx: ctx, path: p, st: *st, gen: gen}
-		if err := w.cleanup(ctx, true); err != nil {
-			return n, err
-		}
-		n++
 	}
-	// Orphaned parts (a writer that crashed before its first Close).
 	q = &storage.Query{Prefix: b.prefix + partsDir + "/"}
-	_ = q.SetAttrSelection([]string{"Name", "Updated"})
+	_ = q.SetAttrSelection([]string{"Name", "Updated", "Size"})
 	it = b.bucket.Objects(ctx, q)
 	for {
 		attrs, err := it.Next()
 		if err == iterator.Done {
-			break
+			return nil
 		}
 		if err != nil {
-			return n, classify(err)
+			return classify(err)
 		}
 		if attrs.Updated.Before(cutoff) {
-			if err := classify(b.bucket.Object(attrs.Name).Delete(ctx)); err != nil && !errors.Is(err, driver.ErrNotFound) {
-				return n, err
+			if err := part(attrs); err != nil {
+				return err
 			}
 		}
 	}
-	return n, nil
 }
 
 // ListUploads implements driver.UploadLister: it reports what
@@ -379,88 +419,48 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 // which no listed upload owns (a writer that crashed before its first
 // Close), each with the bytes of those objects.
 func (b *backend) ListUploads(ctx context.Context, olderThan time.Duration, fn func(driver.UploadInfo) error) error {
-	cutoff := time.Now().Add(-olderThan)
 	listed := map[string]bool{} // partsPrefix of the uploads reported
-	q := &storage.Query{Prefix: b.prefix + uploadsDir + "/"}
-	_ = q.SetAttrSelection([]string{"Name", "Updated"})
-	it := b.bucket.Objects(ctx, q)
-	for {
-		attrs, err := it.Next()
-		if err == iterator.Done {
-			break
-		}
-		if err != nil {
-			return classify(err)
-		}
-		p := strings.TrimPrefix(attrs.Name, b.prefix+uploadsDir)
-		data, _, err := b.readPlaceholder(ctx, p)
-		if errors.Is(err, driver.ErrNotFound) {
-			continue // finished since the listing
-		}
-		if err != nil {
-			return err
-		}
-		st, tail, err := decodeState(data)
-		var u driver.UploadInfo
-		switch {
-		case err != nil:
-			if !attrs.Updated.Before(cutoff) {
-				continue
-			}
-			u = driver.UploadInfo{Path: p, ID: "unreadable placeholder", Started: attrs.Updated, Size: -1}
-		case !st.Cancelling && time.Unix(st.Created, 0).After(cutoff):
-			continue
-		default:
-			listed[b.partsPrefix(p, st.ID)] = true
-			u = driver.UploadInfo{Path: p, ID: st.ID, Started: time.Unix(st.Created, 0), Size: st.Offset + int64(len(tail))}
-		}
-		if err := fn(u); err != nil {
-			return err
-		}
-	}
-	// Parts and segments older than the limit, by folder.
 	type folder struct {
 		oldest time.Time
 		size   int64
 	}
 	var order []string
 	folders := map[string]*folder{}
-	q = &storage.Query{Prefix: b.prefix + partsDir + "/"}
-	_ = q.SetAttrSelection([]string{"Name", "Updated", "Size"})
-	it = b.bucket.Objects(ctx, q)
-	for {
-		attrs, err := it.Next()
-		if err == iterator.Done {
-			break
-		}
-		if err != nil {
-			return classify(err)
-		}
-		if !attrs.Updated.Before(cutoff) {
-			continue
-		}
-		i := strings.LastIndex(attrs.Name, "/~")
-		if i < 0 {
-			continue
-		}
-		j := strings.IndexByte(attrs.Name[i+2:], '/')
-		if j < 0 {
-			continue
-		}
-		name := attrs.Name[:i+2+j+1]
-		if listed[name] {
-			continue
-		}
-		f := folders[name]
-		if f == nil {
-			f = &folder{oldest: attrs.Updated}
-			folders[name] = f
-			order = append(order, name)
-		}
-		f.size += attrs.Size
-		if attrs.Updated.Before(f.oldest) {
-			f.oldest = attrs.Updated
-		}
+	err := b.scanUploads(ctx, olderThan,
+		func(u placeholderInfo) error {
+			if u.st == nil {
+				return fn(driver.UploadInfo{Path: u.path, ID: "unreadable placeholder", Started: u.updated, Size: -1})
+			}
+			listed[b.partsPrefix(u.path, u.st.ID)] = true
+			return fn(driver.UploadInfo{Path: u.path, ID: u.st.ID, Started: time.Unix(u.st.Created, 0), Size: u.st.Offset + int64(len(u.tail))})
+		},
+		func(attrs *storage.ObjectAttrs) error {
+			i := strings.LastIndex(attrs.Name, "/~")
+			if i < 0 {
+				return nil
+			}
+			j := strings.IndexByte(attrs.Name[i+2:], '/')
+			if j < 0 {
+				return nil
+			}
+			name := attrs.Name[:i+2+j+1]
+			if listed[name] {
+				return nil
+			}
+			f := folders[name]
+			if f == nil {
+				f = &folder{oldest: attrs.Updated}
+				folders[name] = f
+				order = append(order, name)
+			}
+			f.size += attrs.Size
+			if attrs.Updated.Before(f.oldest) {
+				f.oldest = attrs.Updated
+			}
+			return nil
+		})
+	if err != nil {
+		return err
 	}
 	for _, name := range order {
 		rel := strings.TrimPrefix(name, b.prefix+partsDir)

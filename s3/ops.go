@@ -533,19 +533,78 @@ func (b *backend) RedirectURL(r *http.Request, path string) (string, error) {
 // PurgeUploads implements driver.UploadPurger: it aborts the multipart
 // uploads below the root that were initiated more than olderThan ago and are
 // not named by a recently used upload state, and removes upload states
-// not written for olderThan (with their multipart uploads).
+// not written for olderThan (with their multipart uploads), and states a
+// Cancel marked, at any age.
 func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (int, error) {
-	cutoff := time.Now().Add(-olderThan)
-	keep := map[string]bool{} // upload IDs of states written after the cutoff
 	removed := 0
 	var stale []string
+	err := b.scanUploads(ctx, olderThan,
+		func(k string, st uploadState, _ time.Time) error {
+			if st.uploadID != "" {
+				if err := b.abortUpload(ctx, b.prefix+strings.TrimPrefix(k, b.prefix+stateDir), st.uploadID); err != nil {
+					return err
+				}
+			}
+			stale = append(stale, k)
+			return nil
+		},
+		func(key, id string, _ time.Time) error {
+			if err := b.abortUpload(ctx, key, id); err != nil {
+				return err
+			}
+			removed++
+			return nil
+		})
+	if len(stale) > 0 {
+		if derr := b.deleteKeys(ctx, stale); derr != nil {
+			return removed, errors.Join(err, derr)
+		}
+		removed += len(stale)
+	}
+	return removed, err
+}
+
+// ListUploads implements driver.UploadLister: it reports what
+// PurgeUploads(ctx, olderThan) would remove now, without removing anything:
+// the uploads whose state object was last written more than olderThan ago
+// (a Cancel killed midway at any age), each with the bytes its state
+// records, and the multipart uploads below the root initiated more than
+// olderThan ago that no state names (a writer that crashed before its
+// first Close), whose size is not read (-1).
+func (b *backend) ListUploads(ctx context.Context, olderThan time.Duration, fn func(driver.UploadInfo) error) error {
+	return b.scanUploads(ctx, olderThan,
+		func(k string, st uploadState, modified time.Time) error {
+			u := driver.UploadInfo{Path: decodePath(strings.TrimPrefix(k, b.prefix+stateDir)), ID: st.uploadID,
+				Started: modified, Size: int64(st.next-1)*st.chunk + st.tailLen}
+			if u.ID == "" {
+				u.ID = "state " + st.token
+			}
+			return fn(u)
+		},
+		func(key, id string, initiated time.Time) error {
+			return fn(driver.UploadInfo{Path: decodePath(strings.TrimPrefix(key, b.prefix)), ID: id, Started: initiated, Size: -1})
+		})
+}
+
+// scanUploads finds what PurgeUploads(ctx, olderThan) removes, for it and
+// for ListUploads: it calls state for every upload state object (key, state,
+// last write) not written for olderThan or marked by a Cancel, and then
+// orphan for every multipart upload below the root initiated more than
+// olderThan ago that no state names. The multipart uploads are listed
+// bucket-wide: MinIO lists the uploads of one exact key only, so a prefix
+// below the bucket would find none there.
+func (b *backend) scanUploads(ctx context.Context, olderThan time.Duration,
+	state func(key string, st uploadState, modified time.Time) error,
+	orphan func(key, id string, initiated time.Time) error) error {
+	cutoff := time.Now().Add(-olderThan)
+	named := map[string]bool{} // upload IDs that a state names
 	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
 		Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix + stateDir),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return removed, b.classify(err)
+			return b.classify(err)
 		}
 		for _, o := range page.Contents {
 			k := aws.ToString(o.Key)
@@ -554,48 +613,36 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 				if errors.Is(err, driver.ErrNotFound) {
 					continue
 				}
-				return removed, err
-			}
-			if aws.ToTime(o.LastModified).After(cutoff) && !st.cancel { // a Cancel killed midway goes at any age
-				if st.uploadID != "" {
-					keep[st.uploadID] = true
-				}
-				continue
+				return err
 			}
 			if st.uploadID != "" {
-				if err := b.abortUpload(ctx, b.prefix+strings.TrimPrefix(k, b.prefix+stateDir), st.uploadID); err != nil {
-					return removed, err
-				}
+				named[st.uploadID] = true
 			}
-			stale = append(stale, k)
+			if aws.ToTime(o.LastModified).After(cutoff) && !st.cancel {
+				continue
+			}
+			if err := state(k, st, aws.ToTime(o.LastModified)); err != nil {
+				return err
+			}
 		}
 	}
-	if len(stale) > 0 {
-		if err := b.deleteKeys(ctx, stale); err != nil {
-			return removed, err
-		}
-		removed += len(stale)
-	}
-	// The listing has no prefix: MinIO lists the uploads of one exact key
-	// only, so a prefix below the bucket would find none there.
 	up := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{Bucket: aws.String(b.bucket)})
 	for up.HasMorePages() {
 		page, err := up.NextPage(ctx)
 		if err != nil {
-			return removed, b.classify(err)
+			return b.classify(err)
 		}
 		for _, u := range page.Uploads {
-			id := aws.ToString(u.UploadId)
-			if !strings.HasPrefix(aws.ToString(u.Key), b.prefix) || keep[id] || !aws.ToTime(u.Initiated).Before(cutoff) {
+			id, key := aws.ToString(u.UploadId), aws.ToString(u.Key)
+			if !strings.HasPrefix(key, b.prefix) || named[id] || !aws.ToTime(u.Initiated).Before(cutoff) {
 				continue
 			}
-			if err := b.abortUpload(ctx, aws.ToString(u.Key), id); err != nil {
-				return removed, err
+			if err := orphan(key, id, aws.ToTime(u.Initiated)); err != nil {
+				return err
 			}
-			removed++
 		}
 	}
-	return removed, nil
+	return nil
 }
 
 // decodePath maps a key relative to the root ("a/%2E") back to its driver
@@ -610,68 +657,6 @@ func decodePath(rel string) string {
 		parts[i] = n
 	}
 	return "/" + strings.Join(parts, "/")
-}
-
-// ListUploads implements driver.UploadLister: it reports what
-// PurgeUploads(ctx, olderThan) would remove now, without removing anything:
-// the uploads whose state object was last written more than olderThan ago
-// (a Cancel killed midway at any age), each with the bytes its state
-// records, and the multipart uploads below the root initiated more than
-// olderThan ago that no recent state names (a writer that crashed before
-// its first Close), whose size is not read (-1).
-func (b *backend) ListUploads(ctx context.Context, olderThan time.Duration, fn func(driver.UploadInfo) error) error {
-	cutoff := time.Now().Add(-olderThan)
-	skip := map[string]bool{} // upload IDs listed with their state, or kept
-	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
-		Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix + stateDir),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return b.classify(err)
-		}
-		for _, o := range page.Contents {
-			k := aws.ToString(o.Key)
-			st, err := b.headState(ctx, k)
-			if err != nil {
-				if errors.Is(err, driver.ErrNotFound) {
-					continue
-				}
-				return err
-			}
-			if st.uploadID != "" {
-				skip[st.uploadID] = true
-			}
-			if aws.ToTime(o.LastModified).After(cutoff) && !st.cancel {
-				continue
-			}
-			u := driver.UploadInfo{Path: decodePath(strings.TrimPrefix(k, b.prefix+stateDir)), ID: st.uploadID,
-				Started: aws.ToTime(o.LastModified), Size: int64(st.next-1)*st.chunk + st.tailLen}
-			if u.ID == "" {
-				u.ID = "state " + st.token
-			}
-			if err := fn(u); err != nil {
-				return err
-			}
-		}
-	}
-	up := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{Bucket: aws.String(b.bucket)})
-	for up.HasMorePages() {
-		page, err := up.NextPage(ctx)
-		if err != nil {
-			return b.classify(err)
-		}
-		for _, u := range page.Uploads {
-			id, key := aws.ToString(u.UploadId), aws.ToString(u.Key)
-			if !strings.HasPrefix(key, b.prefix) || skip[id] || !aws.ToTime(u.Initiated).Before(cutoff) {
-				continue
-			}
-			if err := fn(driver.UploadInfo{Path: decodePath(strings.TrimPrefix(key, b.prefix)), ID: id, Started: aws.ToTime(u.Initiated), Size: -1}); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // The backend lists what PurgeUploads would remove (stowage purge-uploads --dry-run).
