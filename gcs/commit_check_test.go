@@ -54,7 +54,7 @@ func TestFailedCommitPublishesNothing(t *testing.T) {
 				// The segment replaced by other bytes of its size.
 				sg := st.Segments[0]
 				other = bytes.Repeat([]byte{'x'}, int(sg.Size))
-				if err := b.putPart(ctx, sg.Name, other, partCRC(other)); err != nil {
+				if err := b.putPart(ctx, b.segmentNames("/f", st)[0], other, partCRC(other)); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -139,7 +139,9 @@
 // # Limits
 //
 // Memory per writer: chunksize × maxconcurrency in composite mode (8 × 16
-// MiB = 128 MiB by default), chunksize in resumable mode. A resumable
+// MiB = 128 MiB by default), chunksize in resumable mode. In resumable
+// mode the placeholder grows by about 50 bytes per Close that sent data
+// (one segment each), and Commit composes the segments 32 at a time. A resumable
 // session lives about a week on the service; a placeholder whose session
 // expired can not be resumed. Compose takes at most 32 sources; an object
 // has at most 1024 components before it must be rewritten, which levels of

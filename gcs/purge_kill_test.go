@@ -48,9 +48,7 @@ func TestPurgeLeftoversAfterKill(t *testing.T) {
 					names = append(names, folder+partName(i+1))
 				}
 			} else {
-				for _, sg := range st.Segments {
-					names = append(names, sg.Name)
-				}
+				names = b.segmentNames("/mid-commit", st)
 			}
 			if len(names) == 0 {
 				t.Fatal("the closed upload records no part or segment")

@@ -54,19 +54,20 @@ func checkSessionAlive(t *testing.T, ctx context.Context, b *backend, p string, 
 	if st.Session == "" && len(st.Segments) == 0 && st.Mode == ModeResumable {
 		t.Fatalf("placeholder of %s records no session or segment: the test wrote too little", p)
 	}
+	segs := b.segmentNames(p, st)
 	for _, u := range deleted() {
 		if st.Session != "" && u == st.Session {
 			t.Fatalf("the session of the acknowledged upload was cancelled (DELETE %s)", u)
 		}
-		for _, sg := range st.Segments {
-			if strings.Contains(u, url.PathEscape(sg.Name)) {
+		for _, name := range segs {
+			if strings.Contains(u, url.PathEscape(name)) {
 				t.Fatalf("a segment of the acknowledged upload was deleted (DELETE %s)", u)
 			}
 		}
 	}
-	for _, sg := range st.Segments {
-		if _, err := b.bucket.Object(sg.Name).Attrs(ctx); err != nil {
-			t.Fatalf("segment %s of the acknowledged upload: %v", sg.Name, err)
+	for _, name := range segs {
+		if _, err := b.bucket.Object(name).Attrs(ctx); err != nil {
+			t.Fatalf("segment %s of the acknowledged upload: %v", name, err)
 		}
 	}
 }

@@ -63,10 +63,22 @@ type uploadState struct {
 	Gens []partGen `json:"gens,omitempty"`
 }
 
-// segment is a finalised session object of a resumable upload.
+// segment is a finalised session object of a resumable upload. Name is
+// relative to the upload's parts folder (partsPrefix), so that the state
+// grows by a few dozen bytes per segment whatever the path's length.
 type segment struct {
 	Name string `json:"name"`
 	Size int64  `json:"size"`
+}
+
+// segmentNames returns the object names of st's segments, for path p.
+func (b *backend) segmentNames(p string, st *uploadState) []string {
+	folder := b.partsPrefix(p, st.ID)
+	names := make([]string, len(st.Segments))
+	for i, sg := range st.Segments {
+		names[i] = folder + sg.Name
+	}
+	return names
 }
 
 // partGen is the first part stored under a claim of the upload.
@@ -444,7 +456,11 @@ func (w *writer) finishSession(ctx context.Context, tail []byte) (*objectResourc
 	if obj.Size != "" && obj.Size != fmt.Sprint(size) {
 		return nil, driver.Errorf(driver.KindCorrupt, "the session's object has %s bytes, want %d (another writer of this upload wrote at the same time?)", obj.Size, size)
 	}
-	w.st.Segments = append(w.st.Segments, segment{Name: obj.Name, Size: size})
+	folder := w.b.partsPrefix(w.path, w.st.ID)
+	if !strings.HasPrefix(obj.Name, folder) {
+		return nil, driver.Errorf(driver.KindCorrupt, "the resumable session finalised an object outside the upload's folder")
+	}
+	w.st.Segments = append(w.st.Segments, segment{Name: strings.TrimPrefix(obj.Name, folder), Size: size})
 	w.st.Offset += int64(len(tail))
 	w.st.Session, w.st.SegBase, w.ownSession = "", 0, false
 	return obj, nil
@@ -782,13 +798,10 @@ func (w *writer) commitResumable(ctx context.Context, tail []byte, total int64, 
 		if err := w.b.putPart(ctx, name, tail, partCRC(tail)); err != nil {
 			return err
 		}
-		w.st.Segments = append(w.st.Segments, segment{Name: name, Size: int64(len(tail))})
+		w.st.Segments = append(w.st.Segments, segment{Name: strings.TrimPrefix(name, folder), Size: int64(len(tail))})
 		w.st.Offset += int64(len(tail))
 	}
-	names := make([]string, len(w.st.Segments))
-	for i, sg := range w.st.Segments {
-		names[i] = sg.Name
-	}
+	names := w.b.segmentNames(w.path, &w.st)
 	var attrs *storage.ObjectAttrs
 	var err error
 	if len(names) == 1 {
