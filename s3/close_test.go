@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,18 +17,36 @@ import (
 	"github.com/stowage/stowage/internal/testkit"
 )
 
-// partFailer fails the UploadPart of one part number, after a delay (so
-// the writer has moved on to Close), with a non-retryable AccessDenied; it
-// passes every other request through. part 0 disarms it.
+// partFailer fails the UploadPart of one part number with a
+// non-retryable AccessDenied, once the writer has moved on to Close: with
+// afterState, once a state write that records the part (next part above
+// it) has landed; otherwise after delay. It passes every other request
+// through. part 0 disarms it.
 type partFailer struct {
-	base  http.RoundTripper
-	part  atomic.Int64
-	delay time.Duration
+	base       http.RoundTripper
+	part       atomic.Int64
+	delay      time.Duration
+	afterState bool
+	stateOnce  sync.Once
+	stateDone  chan struct{}
 }
 
 func (f *partFailer) RoundTrip(req *http.Request) (*http.Response, error) {
 	q := req.URL.Query()
 	n, _ := strconv.Atoi(q.Get("partNumber"))
+	if req.Method == http.MethodPut && isStateKey(req.URL.Path) && f.part.Load() != 0 {
+		var next int64
+		for k, v := range req.Header {
+			if strings.EqualFold(k, "X-Amz-Meta-"+metaNext) && len(v) > 0 {
+				next, _ = strconv.ParseInt(v[0], 10, 64)
+			}
+		}
+		resp, err := f.base.RoundTrip(req)
+		if err == nil && resp.StatusCode == http.StatusOK && next > f.part.Load() {
+			f.stateOnce.Do(func() { close(f.stateDone) })
+		}
+		return resp, err
+	}
 	if req.Method != http.MethodPut || n == 0 || int64(n) != f.part.Load() || isStateKey(req.URL.Path) {
 		return f.base.RoundTrip(req)
 	}
@@ -35,8 +54,13 @@ func (f *partFailer) RoundTrip(req *http.Request) (*http.Response, error) {
 		_, _ = io.Copy(io.Discard, req.Body)
 		req.Body.Close()
 	}
+	wait := time.After(f.delay)
+	if f.afterState {
+		wait = nil
+	}
 	select {
-	case <-time.After(f.delay):
+	case <-wait:
+	case <-f.stateDone:
 	case <-req.Context().Done():
 		return nil, req.Context().Err()
 	}
@@ -59,13 +83,16 @@ func TestFailedCloseKeepsAcknowledgedBytes(t *testing.T) {
 		name     string
 		failPart int64 // in session 2, which holds parts 3, 4 and 5
 		wantSize int64 // at the resume after the failed Close
+		// afterState: the part fails once Close's state write landed
+		// (else after a delay: Close waits for part 3 before it writes).
+		afterState bool
 	}{
 		// Parts 3 and 4 land, 5 fails: resume after part 4, the tail of
 		// the failed session is gone (it was never acknowledged).
-		{"last part", 5, 4 * chunk},
+		{"last part", 5, 4 * chunk, true},
 		// Part 3 holds the 2.5-chunk tail of session 1: it fails, so the
 		// state of session 1 must still stand.
-		{"part with the earlier tail", 3, 2*chunk + chunk/2},
+		{"part with the earlier tail", 3, 2*chunk + chunk/2, false},
 	}
 	forEachServer(t, func(t *testing.T, srv testServer) {
 		for _, tc := range cases {
@@ -76,7 +103,7 @@ func TestFailedCloseKeepsAcknowledgedBytes(t *testing.T) {
 				}
 				t.Run(name, func(t *testing.T) {
 					r := testkit.Seeded(t)
-					pf := &partFailer{delay: 300 * time.Millisecond}
+					pf := &partFailer{delay: 300 * time.Millisecond, afterState: tc.afterState, stateDone: make(chan struct{})}
 					ctx := driver.WithTransport(t.Context(), func(base http.RoundTripper) http.RoundTripper {
 						pf.base = base
 						return pf

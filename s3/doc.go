@@ -126,11 +126,30 @@
 // Commit has already sent the session's bytes toward the object, and the
 // stored state still holds what the last Close acknowledged.
 //
-// A resume that falls back below a Close that failed (a pending part is
-// missing) writes the lowered state before it uploads its first part, so
-// that the part numbers it reuses never get mixed with that Close's tail
-// and parts; a resume that only reads (a status request, which cannot tell
-// a failed Close from one still running) writes nothing.
+// Writers are fenced by windows of part numbers. Before a writer uploads
+// its first part it claims the upload: it writes the state version it
+// holds again (a new nonce, so a new ETag), on the condition that it is
+// still that version (If-Match), with the end of a window of part numbers
+// it may use (16, doubled at each extension, which is claimed the same
+// way). Of two writers that resumed the same version (a registry PATCH
+// retried on another replica while the first one still runs), only the
+// first to claim uploads anything: the other's claim fails, and so its
+// Write or Close, with ErrConflict. A writer that resumes a version whose
+// window is still open (its writer may be uploading) starts its parts
+// above the window and its Close records the numbers below as a gap that
+// no Commit completes and no Size counts; the older writer can upload
+// only inside its window (an extension fails once the state changed), and
+// its Close fails. So a fenced writer's bytes never reach the object. The
+// cost is one conditional PutObject of the state (the tail as its body)
+// per writer that uploads a part, plus one per window extension; a
+// session that only stores a tail (its Close writes the state anyway)
+// or only reads pays nothing. A resume that falls back below a Close that
+// failed (a pending part is missing) writes the lowered state in its
+// claim, before the first part number it reuses. On a service that
+// answers NotImplemented to conditional writes, claims are unconditional
+// and fence nothing. MinIO counts ListParts' part-number marker in the
+// parts it holds, not in part numbers, so a listing across a gap starts
+// at part 1 (paged by 1000).
 //
 // Every state write carries its own id (metadata). When a write fails, the
 // state is read back, and a write whose id is there (its response was lost,
@@ -181,8 +200,8 @@
 //
 // Memory: one upload holds at most chunksize × (maxconcurrency + 1) bytes of
 // part buffers (the chunk engine), plus one copy of the tail (fewer than
-// chunksize bytes) read back on resume or written on Close while the last
-// parts upload: within chunksize × (maxconcurrency + 2).
+// chunksize bytes) read back on resume (kept for the claims) or written on
+// Close while the last parts upload: within chunksize × (maxconcurrency + 2).
 //
 // # Other operations
 //

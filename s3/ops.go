@@ -575,7 +575,7 @@ func (b *backend) ListUploads(ctx context.Context, olderThan time.Duration, fn f
 	return b.scanUploads(ctx, olderThan,
 		func(k string, st uploadState, modified time.Time) error {
 			u := driver.UploadInfo{Path: decodePath(strings.TrimPrefix(k, b.prefix+stateDir)), ID: st.uploadID,
-				Started: modified, Size: int64(st.next-1)*st.chunk + st.tailLen}
+				Started: modified, Size: int64(st.recordedParts())*st.chunk + st.tailLen}
 			if u.ID == "" {
 				u.ID = "state " + st.token
 			}

@@ -34,7 +34,13 @@ const (
 	metaWrite   = "stowage-write"     // the id of the write that stored this version
 	metaFinal   = "stowage-final"     // the ETag the object gets from the Complete that Commit began
 	metaCancel  = "stowage-cancel"    // "1": a Cancel began; a resume or PurgeUploads finishes it
+	metaWindow  = "stowage-window"    // the live writer may upload parts below this number
+	metaGaps    = "stowage-gaps"      // part numbers of no writer's acknowledged bytes: "a-b,c-d" ([a, b))
 )
+
+// windowStep is the first window of part numbers a writer claims; each
+// extension doubles it.
+const windowStep = 16
 
 // stateNonce is the number of random bytes after the tail in a state
 // object's body.
@@ -67,6 +73,8 @@ type uploadState struct {
 	write    string // the id of the write that stored it (metaWrite)
 	final    string // the ETag of the object a Commit began to complete (metaFinal)
 	cancel   bool   // a Cancel began removing the upload (metaCancel)
+	window   int    // a writer holding this version may upload parts below it (metaWindow); 0: none
+	gaps     string // ranges of part numbers below next that hold no acknowledged bytes (metaGaps)
 	etag     string // of the state object; not part of its content
 	lowered  bool   // getState fell back below the stored state
 }
@@ -91,6 +99,11 @@ func parseState(m map[string]string) (uploadState, error) {
 	st.write = meta(m, metaWrite)
 	st.final = meta(m, metaFinal)
 	st.cancel = meta(m, metaCancel) == "1"
+	st.gaps = meta(m, metaGaps)
+	var errW error
+	if v := meta(m, metaWindow); v != "" {
+		st.window, errW = strconv.Atoi(v)
+	}
 	next, err1 := strconv.Atoi(meta(m, metaNext))
 	chunkSize, err2 := strconv.ParseInt(meta(m, metaChunk), 10, 64)
 	tailLen, err3 := strconv.ParseInt(meta(m, metaTailLen), 10, 64)
@@ -101,10 +114,11 @@ func parseState(m map[string]string) (uploadState, error) {
 	if v := meta(m, metaPending); v != "" {
 		st.pending, err5 = strconv.Atoi(v)
 	}
-	if st.token == "" || errors.Join(err1, err2, err3, err4, err5) != nil || next < 1 || next > maxParts+1 ||
+	if st.token == "" || errors.Join(err1, err2, err3, err4, err5, errW) != nil || next < 1 || next > maxParts+1 ||
+		st.window < 0 || st.window > maxParts+1 || !validGaps(st.gaps, next) ||
 		st.pending < 1 || st.pending > next ||
 		chunkSize < minChunkSize || chunkSize > maxPartSize || tailLen < 0 || tailLen >= chunkSize ||
-		(st.uploadID == "" && next != 1) {
+		(st.uploadID == "" && st.recordedParts() != 0) {
 		return st, driver.Errorf(driver.KindCorrupt, "the upload state object has bad metadata %v", m)
 	}
 	return st, nil
@@ -130,8 +144,92 @@ func (st uploadState) metadata() map[string]string {
 	if st.cancel {
 		m[metaCancel] = "1"
 	}
+	if st.window > 0 {
+		m[metaWindow] = strconv.Itoa(st.window)
+	}
+	if st.gaps != "" {
+		m[metaGaps] = st.gaps
+	}
 	return m
 }
+
+// Part-number gaps. A resumed writer that finds the state held by a live
+// writer (a window above next: that writer may be uploading parts below it)
+// starts its own parts at the window's end, so the two never upload the
+// same part number; its Close records the numbers in between as a gap,
+// which no Commit completes and no Size counts.
+
+// parseGaps returns the ranges [a, b) of gaps ("a-b,c-d"), nil for "".
+func parseGaps(gaps string) [][2]int {
+	if gaps == "" {
+		return nil
+	}
+	var out [][2]int
+	for _, r := range strings.Split(gaps, ",") {
+		a, b, ok := strings.Cut(r, "-")
+		x, err1 := strconv.Atoi(a)
+		y, err2 := strconv.Atoi(b)
+		if !ok || err1 != nil || err2 != nil {
+			return nil
+		}
+		out = append(out, [2]int{x, y})
+	}
+	return out
+}
+
+// validGaps reports whether gaps is well formed: ascending ranges, each
+// non-empty, between 1 and next.
+func validGaps(gaps string, next int) bool {
+	if gaps == "" {
+		return true
+	}
+	rs := parseGaps(gaps)
+	if rs == nil {
+		return false
+	}
+	low := 1
+	for _, r := range rs {
+		if r[0] < low || r[1] <= r[0] || r[1] > next {
+			return false
+		}
+		low = r[1]
+	}
+	return true
+}
+
+// gapParts is the number of part numbers in gaps.
+func gapParts(gaps string) int {
+	n := 0
+	for _, r := range parseGaps(gaps) {
+		n += r[1] - r[0]
+	}
+	return n
+}
+
+// inGaps reports whether part number n is in gaps.
+func inGaps(gaps string, n int) bool {
+	for _, r := range parseGaps(gaps) {
+		if n >= r[0] && n < r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// addGap returns gaps with [a, b) added (nothing when it is empty).
+func addGap(gaps string, a, b int) string {
+	if b <= a {
+		return gaps
+	}
+	r := strconv.Itoa(a) + "-" + strconv.Itoa(b)
+	if gaps == "" {
+		return r
+	}
+	return gaps + "," + r
+}
+
+// recordedParts is how many parts below next hold acknowledged bytes.
+func (st uploadState) recordedParts() int { return st.next - 1 - gapParts(st.gaps) }
 
 // markFinal records in the state object st (as read, with its ETag) the
 // ETag that the object will have once the Commit that is about to complete
@@ -249,7 +347,7 @@ func (b *backend) getState(ctx context.Context, key, skey string) (uploadState, 
 // maxconcurrency, unless a slow part let later ones finish), so this is
 // usually one ListParts request.
 func (b *backend) verifyParts(ctx context.Context, key string, st uploadState) (int, error) {
-	parts, err := b.partsBetween(ctx, key, st.uploadID, st.pending, st.next)
+	parts, err := b.partsBetween(ctx, key, st.uploadID, st.pending, st.next, st.gaps == "")
 	if err != nil {
 		return 0, err
 	}
@@ -264,14 +362,21 @@ func (b *backend) verifyParts(ctx context.Context, key string, st uploadState) (
 // partsBetween lists the parts numbered from `from` to to-1 of upload id
 // with a paginated ListParts that starts at `from`: element i is part
 // from+i, or the zero Part (nil PartNumber) when the service has none.
-func (b *backend) partsBetween(ctx context.Context, key, id string, from, to int) ([]types.Part, error) {
+// contiguous says that the upload has every part below `from` (no gaps):
+// only then does the listing start at `from` with a part-number marker,
+// because MinIO counts the marker in parts it holds, not in part numbers,
+// and skips the wrong ones after a gap. Otherwise it starts at part 1.
+func (b *backend) partsBetween(ctx context.Context, key, id string, from, to int, contiguous bool) ([]types.Part, error) {
 	out := make([]types.Part, max(to-from, 0))
 	if len(out) == 0 {
 		return out, nil
 	}
 	in := &s3.ListPartsInput{Bucket: aws.String(b.bucket), Key: aws.String(key), UploadId: aws.String(id),
 		MaxParts: aws.Int32(int32(min(len(out), 1000)))}
-	if from > 1 {
+	if !contiguous {
+		in.MaxParts = aws.Int32(1000)
+	}
+	if from > 1 && contiguous {
 		in.PartNumberMarker = aws.String(strconv.Itoa(from - 1))
 	}
 	p := s3.NewListPartsPaginator(b.client, in)
@@ -605,6 +710,18 @@ type writer struct {
 	token string
 	chunk int64
 	first int // number of this session's first part
+	base  int // parts of earlier sessions that hold acknowledged bytes (below first, gaps aside)
+
+	// The window of part numbers this writer may upload (see claim):
+	// claimed once the state names this writer's window, windowEnd its end.
+	// closeGaps are the gaps its Close records.
+	windowMu  sync.Mutex
+	claimed   bool
+	windowEnd int
+	closeGaps string
+	// openedTail is the tail of the state version this writer holds, which
+	// a claim writes again (the uploader has its own copy).
+	openedTail []byte
 
 	// resumedTail is the length of the tail this session started with: an
 	// earlier Close acknowledged those bytes, so the part that now holds
@@ -629,8 +746,8 @@ type writer struct {
 
 	committing bool // Commit's own checkState: its completed check follows
 
-	lowerMu sync.Mutex
-	lower   bool // the stored state still claims parts from w.first on
+	lowerMu sync.Mutex // guards openETag
+	lower   bool       // the stored state still claims parts from w.first on (guarded by windowMu)
 
 	mu        sync.Mutex
 	uploadID  string
@@ -687,6 +804,15 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 			w.stateSeen, w.openETag = true, st.etag
 			w.opened, w.opened.write = st, ""
 			w.lower, w.opened.lowered = st.lowered, false
+			w.base, w.closeGaps, w.openedTail = st.recordedParts(), st.gaps, t
+			if st.window > st.next && st.uploadID != "" {
+				// A writer holding this version may still upload parts
+				// below its window's end to the upload: this one starts
+				// above it. (Without an upload yet, this writer creates
+				// its own, which no other writer reaches.)
+				w.first = st.window
+				w.closeGaps = addGap(st.gaps, st.next, st.window)
+			}
 			tail = t
 		case errors.Is(err, driver.ErrNotFound):
 			obj, err := b.head(ctx, w.key)
@@ -697,6 +823,9 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 			if tail, err = w.startFromObject(ctx, aws.ToInt64(obj.ContentLength)); err != nil {
 				return nil, err
 			}
+			// No state names this upload until its Close (If-None-Match):
+			// no other writer can reach its parts.
+			w.base, w.claimed, w.windowEnd = w.first-1, true, maxParts+1
 		default:
 			return nil, err
 		}
@@ -837,7 +966,7 @@ func (w *writer) currentUpload() string {
 // uploadPart is the chunk engine's sink: one UploadPart with the part's
 // checksum. The SDK retries it with backoff.
 func (w *writer) uploadPart(ctx context.Context, p chunk.Part) (partResult, error) {
-	if err := w.lowerState(ctx); err != nil {
+	if err := w.claim(ctx, p.Number); err != nil {
 		return partResult{}, err
 	}
 	id, err := w.ensureUpload(ctx)
@@ -860,19 +989,44 @@ func (w *writer) uploadPart(ctx context.Context, p chunk.Part) (partResult, erro
 	return partResult{etag: aws.ToString(out.ETag), sum: p.Checksum}, nil
 }
 
-// lowerState writes the state this writer resumed from, when it fell back
-// below the stored one, before the first part number it reuses.
-func (w *writer) lowerState(ctx context.Context) error {
-	w.lowerMu.Lock()
-	defer w.lowerMu.Unlock()
-	if !w.lower {
+// claim makes sure the state names a window of part numbers of this writer
+// that holds part n before the part is uploaded: a conditional write of
+// the state version this writer holds (If-Match), with the window's end.
+// A resumed writer claims once, before its first part: of two writers that
+// resumed the same version only the first to claim uploads anything (the
+// other's claim, and so its Write, fails with ErrConflict), and a writer
+// that resumes later starts above the claimed window. A writer whose parts
+// reach its window's end extends it (doubling) the same way, which fails
+// once a newer writer took over: a fenced writer never uploads a part
+// number outside the window it held, so its bytes never reach the parts a
+// newer writer completes. The claim also records a state this writer
+// lowered (getState) before a part number is reused.
+func (w *writer) claim(ctx context.Context, n int) error {
+	w.windowMu.Lock()
+	defer w.windowMu.Unlock()
+	if w.claimed && n < w.windowEnd {
 		return nil
 	}
-	st, err := w.b.putState(ctx, w.skey, w.opened, nil, w.openETag)
+	size := windowStep
+	if w.claimed {
+		size = max(windowStep, w.windowEnd-w.first)
+	}
+	end := min(max(n+1, w.windowEnd+size, w.first+size), maxParts+1)
+	st := w.opened
+	st.window = end
+	// A new version of the state object with the same tail: its body's
+	// fresh nonce gives it a new ETag, so every conditional write of the
+	// version this writer held now fails (a metadata-only copy would keep
+	// the ETag).
+	nst, err := w.b.putState(ctx, w.skey, st, w.openedTail, w.openedETag())
 	if err != nil {
 		return err
 	}
-	w.lower, w.openETag, w.opened.etag = false, st.etag, st.etag
+	w.lowerMu.Lock()
+	w.openETag = nst.etag
+	w.lowerMu.Unlock()
+	w.opened.etag, w.opened.window, w.opened.tailLen, w.opened.tailCRC, w.lower = nst.etag, end, nst.tailLen, nst.tailCRC, false
+	w.claimed, w.windowEnd = true, end
 	return nil
 }
 
@@ -884,7 +1038,7 @@ func (w *writer) Write(p []byte) (int, error) {
 
 // Size implements driver.FileWriter: the bytes in the parts of earlier
 // sessions (all full) plus those accepted by this one.
-func (w *writer) Size() int64 { return int64(w.first-1)*w.chunk + w.up.Size() }
+func (w *writer) Size() int64 { return int64(w.base)*w.chunk + w.up.Size() }
 
 // abandon aborts the multipart upload if this session created it: no state
 // object names it, so nothing else would find it. Best effort; when a create
@@ -978,6 +1132,15 @@ func (w *writer) Close() error {
 	if w.openETag != "" && w.up.Size() == int64(w.resumedTail) {
 		return w.closeUnchanged()
 	}
+	if w.up.Size() >= w.chunk {
+		// A part went out, or goes out now: its claim comes first, so
+		// that the ownership check below sees the state it wrote.
+		if err := w.claim(w.ctx, w.first); err != nil {
+			w.up.Abort()
+			w.abandon()
+			return w.b.classify(err)
+		}
+	}
 	// The ownership check runs while the parts upload; the state is then
 	// written only over the version it checked.
 	type tokenResult struct {
@@ -998,6 +1161,17 @@ func (w *writer) Close() error {
 		err = tr.err
 	}
 	cp := w.up.Checkpoint()
+	cond := tr.etag
+	if err == nil && cp.Next > w.first {
+		// The window covers every part of this session before the state
+		// is written, so no part still uploading extends it (a write
+		// that would race with this one).
+		before := w.openedETag()
+		err = w.claim(w.ctx, cp.Next-1)
+		if after := w.openedETag(); err == nil && after != before {
+			cond = after
+		}
+	}
 	id := w.currentUpload()
 	if err == nil && id == "" && cp.Next > w.first {
 		id, err = w.ensureUpload(w.ctx)
@@ -1007,14 +1181,13 @@ func (w *writer) Close() error {
 		w.abandon()
 		return w.b.classify(err)
 	}
-	st := uploadState{token: w.token, uploadID: id, next: cp.Next, pending: cp.Pending, chunk: w.chunk}
+	st := uploadState{token: w.token, uploadID: id, next: cp.Next, pending: cp.Pending, chunk: w.chunk, gaps: w.closeGaps}
 	type putResult struct {
 		st  uploadState
 		err error
 	}
 	put := make(chan putResult, 1)
 	go func() {
-		cond := tr.etag
 		if cond == "" { // no state existed at the check (an append to a committed file)
 			cond = noVersion
 		}
@@ -1126,7 +1299,7 @@ func (w *writer) commit(ctx context.Context) error {
 			return w.b.classify(err)
 		}
 	default:
-		parts, err := w.listParts(ctx, id, w.first)
+		parts, err := w.listParts(ctx, id, w.first, w.closeGaps)
 		if err != nil {
 			return err
 		}
@@ -1189,22 +1362,25 @@ func (w *writer) completed(ctx context.Context, final string) bool {
 // listParts returns the parts numbered below upTo of upload id, from a
 // paginated ListParts, and checks that each is there with exactly chunk
 // bytes.
-func (w *writer) listParts(ctx context.Context, id string, upTo int) ([]types.CompletedPart, error) {
-	listed, err := w.b.partsBetween(ctx, w.key, id, 1, upTo)
+func (w *writer) listParts(ctx context.Context, id string, upTo int, gaps string) ([]types.CompletedPart, error) {
+	listed, err := w.b.partsBetween(ctx, w.key, id, 1, upTo, true)
 	if err != nil {
 		return nil, err
 	}
-	parts := make([]types.CompletedPart, len(listed))
+	parts := make([]types.CompletedPart, 0, len(listed))
 	for i, part := range listed {
 		n := i + 1
+		if inGaps(gaps, n) {
+			continue // a fenced writer's part, or none: never in the object
+		}
 		switch {
 		case part.PartNumber == nil:
 			return nil, driver.Errorf(driver.KindCorrupt, "part %d of the upload is missing", n)
 		case aws.ToInt64(part.Size) != w.chunk:
 			return nil, driver.Errorf(driver.KindCorrupt, "part %d has %d bytes, want %d", n, aws.ToInt64(part.Size), w.chunk)
 		}
-		parts[i] = w.b.completedPart(n, aws.ToString(part.ETag),
-			w.b.pickChecksum(part.ChecksumCRC32, part.ChecksumCRC32C, part.ChecksumSHA1, part.ChecksumSHA256))
+		parts = append(parts, w.b.completedPart(n, aws.ToString(part.ETag),
+			w.b.pickChecksum(part.ChecksumCRC32, part.ChecksumCRC32C, part.ChecksumSHA1, part.ChecksumSHA256)))
 	}
 	return parts, nil
 }
