@@ -134,7 +134,8 @@ func (h *heapPeak) end() (live, all int64) {
 // overrides it, STOWAGE_BENCH_CHUNK_MIB the chunk size (10 MiB),
 // STOWAGE_BENCH_CHECKSUM the checksum mode and
 // STOWAGE_BENCH_PAYLOADSIGNING the payloadsigning parameter (for all four:
-// the manager and the bare calls use the driver's client).
+// the manager and the bare calls use the driver's client), and
+// STOWAGE_BENCH_DISABLEFENCING the disablefencing parameter.
 func BenchmarkUploadRatios(b *testing.B) {
 	size := int64(1 << 30)
 	if testing.Short() {
@@ -154,6 +155,9 @@ func BenchmarkUploadRatios(b *testing.B) {
 	params := driver.Params{"chunksize": chunk, "checksum": checksum}
 	if v := os.Getenv("STOWAGE_BENCH_PAYLOADSIGNING"); v != "" {
 		params["payloadsigning"] = v
+	}
+	if v := os.Getenv("STOWAGE_BENCH_DISABLEFENCING"); v != "" {
+		params["disablefencing"] = v
 	}
 	ctx := context.Background()
 	d, bk := testServers[0].open(b, ctx, params)

@@ -130,6 +130,13 @@ type Config struct {
 	// detect a damaged body. Other bodies (CompleteMultipartUpload's part
 	// list, DeleteObjects' keys) are small and stay signed.
 	PayloadSigning bool `param:"payloadsigning" default:"true"`
+	// DisableFencing turns off the claims that fence resumed writers (see
+	// the package doc, "Writer"): a session that uploads a part then
+	// costs no conditional write of the state (with its tail) before its
+	// first part, but two writers that resume one upload at once with
+	// different bytes can mix them. Only for a deployment where one
+	// upload is never written by two processes at once.
+	DisableFencing bool `param:"disablefencing"`
 	// MaxRetries is the number of retries of a failed request (throttling,
 	// 5xx, network errors), with backoff and jitter.
 	MaxRetries int `param:"maxretries" default:"5" min:"0" max:"20"`

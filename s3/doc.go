@@ -34,6 +34,7 @@
 //	redirectexpiry               lifetime of a RedirectURL, 1s..168h (default 20m)
 //	checksum                     md5|crc32|crc32c|sha1|sha256|none|whensupported (default md5)
 //	payloadsigning               sign each body's SHA-256 on a plain-http endpoint (default true)
+//	disablefencing               no claims before a resumed session's parts (default false; see Writer)
 //	maxretries                   retries per request, 0..20 (default 5)
 //	loglevel                     off|debug|debugwithsigning|debugwithhttpbody|... (default off)
 //	v4auth                       accepted for old configurations; must be true

@@ -3,6 +3,9 @@ package s3
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,4 +170,44 @@ func TestResumeFencesOriginalWriter(t *testing.T) {
 		}
 		commitResumed(t, d, p, y)
 	})
+}
+
+// TestFencingCost: a resumed session that uploads a part writes the state
+// twice with fencing (the claim, then Close) and once with disablefencing;
+// a session that only stores a tail writes it once either way.
+func TestFencingCost(t *testing.T) {
+	const chunk = 5 * mib
+	srv := testServers[0]
+	for _, disable := range []bool{false, true} {
+		for _, part := range []bool{true, false} {
+			t.Run(fmt.Sprintf("disablefencing=%v/part=%v", disable, part), func(t *testing.T) {
+				r := testkit.Seeded(t)
+				ctx, f := testkit.Transport(t.Context())
+				d, _ := srv.open(t, ctx, map[string]any{"chunksize": chunk, "disablefencing": disable})
+				p := "/fence/cost"
+				writeClosed(t, ctx, d, p, testkit.Bytes(r, chunk+100))
+				var puts atomic.Int64
+				f.Set(func(req *http.Request) (*http.Response, error) {
+					if req.Method == http.MethodPut && isStateKey(req.URL.Path) {
+						puts.Add(1)
+					}
+					return nil, nil
+				})
+				n := 1000
+				if part {
+					n = chunk
+				}
+				if err := writeOrClose(resumeWrite(t, ctx, d, p, nil), testkit.Bytes(r, n)); err != nil {
+					t.Fatal(err)
+				}
+				want := int64(1)
+				if part && !disable {
+					want = 2
+				}
+				if got := puts.Load(); got != want {
+					t.Errorf("%d state writes, want %d", got, want)
+				}
+			})
+		}
+	}
 }

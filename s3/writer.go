@@ -1007,6 +1007,22 @@ func (w *writer) claim(ctx context.Context, n int) error {
 	if w.claimed && n < w.windowEnd {
 		return nil
 	}
+	if w.b.cfg.DisableFencing {
+		// No window: only a lowered state is written before a part
+		// number it gave up is reused.
+		if w.lower {
+			st, err := w.b.putState(ctx, w.skey, w.opened, nil, w.openedETag())
+			if err != nil {
+				return err
+			}
+			w.lowerMu.Lock()
+			w.openETag = st.etag
+			w.lowerMu.Unlock()
+			w.opened.etag, w.lower = st.etag, false
+		}
+		w.claimed, w.windowEnd = true, maxParts+1
+		return nil
+	}
 	size := windowStep
 	if w.claimed {
 		size = max(windowStep, w.windowEnd-w.first)
