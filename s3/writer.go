@@ -1106,7 +1106,7 @@ func (w *writer) checkState(ctx context.Context) (uploadState, error) {
 	case st.final != w.opened.final:
 		// markFinal copies the state onto itself, which keeps its ETag.
 		return uploadState{}, driver.Errorf(driver.KindConflict, "a Commit of this upload began since this writer opened it")
-	case w.openETag != "" && strings.Trim(st.etag, `"`) != strings.Trim(w.openedETag(), `"`):
+	case w.openedETag() != "" && strings.Trim(st.etag, `"`) != strings.Trim(w.openedETag(), `"`):
 		return uploadState{}, driver.Errorf(driver.KindConflict, "another writer closed this upload since this writer resumed it")
 	case !w.committing && st.final != "" && w.completed(ctx, st.final):
 		return uploadState{}, driver.Errorf(driver.KindConflict, "a Commit of this upload completed it")
@@ -1145,7 +1145,7 @@ func (w *writer) Close() error {
 		return nil
 	}
 	w.ended = true
-	if w.openETag != "" && w.up.Size() == int64(w.resumedTail) {
+	if w.openedETag() != "" && w.up.Size() == int64(w.resumedTail) {
 		return w.closeUnchanged()
 	}
 	if w.up.Size() >= w.chunk {
@@ -1255,7 +1255,7 @@ func (w *writer) closeUnchanged() error {
 	case err != nil:
 		return err
 	}
-	if strings.Trim(st.etag, `"`) == strings.Trim(w.openETag, `"`) {
+	if strings.Trim(st.etag, `"`) == strings.Trim(w.openedETag(), `"`) {
 		w.b.tails.put(w.skey, w.opened, tail)
 	}
 	return nil
@@ -1354,7 +1354,9 @@ func (w *writer) commit(ctx context.Context) error {
 				return err
 			}
 			if etag != "" {
+				w.lowerMu.Lock()
 				w.openETag = etag
+				w.lowerMu.Unlock()
 			}
 			w.opened.final = final
 		}
