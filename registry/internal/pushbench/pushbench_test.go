@@ -8,6 +8,9 @@
 //
 //	source /work/emu.env   # or ./scripts/test.sh's MinIO
 //	STOWAGE_PUSHBENCH=1 go test -v -run TestPushThroughput ./internal/pushbench
+//
+// STOWAGE_PUSHBENCH_DISABLEFENCING=true runs stowage's s3 without the
+// claims that fence resumed writers.
 package pushbench
 
 import (
@@ -258,6 +261,8 @@ func TestPushThroughput(t *testing.T) {
 			}
 			if d == "s3" {
 				params["secure"] = "false"
+			} else if v := os.Getenv("STOWAGE_PUSHBENCH_DISABLEFENCING"); v != "" {
+				params["disablefencing"] = v
 			}
 			reg := startRegistry(t, d, params)
 			cnt.take()
