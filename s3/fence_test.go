@@ -38,6 +38,25 @@ func waitClaimed(t *testing.T, b *backend, p string) {
 	}
 }
 
+// waitPart waits until part n of the upload p's state names has landed.
+func waitPart(t *testing.T, b *backend, p string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := b.headState(t.Context(), b.stateKey(p))
+		if err == nil && st.uploadID != "" {
+			parts, err := b.partsBetween(t.Context(), b.key(p), st.uploadID, 1, n+1, false)
+			if err == nil && parts[n-1].PartNumber != nil {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("part %d of %s never landed", n, p)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // commitResumed resumes p, checks its size, commits it and checks that the
 // object holds exactly want.
 func commitResumed(t *testing.T, d driver.Driver, p string, want []byte) {
@@ -100,7 +119,7 @@ func TestResumedWritersFenced(t *testing.T) {
 // TestLaterResumeFencesLiveWriter: a writer that resumes while another one
 // holds the upload (it claimed part numbers and has not closed) starts its
 // parts above the other's window; the older writer's next Close fails with
-// ErrConflict, the parts it keeps uploading stay outside the object, and
+// ErrConflict, its part stays outside the object, and
 // the newer writer's Commit holds the acknowledged bytes and its own. (The
 // parts of the older writer land among the upload's part numbers: MinIO's
 // ListParts must still be read right across the gap.)
@@ -113,8 +132,12 @@ func TestLaterResumeFencesLiveWriter(t *testing.T) {
 		p := "/fence/live"
 		base := testkit.Bytes(r, chunk+100)
 		writeClosed(t, ctx, d, p, base)
-		old := resumeWrite(t, ctx, d, p, testkit.Bytes(r, chunk+10)) // claims, a part goes up
+		old := resumeWrite(t, ctx, d, p, testkit.Bytes(r, chunk+10)) // claims, part 2 goes up
 		waitClaimed(t, b, p)
+		// Part 2 lands (a part request still running when the fenced
+		// writer stops would land later on the server, and versitygw
+		// then lists the completed upload again).
+		waitPart(t, b, p, 2)
 		newer, err := otherProcess(t, ctx, b, chunk).Writer(ctx, p, true)
 		if err != nil {
 			t.Fatal(err)
@@ -126,9 +149,9 @@ func TestLaterResumeFencesLiveWriter(t *testing.T) {
 		if err := writeOrClose(newer, y); err != nil {
 			t.Fatalf("the newer writer: %v", err)
 		}
-		// The older writer goes on inside its window (its parts land in
-		// the upload, below the newer writer's), then closes.
-		if err := writeOrClose(old, testkit.Bytes(r, 2*chunk)); !errors.Is(err, driver.ErrConflict) {
+		// The older writer's part 2 is in the upload, below the newer
+		// writer's parts; its Close fails.
+		if err := writeOrClose(old, testkit.Bytes(r, 10)); !errors.Is(err, driver.ErrConflict) {
 			t.Fatalf("the fenced writer: %v, want ErrConflict", err)
 		}
 		commitResumed(t, d, p, append(bytes.Clone(base), y...))
@@ -165,7 +188,7 @@ func TestResumeFencesOriginalWriter(t *testing.T) {
 		if err := writeOrClose(w, y); err != nil {
 			t.Fatalf("resumed writer: %v", err)
 		}
-		if err := writeOrClose(orig, testkit.Bytes(r, chunk)); !errors.Is(err, driver.ErrConflict) {
+		if err := writeOrClose(orig, testkit.Bytes(r, 10)); !errors.Is(err, driver.ErrConflict) {
 			t.Fatalf("the original writer after the resume: %v, want ErrConflict", err)
 		}
 		commitResumed(t, d, p, y)
