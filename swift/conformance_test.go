@@ -2,6 +2,7 @@ package swift
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -65,20 +66,13 @@ func openTest(t testing.TB, c Config) *backend {
 	return b
 }
 
-// leftoverUploads lists the upload state below d's root: state objects and
-// segments.
+// leftoverUploads lists the uploads below d's root that a purge would
+// remove at any age: states, and segment folders no committed file owns.
 func leftoverUploads(ctx context.Context, d driver.Driver) ([]string, error) {
 	b := driver.BackendOf(d).(*backend)
 	var out []string
-	err := b.listObjects(ctx, b.cont, b.root+hiddenDir, "", 0, 0, func(o swift.Object) error {
-		out = append(out, o.Name)
-		return nil
-	})
-	if err != nil || b.segc == b.cont {
-		return out, err
-	}
-	err = b.listObjects(ctx, b.segc, b.root+hiddenDir, "", 0, 0, func(o swift.Object) error {
-		out = append(out, b.segc+": "+o.Name)
+	err := b.ListUploads(ctx, -time.Hour, func(u driver.UploadInfo) error {
+		out = append(out, fmt.Sprintf("upload %s of %q (%d bytes)", u.ID, u.Path, u.Size))
 		return nil
 	})
 	return out, err

@@ -334,7 +334,25 @@ func (b *backend) replace(ctx context.Context, name string, put func(ctx context
 	if err != nil && !errors.Is(err, driver.ErrNotFound) {
 		return err
 	}
-	return b.deleteFull(ctx, minus(old, keep))
+	return b.deleteFull(ctx, b.withMarkers(minus(old, keep)))
+}
+
+// withMarkers adds to the segments of a file being deleted the committed
+// markers of their folders (in this backend's layout).
+func (b *backend) withMarkers(segs []string) []string {
+	own := "/" + b.segc + "/" + b.root + segmentsDir
+	seen := map[string]bool{}
+	out := segs
+	for _, s := range segs {
+		if !strings.HasPrefix(s, own) {
+			continue
+		}
+		if i := strings.LastIndexByte(s, '/'); i > 0 && !seen[s[:i]] {
+			seen[s[:i]] = true
+			out = append(out, s[:i+1]+committedMarker)
+		}
+	}
+	return out
 }
 
 // minus returns the names of a that are not in c.
@@ -494,7 +512,7 @@ func (b *backend) deleteFile(ctx context.Context, name string) error {
 	if err := b.deleteObject(ctx, b.cont, name); err != nil {
 		return err
 	}
-	return b.deleteFull(ctx, segs)
+	return b.deleteFull(ctx, b.withMarkers(segs))
 }
 
 // parallel runs fn for 0..n-1 with at most maxconcurrency at once and

@@ -46,6 +46,10 @@ const (
 	statesDir = hiddenDir + "uploads"
 	// segmentsDir holds the segments, one folder per upload session.
 	segmentsDir = hiddenDir + "segments/"
+	// committedMarker, in a segment folder, says that a committed file's
+	// manifest uses the folder's segments: purges and upload removals leave
+	// them to the file's Delete.
+	committedMarker = "committed"
 	// maxSignedExpiry bounds redirectexpiry.
 	maxSignedExpiry = 7 * 24 * time.Hour
 )

@@ -121,8 +121,16 @@ func (b *backend) removeUpload(ctx context.Context, key string, st *state) error
 }
 
 // removeSegments deletes the segments of upload id: the recorded ones,
-// extra (names), and whatever a listing of its folder shows.
+// extra (names), and whatever a listing of its folder shows; unless the
+// folder holds the committed marker: then a file's manifest uses them
+// (a process killed between the manifest and the removal of the state
+// leaves such a state), and only the file's Delete removes them.
 func (b *backend) removeSegments(ctx context.Context, id string, recs []segRec, extra []string) error {
+	if _, err := b.head(ctx, b.segc, b.segFolder(id)+committedMarker); err == nil {
+		return nil
+	} else if !errors.Is(err, driver.ErrNotFound) {
+		return err
+	}
 	names := make(map[string]bool)
 	for i, s := range recs {
 		names["/"+b.segc+"/"+b.segName(id, i+1, s.W)] = true
@@ -291,11 +299,13 @@ func (w *writer) Size() int64 {
 	return int64(len(w.st.Segs))*w.st.Chunk + w.up.Size()
 }
 
-// ownSegments are the names of the segments this writer stored.
+// ownSegments are the names of the segments this writer handed to its
+// sink: stored, or maybe stored (an aborted request may have landed).
+// Names are deterministic, so a cleanup never needs a listing to find them.
 func (w *writer) ownSegments() []string {
 	var out []string
-	for _, c := range w.up.Parts() {
-		out = append(out, "/"+w.b.segc+"/"+w.b.segName(w.st.ID, c.Number, w.tag))
+	for n := len(w.st.Segs) + 1; n < w.up.Checkpoint().Next; n++ {
+		out = append(out, "/"+w.b.segc+"/"+w.b.segName(w.st.ID, n, w.tag))
 	}
 	return out
 }
@@ -426,6 +436,11 @@ func (w *writer) commit(ctx context.Context) error {
 			err = w.b.deleteFull(context.WithoutCancel(ctx), []string{segs[0].name})
 		}
 	} else {
+		// The marker tells removeSegments and purges that a file owns the
+		// folder's segments from now on.
+		if err := w.b.putObject(ctx, w.b.segc, w.b.segFolder(w.st.ID)+committedMarker, []byte(w.path), "", nil, nil); err != nil {
+			return err
+		}
 		entries := make([]manifestEntry, len(segs))
 		for i, s := range segs {
 			entries[i] = manifestEntry{Path: s.name, Etag: s.etag, Size: s.size}
@@ -576,7 +591,11 @@ func (b *backend) scanUploads(ctx context.Context, olderThan time.Duration, fn f
 		}
 		var newest time.Time
 		var n int64
+		owned := false
 		if err := b.listObjects(ctx, b.segc, f, "", 0, 0, func(o swift.Object) error {
+			if strings.HasSuffix(o.Name, "/"+committedMarker) {
+				owned = true
+			}
 			if o.LastModified.After(newest) {
 				newest = o.LastModified
 			}
@@ -585,7 +604,7 @@ func (b *backend) scanUploads(ctx context.Context, olderThan time.Duration, fn f
 		}); err != nil {
 			return err
 		}
-		if newest.IsZero() || !newest.Before(cutoff) {
+		if owned || newest.IsZero() || !newest.Before(cutoff) {
 			continue
 		}
 		if err := fn(driver.UploadInfo{ID: id, Started: newest, Size: n}, func() error {
