@@ -159,9 +159,12 @@ var errStop = errors.New("stop listing")
 
 // listObjects lists the objects of cont whose names start with prefix and
 // sort after marker, with delimiter (0 for none), one page of limit at a
-// time (0 for the server's page), and calls fn for each in name order. The
+// time (0 for the server's longest page), and calls fn for each in name order. The
 // listing of a page is retried; an error of fn ends it.
 func (b *backend) listObjects(ctx context.Context, cont, prefix, marker string, delim rune, limit int, fn func(swift.Object) error) error {
+	if limit == 0 {
+		limit = b.listLimit // a shorter page is the last one
+	}
 	for {
 		var page []swift.Object
 		err := b.do(ctx, func(ctx context.Context) error {

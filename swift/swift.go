@@ -187,6 +187,7 @@ type backend struct {
 	maxManifest int   // SLO max_manifest_segments
 	maxDeletes  int   // bulk_delete max_deletes_per_request, 0 without bulk delete
 	maxFileSize int64 // swift max_file_size
+	listLimit   int   // swift container_listing_limit: the longest page
 
 	tempKey     string // temp URL key, "" without redirects
 	tempSHA256  bool   // the cluster accepts HMAC-SHA256 temp URL signatures
@@ -276,6 +277,7 @@ func newBackend(ctx context.Context, c Config) (*backend, error) {
 func (b *backend) readInfo(ctx context.Context) error {
 	b.maxManifest = defaultMaxManifestSegments
 	b.maxFileSize = defaultMaxFileSize
+	b.listLimit = 10000
 	var info swift.SwiftInfo
 	err := retry.Do(ctx, b.retry, func(ctx context.Context) error {
 		var err error
@@ -301,6 +303,9 @@ func (b *backend) readInfo(ctx context.Context) error {
 		if sw, ok := info["swift"].(map[string]any); ok {
 			if n, ok := sw["max_file_size"].(float64); ok && n > 0 {
 				b.maxFileSize = int64(n)
+			}
+			if n, ok := sw["container_listing_limit"].(float64); ok && n > 0 {
+				b.listLimit = int(n)
 			}
 		}
 		if bd, ok := info["bulk_delete"].(map[string]any); ok {
