@@ -232,7 +232,7 @@ func (b *backend) ListFlat(ctx context.Context, folder, startAfter string, fn fu
 	return b.listObjects(ctx, b.cont, b.dirPrefix(folder), marker, 0, 0, func(o swift.Object) error {
 		size := o.Bytes
 		mod := o.LastModified
-		if size == 0 && o.SLOHash == "" {
+		if size == 0 && o.SLOHash == "" && b.legacy {
 			// A DLO manifest (Distribution 2.x's layout) lists as zero
 			// bytes: its size is the sum of its segments.
 			h, err := b.head(ctx, b.cont, o.Name)
@@ -616,7 +616,7 @@ func (b *backend) Delete(ctx context.Context, p string) error {
 	var plain, large []string
 	err := b.listObjects(ctx, b.cont, b.dirPrefix(p), "", 0, 0, func(o swift.Object) error {
 		found = true
-		if o.SLOHash != "" || o.Bytes == 0 {
+		if o.SLOHash != "" || (o.Bytes == 0 && b.legacy) {
 			large = append(large, o.Name) // a manifest, maybe
 		} else {
 			plain = append(plain, "/"+b.cont+"/"+o.Name)

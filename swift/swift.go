@@ -188,6 +188,7 @@ type backend struct {
 	maxDeletes  int   // bulk_delete max_deletes_per_request, 0 without bulk delete
 	maxFileSize int64 // swift max_file_size
 	listLimit   int   // swift container_listing_limit: the longest page
+	legacy      bool  // <prefix>/segments/ holds objects: Distribution's DLOs may exist
 
 	tempKey     string // temp URL key, "" without redirects
 	tempSHA256  bool   // the cluster accepts HMAC-SHA256 temp URL signatures
@@ -263,6 +264,16 @@ func newBackend(ctx context.Context, c Config) (*backend, error) {
 		return nil, err
 	}
 	if err := b.checkContainers(ctx); err != nil {
+		return nil, err
+	}
+	// Distribution 2.x kept the segments of its DLO manifests below
+	// <prefix>/segments/: without any, no zero-byte object is a manifest,
+	// and listings need no HEAD to tell.
+	err = b.listObjects(ctx, b.cont, b.root+"segments/", "", 0, 1, func(swift.Object) error {
+		b.legacy = true
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if err := b.setupTempURL(ctx); err != nil {

@@ -355,6 +355,15 @@ func TestDistributionLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := "/docker/registry/v2/blobs/data"
+	// A backend opened now sees Distribution's segments folder.
+	b, err := newBackend(ctx, b.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.legacy {
+		t.Fatal("the backend did not notice Distribution's segments")
+	}
+	d = driver.New(b)
 	checkContent(t, d, p, want)
 	fi, err := d.Stat(ctx, p)
 	if err != nil || fi.Size() != int64(len(want)) {
@@ -427,7 +436,14 @@ func TestNestedManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkContent(t, d, "/nested2", data)
-	if err := d.Delete(ctx, "/nested2"); err != nil {
+	if err := d.Move(ctx, "/nested2", "/folder/nested"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.PutContent(ctx, "/folder/empty", nil); err != nil {
+		t.Fatal(err)
+	}
+	// A folder's Delete finds the manifest in the listing (slo_etag).
+	if err := d.Delete(ctx, "/folder"); err != nil {
 		t.Fatal(err)
 	}
 	if left := hidden(t, b); len(left) != 0 {

@@ -10,4 +10,5 @@ import (
 	_ "github.com/stowage/stowage/gcs"
 	_ "github.com/stowage/stowage/inmemory"
 	_ "github.com/stowage/stowage/s3"
+	_ "github.com/stowage/stowage/swift"
 )
