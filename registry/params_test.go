@@ -40,6 +40,7 @@ func TestParametersOfEveryBackend(t *testing.T) {
 		"s3":         {"secretkey", "sessiontoken"},
 		"gcs":        {"credentials"},
 		"azure":      {"accountkey", "connectionstring", "credentials"},
+		"swift":      {"password", "secretkey"},
 	}
 	for name, backend := range drivers.Names {
 		ps, err := driver.Parameters(backend)
@@ -72,7 +73,8 @@ func TestParametersOfEveryBackend(t *testing.T) {
 
 // distributionParams are the parameters Distribution v3.1.2's own drivers
 // read (registry/storage/driver/*), so that a config.yml written for them
-// works with stowage's backends.
+// works with stowage's backends; for swift, which v3 dropped, those of
+// Distribution 2.x's swift driver (its Parameters struct).
 var distributionParams = map[string][]string{
 	"filesystem": {"rootdirectory", "maxthreads", "useragent"},
 	"s3": {"accesskey", "secretkey", "sessiontoken", "region", "regionendpoint", "forcepathstyle", "bucket",
@@ -82,6 +84,9 @@ var distributionParams = map[string][]string{
 	"gcs": {"bucket", "keyfile", "credentials", "rootdirectory", "chunksize", "maxconcurrency", "useragent"},
 	"azure": {"accountname", "accountkey", "container", "connectionstring", "credentials", "realm",
 		"rootdirectory", "serviceurl", "max_retries", "retry_delay", "skipverify", "useragent"},
+	"swift": {"username", "password", "authurl", "tenant", "tenantid", "domain", "domainid", "tenantdomain",
+		"tenantdomainid", "trustid", "region", "authversion", "container", "prefix", "endpointtype",
+		"insecureskipverify", "chunksize", "secretkey", "accesskey", "tempurlcontainerkey", "tempurlmethods", "useragent"},
 }
 
 // notSupported are Distribution parameters stowage rejects, with the

@@ -34,6 +34,8 @@
 //	                     account's (or container's) Temp-URL-Key in a free
 //	                     slot when neither slot holds it. Without it, a key
 //	                     already set there is used; no key, no redirects.
+//	accesskey            with secretkey, signs temp URLs in HP Cloud's form
+//	                     (temp_url_sig=<tenant id>:<access key>:<signature>)
 //	tempurlcontainerkey  keep the key on the container, not the account
 //	tempurlmethods       methods RedirectURL signs (default GET and HEAD)
 //	maxconcurrency       segments in flight per writer, parallel deletes,

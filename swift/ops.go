@@ -337,12 +337,19 @@ func (b *backend) replace(ctx context.Context, name string, put func(ctx context
 	if err != nil && !errors.Is(err, driver.ErrNotFound) {
 		return err
 	}
-	return b.deleteFull(ctx, b.withMarkers(minus(old, keep)))
+	drop, err := b.withFolders(ctx, minus(old, keep))
+	if err != nil {
+		return err
+	}
+	return b.deleteFull(ctx, drop)
 }
 
-// withMarkers adds to the segments of a file being deleted the committed
-// markers of their folders (in this backend's layout).
-func (b *backend) withMarkers(segs []string) []string {
+// withFolders adds to the segments of a file being deleted everything else
+// in their session folders (in this backend's layout): the committed
+// marker, sub-manifests, and segments a killed writer stored that no
+// manifest lists. A session folder belongs to exactly one file (Move hands
+// it over, never shares it), so all of it goes with the file.
+func (b *backend) withFolders(ctx context.Context, segs []string) ([]string, error) {
 	own := "/" + b.segc + "/" + b.root + segmentsDir
 	seen := map[string]bool{}
 	out := segs
@@ -350,12 +357,23 @@ func (b *backend) withMarkers(segs []string) []string {
 		if !strings.HasPrefix(s, own) {
 			continue
 		}
-		if i := strings.LastIndexByte(s, '/'); i > 0 && !seen[s[:i]] {
-			seen[s[:i]] = true
-			out = append(out, s[:i+1]+committedMarker)
+		i := strings.LastIndexByte(s, '/')
+		if i <= 0 || seen[s[:i]] {
+			continue
+		}
+		seen[s[:i]] = true
+		out = append(out, s[:i+1]+committedMarker)
+		folder := strings.TrimPrefix(s[:i+1], "/"+b.segc+"/")
+		err := b.listObjects(ctx, b.segc, folder, "", 0, 0, func(o swift.Object) error {
+			out = append(out, "/"+b.segc+"/"+o.Name)
+			return nil
+		})
+		if err != nil && !errors.Is(err, driver.ErrNotFound) {
+			return nil, err
 		}
 	}
-	return out
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 // minus returns the names of a that are not in c.
@@ -515,7 +533,11 @@ func (b *backend) deleteFile(ctx context.Context, name string) error {
 	if err := b.deleteObject(ctx, b.cont, name); err != nil {
 		return err
 	}
-	return b.deleteFull(ctx, b.withMarkers(segs))
+	drop, err := b.withFolders(ctx, segs)
+	if err != nil {
+		return err
+	}
+	return b.deleteFull(ctx, drop)
 }
 
 // parallel runs fn for 0..n-1 with at most maxconcurrency at once and
@@ -672,10 +694,14 @@ func (b *backend) RedirectURL(r *http.Request, p string) (string, error) {
 		mac = hmac.New(sha1.New, []byte(b.tempKey))
 	}
 	mac.Write([]byte(method + "\n" + expires + "\n" + objPath))
-	u, err := url.Parse(b.conn.StorageUrl)
+	u, err := url.Parse(b.storageURL)
 	if err != nil {
 		return "", err
 	}
 	u.Path, u.RawPath = "", ""
-	return u.String() + objPath + "?temp_url_sig=" + hex.EncodeToString(mac.Sum(nil)) + "&temp_url_expires=" + expires, nil
+	sig := hex.EncodeToString(mac.Sum(nil))
+	if b.cfg.AccessKey != "" {
+		sig = url.QueryEscape(b.tenantID + ":" + b.cfg.AccessKey + ":" + sig)
+	}
+	return u.String() + objPath + "?temp_url_sig=" + sig + "&temp_url_expires=" + expires, nil
 }

@@ -98,6 +98,9 @@ type Config struct {
 	RootDirectory string `param:"rootdirectory"`
 	// SecretKey is the temp URL key that signs redirect URLs.
 	SecretKey string `param:"secretkey" secret:"true"`
+	// AccessKey, with SecretKey, signs temp URLs in HP Cloud's form
+	// (temp_url_sig=<tenant id>:<access key>:<signature>).
+	AccessKey string `param:"accesskey"`
 	// TempURLContainerKey keeps the temp URL key on the container instead
 	// of the account.
 	TempURLContainerKey bool `param:"tempurlcontainerkey"`
@@ -194,6 +197,8 @@ type backend struct {
 	tempSHA256  bool   // the cluster accepts HMAC-SHA256 temp URL signatures
 	tempMethods map[string]bool
 	accountPath string // path of the storage URL, such as /v1/AUTH_test
+	storageURL  string // the storage URL found at open, for temp URLs
+	tenantID    string // the project ID found at open (HP Cloud temp URLs)
 
 	retry retry.Policy
 }
@@ -257,7 +262,12 @@ func newBackend(ctx context.Context, c Config) (*backend, error) {
 		return nil, &driver.Error{Op: "config", Kind: classifyKind(err),
 			Detail: fmt.Sprintf("authentication at authurl %s failed", c.AuthURL), Err: err}
 	}
-	if u, err := url.Parse(b.conn.StorageUrl); err == nil {
+	b.storageURL = b.conn.StorageUrl
+	b.tenantID = c.TenantID
+	if b.tenantID == "" {
+		b.tenantID = b.conn.TenantId
+	}
+	if u, err := url.Parse(b.storageURL); err == nil {
 		b.accountPath = u.EscapedPath()
 	}
 	if err := b.readInfo(ctx); err != nil {
@@ -491,13 +501,14 @@ func (b *backend) segFolder(id string) string { return b.root + segmentsDir + id
 // needed), without retries. The caller closes the body unless
 // o.NoResponse.
 func (b *backend) call(ctx context.Context, o swift.RequestOpts) (*http.Response, swift.Headers, error) {
-	if !b.conn.Authenticated() {
-		if err := b.conn.Authenticate(ctx); err != nil {
-			return nil, nil, err
-		}
+	storage, err := b.conn.GetStorageUrl(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
+	// Called by Call, with the connection's lock held, after it
+	// authenticated again.
 	o.OnReAuth = func() (string, error) { return b.conn.StorageUrl, nil }
-	return b.conn.Call(ctx, b.conn.StorageUrl, o)
+	return b.conn.Call(ctx, storage, o)
 }
 
 // do runs fn with the backend's retries and classifies the final error.

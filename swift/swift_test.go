@@ -486,3 +486,49 @@ func TestTempURL(t *testing.T) {
 		}
 	}
 }
+
+// TestKilledWriterStrays: a writer killed after storing a segment, before
+// its Close, leaves a segment under its tag in the session's folder; the
+// Commit of a later writer removes it, and nothing outlives the file.
+func TestKilledWriterStrays(t *testing.T) {
+	ctx := t.Context()
+	b, d := testBackend(t, ctx)
+	r := testkit.Seeded(t)
+	w1, err := d.Writer(ctx, "/s", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := testkit.Bytes(r, testChunkSize*3/2)
+	writeAll(t, w1, first)
+	if err := w1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w2, err := d.Writer(ctx, "/s", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeAll(t, w2, testkit.Bytes(r, testChunkSize)) // segment 2 stored; w2 is "killed"
+	for len(hidden(t, b)) < 3 {                      // state, segment 1, w2's segment 2
+		time.Sleep(20 * time.Millisecond)
+	}
+	w3, err := d.Writer(ctx, "/s", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := testkit.Bytes(r, 2*testChunkSize)
+	writeAll(t, w3, rest)
+	if err := w3.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = w3.Close()
+	checkContent(t, d, "/s", append(first, rest...))
+	if err := d.Move(ctx, "/s", "/t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Delete(ctx, "/t"); err != nil {
+		t.Fatal(err)
+	}
+	if left := hidden(t, b); len(left) != 0 {
+		t.Fatalf("left behind: %q", left)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -436,6 +437,14 @@ func (w *writer) commit(ctx context.Context) error {
 			err = w.b.deleteFull(context.WithoutCancel(ctx), []string{segs[0].name})
 		}
 	} else {
+		// Segments of writers killed before their Close lie in the folder
+		// too, under other tags: they go now (those a lagging listing does
+		// not show yet go with the file's Delete).
+		if err := w.removeStrays(ctx, func(name string) bool {
+			return slices.ContainsFunc(segs, func(s seg) bool { return s.name == name })
+		}); err != nil {
+			return err
+		}
 		// The marker tells removeSegments and purges that a file owns the
 		// folder's segments from now on.
 		if err := w.b.putObject(ctx, w.b.segc, w.b.segFolder(w.st.ID)+committedMarker, []byte(w.path), "", nil, nil); err != nil {
@@ -453,6 +462,22 @@ func (w *writer) commit(ctx context.Context) error {
 		return err
 	}
 	return w.b.deleteObject(context.WithoutCancel(ctx), w.b.cont, w.key)
+}
+
+// removeStrays deletes the objects of the writer's session folder that keep
+// does not want.
+func (w *writer) removeStrays(ctx context.Context, keep func(name string) bool) error {
+	var strays []string
+	err := w.b.listObjects(ctx, w.b.segc, w.b.segFolder(w.st.ID), "", 0, 0, func(o swift.Object) error {
+		if name := "/" + w.b.segc + "/" + o.Name; !keep(name) {
+			strays = append(strays, name)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, driver.ErrNotFound) {
+		return err
+	}
+	return w.b.deleteFull(ctx, strays)
 }
 
 // manifestEntry is one segment of an SLO manifest PUT.

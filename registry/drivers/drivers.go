@@ -6,6 +6,7 @@
 //	s3          github.com/stowage/stowage/s3 (Distribution's "s3", the s3-aws driver)
 //	gcs         github.com/stowage/stowage/gcs
 //	azure       github.com/stowage/stowage/azure
+//	swift       github.com/stowage/stowage/swift
 //
 // Import it for its side effect:
 //
@@ -15,6 +16,9 @@
 // that imports this package must not import Distribution's own driver
 // packages of the same names (registry/storage/driver/filesystem, s3-aws,
 // gcs, azure); both register in init, and the second registration panics.
+// (Distribution v3 has no swift driver of its own any more: stowage's swift
+// takes the name its 2.x driver had, and knows every parameter of a 2.x
+// swift config but accesskey.)
 // To run a stowage backend next to Distribution's own, register it under
 // another name with registry.Register instead.
 package drivers
@@ -25,6 +29,7 @@ import (
 	"github.com/stowage/stowage/gcs"
 	"github.com/stowage/stowage/registry"
 	"github.com/stowage/stowage/s3"
+	"github.com/stowage/stowage/swift"
 )
 
 // Names maps each Distribution driver name this package registers to the
@@ -34,6 +39,7 @@ var Names = map[string]string{
 	"s3":         s3.Name,
 	"gcs":        gcs.Name,
 	"azure":      azure.Name,
+	"swift":      swift.Name,
 }
 
 func init() {
