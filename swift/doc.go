@@ -94,7 +94,10 @@
 // manifest. An upload with more segments than the cluster's
 // max_manifest_segments (1000 by default) is committed through
 // sub-manifests in the session's folder (two levels: 10^6 segments at
-// most). Nothing is visible at the path before Commit. The marker tells
+// most). Before the marker, Commit removes what writers killed before their
+// Close left in the session's folder under other tags (a listing; what it
+// does not show yet goes with the file's Delete, which removes the file's
+// whole session folder). Nothing is visible at the path before Commit. The marker tells
 // purges and upload removals that a file's manifest uses the folder: only
 // a Delete or overwrite of that file removes those segments.
 //

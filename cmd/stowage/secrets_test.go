@@ -17,7 +17,9 @@ import (
 // are not, each with the reason. Any other credential-like name must be
 // marked secret:"true" in its backend's Config.
 var notSecret = map[string]string{
-	"s3/accesskey": "an access key ID is an identifier: AWS sends it in clear in every signed request's Authorization header",
+	"s3/accesskey":              "an access key ID is an identifier: AWS sends it in clear in every signed request's Authorization header",
+	"swift/accesskey":           "HP Cloud's temp URL access key is an identifier: every temp URL carries it in clear (tenant:accesskey:signature); secretkey signs",
+	"swift/tempurlcontainerkey": "a bool that says where the temp URL key is kept (on the container, not the account); the key itself is secretkey",
 }
 
 // credentialLike reports whether a parameter name looks like it holds a
