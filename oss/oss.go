@@ -225,15 +225,9 @@ func newBackend(ctx context.Context, c Config) (*backend, error) {
 		return nil, driver.ConfigError(Name, "%s", err)
 	}
 	ep, _ := c.endpointURL()
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	base.MaxIdleConnsPerHost = 4*c.MaxConcurrency + 8
-	client, err := alioss.New(ep, c.AccessKeyID, c.AccessKeySecret, c.ClientOptions(ctx, base)...)
+	client, bkt, err := c.Client(ctx)
 	if err != nil {
-		return nil, driver.ConfigError(Name, "parameter endpoint: %s", err)
-	}
-	bkt, err := client.Bucket(c.Bucket)
-	if err != nil {
-		return nil, driver.ConfigError(Name, "parameter bucket: %s", err)
+		return nil, err
 	}
 	b := &backend{cfg: c, client: client, bucket: bkt, name: c.Bucket, chunk: int64(c.ChunkSize),
 		copyThreshold: copyThreshold, copyPart: copyPartSize}
@@ -448,4 +442,39 @@ func retryable(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) || driver.NetworkFailure(err)
+}
+
+// Client returns an SDK client for c's endpoint and credentials with the
+// backend's client options (see ClientOptions), and the bucket handle. It
+// does not contact the service.
+func (c *Config) Client(ctx context.Context) (*alioss.Client, *alioss.Bucket, error) {
+	if err := c.Validate(); err != nil {
+		return nil, nil, driver.ConfigError(Name, "%s", err)
+	}
+	ep, _ := c.endpointURL()
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.MaxIdleConnsPerHost = 4*c.MaxConcurrency + 8
+	client, err := alioss.New(ep, c.AccessKeyID, c.AccessKeySecret, c.ClientOptions(ctx, base)...)
+	if err != nil {
+		return nil, nil, driver.ConfigError(Name, "parameter endpoint: %s", err)
+	}
+	bkt, err := client.Bucket(c.Bucket)
+	if err != nil {
+		return nil, nil, driver.ConfigError(Name, "parameter bucket: %s", err)
+	}
+	return client, bkt, nil
+}
+
+// Key returns the object key the backend stores the file at path under
+// (rootdirectory, then the path without its leading slash), or an error
+// for an invalid path.
+func (c *Config) Key(path string) (string, error) {
+	if !driver.ValidPath(path) {
+		return "", driver.Errorf(driver.KindInvalidPath, "%q is not a valid path", path)
+	}
+	prefix := ""
+	if p := strings.Trim(c.RootDirectory, "/"); p != "" {
+		prefix = p + "/"
+	}
+	return prefix + path[1:], nil
 }
