@@ -276,10 +276,47 @@ func (b *backend) removeUpload(ctx context.Context, key, dir string, st *state) 
 			return err
 		}
 	}
+	ids := map[string]bool{}
 	if st.UploadID != "" {
-		if err := b.abort(ctx, alioss.InitiateMultipartUploadResult{Bucket: b.name, Key: key, UploadID: st.UploadID}); err != nil {
+		ids[st.UploadID] = true
+	}
+	// A writer of the upload may have initiated a multipart upload that no
+	// version names yet (it was killed, or cancelled, before its claim):
+	// every upload of the key is this upload's while the cancel mark is
+	// the latest version.
+	if err := b.keyUploads(ctx, key, func(id string) { ids[id] = true }); err != nil {
+		return err
+	}
+	for id := range ids {
+		if err := b.abort(ctx, alioss.InitiateMultipartUploadResult{Bucket: b.name, Key: key, UploadID: id}); err != nil {
 			return err
 		}
 	}
 	return b.removeVersions(ctx, dir)
+}
+
+// keyUploads calls fn with the ID of every multipart upload of exactly key.
+func (b *backend) keyUploads(ctx context.Context, key string, fn func(id string)) error {
+	keyMarker, idMarker := "", ""
+	for {
+		var res alioss.ListMultipartUploadResult
+		err := b.do(ctx, func(ctx context.Context) error {
+			var err error
+			res, err = b.bucket.ListMultipartUploads(ctxOpts(ctx, alioss.Prefix(key), alioss.MaxUploads(1000),
+				alioss.KeyMarker(keyMarker), alioss.UploadIDMarker(idMarker))...)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for _, u := range res.Uploads {
+			if u.Key == key {
+				fn(u.UploadID)
+			}
+		}
+		if !res.IsTruncated || (res.NextKeyMarker == keyMarker && res.NextUploadIDMarker == idMarker) {
+			return nil
+		}
+		keyMarker, idMarker = res.NextKeyMarker, res.NextUploadIDMarker
+	}
 }

@@ -34,6 +34,8 @@ type writer struct {
 	dir  string // the state folder
 	up   *chunk.Uploader[alioss.UploadPart]
 
+	chunk  int64    // part size of the upload
+	token  string   // the upload's generation
 	first  int      // part number of this writer's first part
 	gaps   [][2]int // the held state's gaps, plus the one below first
 	tailIn int      // bytes of tail the writer resumed with
@@ -110,6 +112,7 @@ func (b *backend) appendCommitted(ctx context.Context, p string) (driver.FileWri
 func (b *backend) replaceUpload(ctx context.Context, p string) (*writer, error) {
 	dir := b.stateDir(p)
 	st := &state{Token: newID(), Created: time.Now().UTC(), Chunk: b.chunk, Next: 1}
+	replaced := false
 	for attempt := 0; ; attempt++ {
 		vs, err := b.listVersions(ctx, dir)
 		if err != nil {
@@ -121,6 +124,7 @@ func (b *backend) replaceUpload(ctx context.Context, p string) (*writer, error) 
 		seq := uint64(time.Now().UnixMicro())
 		if len(vs) > 0 {
 			seq = max(seq, vs[len(vs)-1]+1)
+			replaced = true
 		}
 		err = b.createVersion(ctx, dir, seq, st)
 		if err == nil {
@@ -134,7 +138,11 @@ func (b *backend) replaceUpload(ctx context.Context, p string) (*writer, error) 
 	// uploads go with them. A writer of that upload that claims after this
 	// listing sees the new version above its own and aborts what it made.
 	cctx := context.WithoutCancel(ctx)
-	if vs, err := b.listVersions(cctx, dir); err == nil {
+	if !replaced {
+		// Nothing to replace: no writer holds a version of this path (a
+		// writer of an upload committed earlier that wakes up creates a
+		// version below this one, and its own check fences it).
+	} else if vs, err := b.listVersions(cctx, dir); err == nil {
 		var keys []string
 		aborted := map[string]bool{}
 		for _, v := range vs {
@@ -179,8 +187,9 @@ func (b *backend) resume(ctx context.Context, p string, st *state) (*writer, err
 // start makes the chunk engine, from part w.first with tail.
 func (w *writer) start(tail []byte) error {
 	w.tailIn = len(tail)
+	w.chunk, w.token = w.held.Chunk, w.held.Token
 	opts := chunk.Options{
-		ChunkSize:   w.held.Chunk,
+		ChunkSize:   w.chunk,
 		Concurrency: w.b.cfg.MaxConcurrency,
 		FirstPart:   w.first,
 		MaxParts:    MaxParts,
@@ -262,7 +271,7 @@ func (w *writer) Write(p []byte) (int, error) {
 // Size implements driver.FileWriter: the full parts of earlier sessions
 // plus the bytes this one accepted (its tail included).
 func (w *writer) Size() int64 {
-	return int64(fullParts(w.first, w.gaps))*w.held.Chunk + w.up.Size()
+	return int64(fullParts(w.first, w.gaps))*w.chunk + w.up.Size()
 }
 
 // abandon aborts the multipart upload if this writer initiated it and no
@@ -302,7 +311,7 @@ func (w *writer) fenced() {
 	w.mu.Lock()
 	id := w.uploadID
 	w.mu.Unlock()
-	if id != "" && (errors.Is(err, driver.ErrNotFound) || (err == nil && cur.Token != w.held.Token)) {
+	if id != "" && (errors.Is(err, driver.ErrNotFound) || (err == nil && cur.Token != w.token)) {
 		_ = w.b.abort(ctx, alioss.InitiateMultipartUploadResult{Bucket: w.b.name, Key: w.key, UploadID: id})
 		return
 	}
@@ -319,7 +328,10 @@ func (w *writer) current(ctx context.Context) error {
 	if len(vs) == 0 {
 		return errFenced("the upload is gone (committed, cancelled or purged by another writer)")
 	}
-	if vs[len(vs)-1] != w.held.seq {
+	w.mu.Lock()
+	seq := w.held.seq
+	w.mu.Unlock()
+	if vs[len(vs)-1] != seq {
 		return errFenced("another writer updated or replaced the upload")
 	}
 	return nil
@@ -411,8 +423,13 @@ func (w *writer) commit(ctx context.Context) error {
 	held := w.held
 	w.mu.Unlock()
 	if id == "" {
-		sum := md5.Sum(w.tail)
-		if err := w.markFinal(ctx, held, fmt.Sprintf("%X", sum[:])); err != nil {
+		// One PutObject. The ownership check is a listing, not a new
+		// version: if the process dies after the PutObject, the state
+		// left behind holds the same bytes as the object.
+		if err := w.current(ctx); err != nil {
+			if errors.Is(err, driver.ErrConflict) {
+				w.commitErr = err
+			}
 			return err
 		}
 		if err := w.b.putObject(ctx, w.key, w.tail); err != nil {
@@ -522,8 +539,8 @@ func (w *writer) listParts(ctx context.Context, id string) ([]alioss.UploadPart,
 		switch {
 		case !ok:
 			return nil, driver.Errorf(driver.KindCorrupt, "part %d of the upload is missing", n)
-		case int64(p.Size) != w.held.Chunk:
-			return nil, driver.Errorf(driver.KindCorrupt, "part %d has %d bytes, want %d", n, p.Size, w.held.Chunk)
+		case int64(p.Size) != w.chunk:
+			return nil, driver.Errorf(driver.KindCorrupt, "part %d has %d bytes, want %d", n, p.Size, w.chunk)
 		}
 		parts = append(parts, alioss.UploadPart{PartNumber: n, ETag: p.ETag})
 	}
@@ -539,11 +556,12 @@ func (w *writer) Cancel(ctx context.Context) error {
 	w.ended = true
 	w.up.Abort()
 	ctx = context.WithoutCancel(ctx)
+	w.abandon() // an upload this writer made and no version names
 	for attempt := 0; ; attempt++ {
 		cur, err := w.b.readState(ctx, w.dir)
 		switch {
 		case errors.Is(err, driver.ErrNotFound) || errors.Is(err, driver.ErrCorrupt) ||
-			(err == nil && cur.Token != w.held.Token):
+			(err == nil && cur.Token != w.token):
 			w.abandon()
 			return nil
 		case err != nil:
