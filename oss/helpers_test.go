@@ -113,6 +113,11 @@ func harness(t *testing.T, extra driver.Params) conformance.Harness {
 		endpoint = newServer(t, osstest.Options{}).Endpoint()
 	}
 	base := testParams(endpoint, extra)
+	if os.Getenv(conformance.EnvLarge) != "" {
+		// 10,000 parts of testChunk hold 1.25 GiB; the large cases write
+		// 10 GiB in one upload.
+		base["chunksize"] = 8 << 20
+	}
 	return conformance.Harness{
 		Name:       "oss-" + fmt.Sprint(base["signatureversion"]),
 		RootPrefix: true,
