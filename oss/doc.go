@@ -146,8 +146,9 @@
 // process killed in between leaves the marked state: the next
 // Writer(path, true) finishes the removal and reports ErrNotFound, and
 // PurgeUploads removes it at any age. Append to a committed object starts
-// a new upload and copies the object's content into it through the
-// client.
+// a new upload whose first parts are ranged UploadPartCopy requests of the
+// object's whole chunks (server-side, each exactly chunksize); the rest,
+// fewer than chunksize bytes, is read back as the tail.
 //
 // # Other operations
 //

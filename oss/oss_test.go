@@ -317,3 +317,30 @@ func TestAs(t *testing.T) {
 		t.Errorf("As: client %v, bucket %v, prefix %q", c, bk, kp)
 	}
 }
+
+// TestAppendCommitted: appending to a committed file copies its whole
+// chunks server-side (UploadPartCopy) and reads back only the rest.
+func TestAppendCommitted(t *testing.T) {
+	srv := newServer(t, osstest.Options{})
+	r := testkit.Seeded(t)
+	ctx := t.Context()
+	d, _ := open(t, ctx, srv, nil)
+	base, more := testkit.Bytes(r, 3*testChunk+5), testkit.Bytes(r, testChunk+17)
+	if err := d.PutContent(ctx, "/app/blob", base); err != nil {
+		t.Fatal(err)
+	}
+	w, err := d.Writer(ctx, "/app/blob", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Size() != int64(len(base)) {
+		t.Fatalf("Size() = %d, want %d", w.Size(), len(base))
+	}
+	if err := writeOrClose(w, more); err != nil {
+		t.Fatal(err)
+	}
+	commitResumed(t, srv, d, "/app/blob", append(bytes.Clone(base), more...))
+	if n := srv.Count("UploadPartCopy"); n != 3 {
+		t.Errorf("%d UploadPartCopy requests, want 3", n)
+	}
+}

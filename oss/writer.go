@@ -84,25 +84,89 @@ func (b *backend) newWriter(ctx context.Context, p string, append bool) (driver.
 }
 
 // appendCommitted starts an upload that begins with the committed file's
-// content, or fails with ErrNotFound when there is no file.
+// content, or fails with ErrNotFound when there is no file. The file's
+// whole chunks become the first parts by ranged UploadPartCopy requests
+// (server-side, each exactly chunksize, so below the copy limit), and
+// the rest, shorter than a chunk, is read back as the tail.
 func (b *backend) appendCommitted(ctx context.Context, p string) (driver.FileWriter, error) {
-	if _, err := b.head(ctx, b.key(p)); err != nil {
+	h, err := b.head(ctx, b.key(p))
+	if err != nil {
 		return nil, err
 	}
 	w, err := b.replaceUpload(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	r, err := b.Reader(ctx, p, 0)
-	if err == nil {
-		_, err = io.Copy(w, r)
-		r.Close()
-	}
-	if err != nil {
+	if err := w.copyCommitted(ctx, h); err != nil {
 		_ = w.Cancel(context.WithoutCancel(ctx))
 		return nil, b.classify(err)
 	}
 	return w, nil
+}
+
+// copyCommitted fills the new writer w with the committed object h.
+func (w *writer) copyCommitted(ctx context.Context, h objectHead) error {
+	full := int(h.size / w.chunk)
+	if full > MaxParts {
+		return driver.Errorf(driver.KindInvalidArgument, "the file needs more than %d parts of chunksize %d", MaxParts, w.chunk)
+	}
+	if full > 0 {
+		id, err := w.claim(ctx, full)
+		if err != nil {
+			return err
+		}
+		imur := alioss.InitiateMultipartUploadResult{Bucket: w.b.name, Key: w.key, UploadID: id}
+		cctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, w.b.cfg.MaxConcurrency)
+		for n := 1; n <= full; n++ {
+			select {
+			case sem <- struct{}{}:
+			case <-cctx.Done():
+			}
+			if cctx.Err() != nil {
+				break
+			}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				err := w.b.do(cctx, func(ctx context.Context) error {
+					_, err := w.b.bucket.UploadPartCopy(imur, w.b.name, w.key, int64(n-1)*w.chunk, w.chunk, n,
+						ctxOpts(ctx, alioss.CopySourceIfMatch(`"`+h.etag+`"`))...)
+					return err
+				})
+				if err != nil {
+					cancel(fmt.Errorf("copy of part %d: %w", n, err))
+				}
+			})
+		}
+		wg.Wait()
+		if cctx.Err() != nil {
+			return context.Cause(cctx)
+		}
+	}
+	var tail []byte
+	if rest := h.size - int64(full)*w.chunk; rest > 0 {
+		err := w.b.do(ctx, func(ctx context.Context) error {
+			r, err := w.b.bucket.GetObject(w.key, ctxOpts(ctx, alioss.Range(int64(full)*w.chunk, h.size-1),
+				alioss.IfMatch(`"`+h.etag+`"`))...)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			tail, err = io.ReadAll(r)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if int64(len(tail)) != rest {
+			return driver.Errorf(driver.KindConflict, "the file changed while the upload copied it")
+		}
+	}
+	w.up.Abort()
+	w.first = full + 1
+	return w.start(tail)
 }
 
 // replaceUpload starts a new upload of p: a new state version with a new
@@ -250,7 +314,7 @@ func (w *writer) claim(ctx context.Context, n int) (string, error) {
 	}
 	size := firstWindow
 	if w.windowEnd > 0 {
-		size = 2 * (w.windowEnd - w.first)
+		size = max(firstWindow, 2*(w.windowEnd-w.first))
 	}
 	end := max(n+1, w.first+size)
 	next := w.held.clone()
