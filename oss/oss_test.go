@@ -344,3 +344,50 @@ func TestAppendCommitted(t *testing.T) {
 		t.Errorf("%d UploadPartCopy requests, want 3", n)
 	}
 }
+
+// TestCommitRetry: a Commit whose CompleteMultipartUpload fails (503 past
+// the retries) may be called again and then makes the object; a Close
+// after the failed Commit reports that it saved nothing.
+func TestCommitRetry(t *testing.T) {
+	srv := newServer(t, osstest.Options{})
+	r := testkit.Seeded(t)
+	ctx := t.Context()
+	d, _ := open(t, ctx, srv, nil)
+	data := testkit.Bytes(r, 2*testChunk+3)
+	w, err := d.Writer(ctx, "/retry/blob", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetFault(osstest.Times("CompleteMultipartUpload", 6, osstest.Unavailable))
+	if err := w.Commit(ctx); !errors.Is(err, driver.ErrThrottled) {
+		t.Fatalf("Commit with the service unavailable: %v, want ErrThrottled", err)
+	}
+	srv.SetFault(nil)
+	if err := w.Commit(ctx); err != nil {
+		t.Fatalf("second Commit: %v", err)
+	}
+	_ = w.Close()
+	if got, err := d.GetContent(ctx, "/retry/blob"); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes (%v)", len(got), err)
+	}
+
+	w, err = d.Writer(ctx, "/retry/other", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetFault(osstest.Times("CompleteMultipartUpload", 6, osstest.Unavailable))
+	if err := w.Commit(ctx); err == nil {
+		t.Fatal("Commit succeeded with the service unavailable")
+	}
+	srv.SetFault(nil)
+	if err := w.Close(); err == nil {
+		t.Error("Close after a failed Commit reported the bytes saved")
+	}
+	_ = w.Cancel(ctx)
+}

@@ -50,6 +50,8 @@ type writer struct {
 	finished  bool // Finish or Drain of Commit ran
 	tail      []byte
 	commitErr error // a failure no retry of Commit can mend
+
+	lastCommitErr error // the last Commit's error, nil after a success
 }
 
 func (b *backend) newWriter(ctx context.Context, p string, append bool) (driver.FileWriter, error) {
@@ -406,6 +408,13 @@ func (w *writer) current(ctx context.Context) error {
 // that a later Writer(path, true) resumes at exactly Size().
 func (w *writer) Close() error {
 	if w.ended {
+		if err := w.lastCommitErr; err != nil {
+			// The shared layer keeps a writer open after a failed Commit,
+			// so this Close would acknowledge the session's bytes; but
+			// Commit has already sent them toward the object.
+			return &driver.Error{Kind: driver.KindOf(err),
+				Detail: "Commit failed, so Close saves nothing of this session; retry Commit, or resume from the last Close", Err: err}
+		}
 		return nil
 	}
 	w.ended = true
@@ -457,6 +466,7 @@ func (w *writer) Commit(ctx context.Context) error {
 	if err != nil && w.commitErr == nil && errors.Is(err, driver.ErrConflict) {
 		w.commitErr = err
 	}
+	w.lastCommitErr = err
 	return err
 }
 
@@ -617,7 +627,7 @@ func (w *writer) listParts(ctx context.Context, id string) ([]alioss.UploadPart,
 // what this writer made goes). A Cancel that fails midway leaves the
 // marked state, which the next resume or PurgeUploads finishes removing.
 func (w *writer) Cancel(ctx context.Context) error {
-	w.ended = true
+	w.ended, w.lastCommitErr = true, nil
 	w.up.Abort()
 	ctx = context.WithoutCancel(ctx)
 	w.abandon() // an upload this writer made and no version names
