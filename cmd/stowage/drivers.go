@@ -9,6 +9,7 @@ import (
 	_ "github.com/stowage/stowage/filesystem"
 	_ "github.com/stowage/stowage/gcs"
 	_ "github.com/stowage/stowage/inmemory"
+	_ "github.com/stowage/stowage/oss"
 	_ "github.com/stowage/stowage/s3"
 	_ "github.com/stowage/stowage/swift"
 )

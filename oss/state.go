@@ -1,0 +1,322 @@
+package oss
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	alioss "github.com/aliyun/aliyun-oss-go-sdk/oss"
+
+	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/retry"
+)
+
+// The state of an upload in progress is a chain of versions: objects
+// <root>~stowage/uploads/<path>/~v<seq> (seq zero-padded to 20 digits), each
+// created create-only (x-oss-forbid-overwrite). Writing the version after
+// the one a writer holds is a compare-and-swap: of two writers that hold
+// the same version, only one creates the next. The highest version is the
+// state; a writer deletes the version it superseded once its own is in
+// place, so the chain stays one or two objects long.
+
+// state is one version of an upload's state: a JSON line, then the tail.
+type state struct {
+	Token    string    `json:"token"`            // upload generation: new with every Writer(path, false)
+	Write    string    `json:"write"`            // id of the write that made this version
+	UploadID string    `json:"upload,omitempty"` // multipart upload, "" before the first part
+	Created  time.Time `json:"created"`          // when the upload began
+	Chunk    int64     `json:"chunk"`            // part size of the upload
+	Next     int       `json:"next"`             // parts below Next, but for Gaps, hold full chunks
+	Gaps     [][2]int  `json:"gaps,omitempty"`   // [from, to) part numbers no Commit uses
+	Window   int       `json:"window,omitempty"` // > 0: a writer claimed parts [Next, Window)
+	Cancel   bool      `json:"cancel,omitempty"` // a Cancel began: finish removing the upload
+	Final    string    `json:"final,omitempty"`  // ETag of the object a Commit in progress makes
+
+	tail []byte
+	seq  uint64
+}
+
+// clone returns a deep copy of s.
+func (s *state) clone() *state {
+	c := *s
+	c.Gaps = append([][2]int(nil), s.Gaps...)
+	c.tail = bytes.Clone(s.tail)
+	return &c
+}
+
+func (s *state) encode() []byte {
+	j, _ := json.Marshal(s)
+	return append(append(j, '\n'), s.tail...)
+}
+
+func decodeState(data []byte) (*state, error) {
+	i := bytes.IndexByte(data, '\n')
+	if i < 0 {
+		return nil, driver.Errorf(driver.KindCorrupt, "upload state has no header line")
+	}
+	var s state
+	if err := json.Unmarshal(data[:i], &s); err != nil || s.Token == "" || s.Chunk <= 0 || s.Next < 1 {
+		return nil, driver.Errorf(driver.KindCorrupt, "upload state is unreadable")
+	}
+	s.tail = data[i+1:]
+	if int64(len(s.tail)) >= s.Chunk {
+		return nil, driver.Errorf(driver.KindCorrupt, "upload state's tail of %d bytes is not shorter than its chunk size %d", len(s.tail), s.Chunk)
+	}
+	return &s, nil
+}
+
+// fullParts is the number of parts below n that are not in gaps.
+func fullParts(n int, gaps [][2]int) int {
+	c := n - 1
+	for _, g := range gaps {
+		lo, hi := max(g[0], 1), min(g[1], n)
+		if hi > lo {
+			c -= hi - lo
+		}
+	}
+	return c
+}
+
+// inGaps reports whether part n is in one of gaps.
+func inGaps(n int, gaps [][2]int) bool {
+	for _, g := range gaps {
+		if n >= g[0] && n < g[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// size is the number of bytes the state holds.
+func (s *state) size() int64 {
+	return int64(fullParts(s.Next, s.Gaps))*s.Chunk + int64(len(s.tail))
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+const versionPrefix = "~v"
+
+// versionKey is the key of version seq in the state folder dir.
+func versionKey(dir string, seq uint64) string {
+	return dir + versionPrefix + fmt.Sprintf("%020d", seq)
+}
+
+// parseVersion returns the version of a key in the state folder dir.
+func parseVersion(dir, key string) (uint64, bool) {
+	name, ok := strings.CutPrefix(key, dir+versionPrefix)
+	if !ok || len(name) != 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(name, 10, 64)
+	return n, err == nil
+}
+
+// listVersions returns the versions in the state folder dir, ascending.
+func (b *backend) listVersions(ctx context.Context, dir string) ([]uint64, error) {
+	var out []uint64
+	err := b.listPages(ctx, dir+versionPrefix, "/", "", func(res alioss.ListObjectsResultV2) error {
+		for _, o := range res.Objects {
+			if n, ok := parseVersion(dir, o.Key); ok {
+				out = append(out, n)
+			}
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, err
+}
+
+// getState reads the version seq in dir.
+func (b *backend) getState(ctx context.Context, dir string, seq uint64) (*state, error) {
+	var data []byte
+	err := b.do(ctx, func(ctx context.Context) error {
+		r, err := b.bucket.GetObject(versionKey(dir, seq), ctxOpts(ctx)...)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		data, err = io.ReadAll(r)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	st, err := decodeState(data)
+	if err != nil {
+		return nil, err
+	}
+	st.seq = seq
+	return st, nil
+}
+
+// readState reads the highest version of the state in dir: ErrNotFound
+// when there is none.
+func (b *backend) readState(ctx context.Context, dir string) (*state, error) {
+	for attempt := 0; ; attempt++ {
+		vs, err := b.listVersions(ctx, dir)
+		if err != nil {
+			return nil, err
+		}
+		if len(vs) == 0 {
+			return nil, driver.Errorf(driver.KindNotFound, "no upload in progress")
+		}
+		st, err := b.getState(ctx, dir, vs[len(vs)-1])
+		if errors.Is(err, driver.ErrNotFound) && attempt < 5 {
+			continue // superseded and deleted since the listing
+		}
+		return st, err
+	}
+}
+
+// errFenced is the conflict of a writer whose state version was
+// superseded.
+func errFenced(reason string) error {
+	return driver.Errorf(driver.KindConflict, "%s", reason)
+}
+
+// createVersion stores st as version seq in dir, create-only. It returns
+// ErrConflict when the version exists and is not this write's: the
+// answer of an attempt may be lost after the service stored it, so a
+// refused retry reads the version back and compares the write id.
+func (b *backend) createVersion(ctx context.Context, dir string, seq uint64, st *state) error {
+	st.Write = newID()
+	data := st.encode()
+	key := versionKey(dir, seq)
+	attempts := 0
+	err := retry.Do(ctx, b.retry, func(ctx context.Context) error {
+		attempts++
+		return b.bucket.PutObject(key, bytes.NewReader(data), b.putOptions(ctx, data, alioss.ForbidOverWrite(true))...)
+	})
+	if err == nil {
+		st.seq = seq
+		return nil
+	}
+	if errorCode(err) != "FileAlreadyExists" {
+		return b.classify(err)
+	}
+	if attempts > 1 {
+		if got, gerr := b.getState(ctx, dir, seq); gerr == nil && got.Write == st.Write {
+			st.seq = seq
+			return nil
+		}
+	}
+	return errFenced("another writer updated the upload first")
+}
+
+// advance creates the version after held with content next, and checks
+// that held is still there and nothing newer exists: a version deleted
+// after its successor was made can be created again by a writer that
+// slept, and such a write must not count. On success next becomes the
+// held version and the superseded one is deleted.
+func (b *backend) advance(ctx context.Context, dir string, held, next *state) error {
+	if err := b.createVersion(ctx, dir, held.seq+1, next); err != nil {
+		return err
+	}
+	vs, err := b.listVersions(ctx, dir)
+	if err != nil {
+		return err
+	}
+	sawHeld := false
+	var old []string
+	for _, v := range vs {
+		switch {
+		case v == held.seq:
+			sawHeld = true
+			old = append(old, versionKey(dir, v))
+		case v > next.seq:
+			_ = b.deleteKey(context.WithoutCancel(ctx), versionKey(dir, next.seq))
+			return errFenced("another writer updated the upload first")
+		case v < held.seq:
+			old = append(old, versionKey(dir, v))
+		}
+	}
+	if !sawHeld {
+		_ = b.deleteKey(context.WithoutCancel(ctx), versionKey(dir, next.seq))
+		return errFenced("the upload was committed, cancelled or replaced meanwhile")
+	}
+	_ = b.deleteKeys(context.WithoutCancel(ctx), old)
+	return nil
+}
+
+// removeVersions deletes every version in dir.
+func (b *backend) removeVersions(ctx context.Context, dir string) error {
+	vs, err := b.listVersions(ctx, dir)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, len(vs))
+	for i, v := range vs {
+		keys[i] = versionKey(dir, v)
+	}
+	return b.deleteKeys(ctx, keys)
+}
+
+// removeUpload removes the upload whose latest state is st at dir: it
+// marks the state cancelling first (so that a process killed midway leaves
+// a state that the next resume or purge finishes), aborts the multipart
+// upload and deletes the state's versions.
+func (b *backend) removeUpload(ctx context.Context, key, dir string, st *state) error {
+	if !st.Cancel {
+		next := st.clone()
+		next.Cancel = true
+		if err := b.advance(ctx, dir, st, next); err != nil {
+			return err
+		}
+	}
+	ids := map[string]bool{}
+	if st.UploadID != "" {
+		ids[st.UploadID] = true
+	}
+	// A writer of the upload may have initiated a multipart upload that no
+	// version names yet (it was killed, or cancelled, before its claim):
+	// every upload of the key is this upload's while the cancel mark is
+	// the latest version.
+	if err := b.keyUploads(ctx, key, func(id string) { ids[id] = true }); err != nil {
+		return err
+	}
+	for id := range ids {
+		if err := b.abort(ctx, alioss.InitiateMultipartUploadResult{Bucket: b.name, Key: key, UploadID: id}); err != nil {
+			return err
+		}
+	}
+	return b.removeVersions(ctx, dir)
+}
+
+// keyUploads calls fn with the ID of every multipart upload of exactly key.
+func (b *backend) keyUploads(ctx context.Context, key string, fn func(id string)) error {
+	keyMarker, idMarker := "", ""
+	for {
+		var res alioss.ListMultipartUploadResult
+		err := b.do(ctx, func(ctx context.Context) error {
+			var err error
+			res, err = b.bucket.ListMultipartUploads(ctxOpts(ctx, alioss.Prefix(key), alioss.MaxUploads(1000),
+				alioss.KeyMarker(keyMarker), alioss.UploadIDMarker(idMarker))...)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for _, u := range res.Uploads {
+			if u.Key == key {
+				fn(u.UploadID)
+			}
+		}
+		if !res.IsTruncated || (res.NextKeyMarker == keyMarker && res.NextUploadIDMarker == idMarker) {
+			return nil
+		}
+		keyMarker, idMarker = res.NextKeyMarker, res.NextUploadIDMarker
+	}
+}
