@@ -21,7 +21,7 @@ func TestREADMEParameterTables(t *testing.T) {
 	}
 	readme := string(raw)
 	bounds := regexp.MustCompile("`?([0-9][0-9A-Za-z.]*)`?\\.\\.`?([0-9][0-9A-Za-z.]*)`?")
-	for _, name := range []string{"filesystem", "inmemory", "s3", "gcs", "azure", "swift"} {
+	for _, name := range []string{"filesystem", "inmemory", "s3", "gcs", "azure", "swift", "oss"} {
 		t.Run(name, func(t *testing.T) {
 			params, err := driver.Parameters(name)
 			if err != nil {
