@@ -152,7 +152,11 @@
 // doubling to 10 s, within the caller's context; a token that expires is
 // renewed once per request. Wrong credentials fail at open with a
 // permission error that names the parameters, never the password.
-// Swift's eventual consistency: a read right after an overwrite may,
+// A read (GET, HEAD) that finds no object is asked twice more, 5 and 25 ms
+// later: Swift's object server answers 404 to a read that meets an
+// overwrite between the new file's rename and the old one's removal, so a
+// path that really is missing costs those two requests. Swift's eventual
+// consistency: a read right after an overwrite may,
 // during a cluster's failures, still see the old object; the writer's
 // conflict checks rely on the state read seeing the last write, which a
 // healthy cluster gives.
