@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/tailcache"
 )
 
 // Name is the name the backend registers under.
@@ -75,7 +76,7 @@ type backend struct {
 	presign *s3.PresignClient
 	bucket  string
 	prefix  string // root prefix: "" or "a/b/"
-	tails   tailCache
+	tails   tailcache.Cache[uploadState]
 
 	// noIfMatch is set once the service answered a conditional PutObject
 	// with NotImplemented: state writes then go without If-Match.
@@ -107,7 +108,7 @@ func newBackend(ctx context.Context, c *Config) (*backend, error) {
 		presign: s3.NewPresignClient(presignClient),
 		bucket:  c.Bucket,
 		prefix:  prefix,
-		tails:   tailCache{limit: tailCacheChunks * int64(c.ChunkSize)},
+		tails:   tailcache.Cache[uploadState]{Limit: tailCacheChunks * int64(c.ChunkSize)},
 	}, nil
 }
 

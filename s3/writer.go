@@ -466,14 +466,14 @@ func (b *backend) finishCancel(ctx context.Context, key, skey string, st uploadS
 // The cache holds only states whose Close saw every part uploaded, so its
 // pending parts need no check.
 func (b *backend) resumeRecorded(ctx context.Context, key, skey string) (uploadState, []byte, error) {
-	if c, ok := b.tails.take(skey); ok {
+	if cst, ctail, ok := b.tails.Take(skey); ok {
 		st, err := b.headState(ctx, skey)
 		if err != nil && !errors.Is(err, driver.ErrCorrupt) {
 			return st, nil, err
 		}
 		st.write = "" // the version is pinned by the ETag; the cache does not keep the id
-		if err == nil && st == c.st && st.etag != "" {
-			return st, c.tail, nil
+		if err == nil && st == cst && st.etag != "" {
+			return st, ctail, nil
 		}
 	}
 	return b.getState(ctx, key, skey)
@@ -482,65 +482,6 @@ func (b *backend) resumeRecorded(ctx context.Context, key, skey string) (uploadS
 // tailCacheChunks bounds the tail cache: the tails of at most this many
 // chunks' worth of closed uploads stay in memory, the oldest go first.
 const tailCacheChunks = 4
-
-// tailCache keeps, per state key, the tail that this process's last Close
-// of that upload wrote, so that a resume in the same process reads the
-// state's metadata instead of the whole tail. A resume takes its entry out,
-// so an upload's tail is either here or in its writer, never both.
-type tailCache struct {
-	mu    sync.Mutex
-	limit int64
-	bytes int64
-	m     map[string]cachedTail
-	order []string // keys, oldest first (may hold stale keys)
-}
-
-type cachedTail struct {
-	st   uploadState
-	tail []byte
-}
-
-func (c *tailCache) put(key string, st uploadState, tail []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]cachedTail{}
-	}
-	if old, ok := c.m[key]; ok {
-		c.bytes -= int64(len(old.tail))
-	}
-	c.m[key] = cachedTail{st: st, tail: tail}
-	c.bytes += int64(len(tail))
-	c.order = append(c.order, key)
-	for c.bytes > c.limit && len(c.order) > 0 {
-		k := c.order[0]
-		c.order = c.order[1:]
-		if e, ok := c.m[k]; ok && k != key {
-			c.bytes -= int64(len(e.tail))
-			delete(c.m, k)
-		}
-	}
-	if len(c.order) > 4*len(c.m)+16 { // drop stale keys
-		keep := c.order[:0]
-		for _, k := range c.order {
-			if _, ok := c.m[k]; ok {
-				keep = append(keep, k)
-			}
-		}
-		c.order = keep
-	}
-}
-
-func (c *tailCache) take(key string) (cachedTail, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[key]
-	if ok {
-		delete(c.m, key)
-		c.bytes -= int64(len(e.tail))
-	}
-	return e, ok
-}
 
 // errReplaced is the conflict of a writer whose upload another writer, a
 // Cancel or a Commit ended or took over; err (if any) is what showed it.
@@ -777,7 +718,7 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 		chunk: int64(b.cfg.ChunkSize), first: 1}
 	var tail []byte
 	if !append {
-		b.tails.take(w.skey)
+		b.tails.Take(w.skey)
 		st, err := b.headState(ctx, w.skey)
 		switch {
 		case err == nil && st.uploadID != "":
@@ -1232,7 +1173,7 @@ func (w *writer) Close() error {
 	// Every part landed, so a resume from the cache checks none of them.
 	st = pr.st
 	st.write = "" // the cache does not keep the write id
-	w.b.tails.put(w.skey, st, cp.Tail)
+	w.b.tails.Put(w.skey, st, cp.Tail)
 	return nil
 }
 
@@ -1256,7 +1197,7 @@ func (w *writer) closeUnchanged() error {
 		return err
 	}
 	if strings.Trim(st.etag, `"`) == strings.Trim(w.openedETag(), `"`) {
-		w.b.tails.put(w.skey, w.opened, tail)
+		w.b.tails.Put(w.skey, w.opened, tail)
 	}
 	return nil
 }
@@ -1272,7 +1213,7 @@ func (w *writer) closeUnchanged() error {
 // failed for good (a part, or a newer writer took over) keeps failing.
 func (w *writer) Commit(ctx context.Context) error {
 	w.ended = true
-	w.b.tails.take(w.skey)
+	w.b.tails.Take(w.skey)
 	err := w.commit(ctx)
 	w.lastCommitErr = err
 	return err
@@ -1411,7 +1352,7 @@ func (w *writer) listParts(ctx context.Context, id string, upTo int, gaps string
 // next resume or PurgeUploads finishes removing.
 func (w *writer) Cancel(ctx context.Context) error {
 	w.ended, w.lastCommitErr = true, nil
-	w.b.tails.take(w.skey)
+	w.b.tails.Take(w.skey)
 	w.up.Abort()
 	var errs []error
 	st, err := w.b.headState(ctx, w.skey)
