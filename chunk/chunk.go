@@ -515,6 +515,11 @@ func (u *Uploader[R]) wait() error {
 func (u *Uploader[R]) getBuf(need int) *[]byte {
 	b, ok := u.pool.Get().(*[]byte)
 	if !ok {
+		if u.next > u.first {
+			// A part went out: the stream is long, and growing this
+			// buffer would copy its bytes again on the way to a chunk.
+			need = u.chunk
+		}
 		nb := make([]byte, 0, min(u.chunk, max(need, firstBufferSize)))
 		b = &nb
 	}
