@@ -3,172 +3,244 @@ package oss
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"fmt"
+	"io"
+	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	alioss "github.com/aliyun/aliyun-oss-go-sdk/oss"
 
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/testkit"
 	"github.com/stowage/stowage/oss/osstest"
 )
 
-// The benchmarks run only with -bench. They compare, in the same run and
-// against the same in-process osstest server, the driver's one-session
-// upload with the SDK's own multipart upload at the same part size,
-// concurrency and checksum (b.SetBytes: compare the MB/s), and time a
-// registry's PATCH pattern (8 MiB writes, Close and resume every 32 MiB).
+// bareUpload is what the SDK alone sends for the driver's work, with no
+// state, no checks and no resume: InitiateMultipartUpload, UploadPart of
+// chunk bytes with concurrency in flight (Content-MD5 with md5; the SDK's
+// CRC-64 check with crc64, a client option), CompleteMultipartUpload. With
+// patch it also makes every Close of the PATCH pattern durable the
+// cheapest way: a PutObject of the tail, concurrent with the parts, then a
+// wait for all of them (the least any writer that keeps parts uniform must
+// do).
+type bareUpload struct {
+	bk    *alioss.Bucket
+	key   string
+	md5   bool
+	chunk int
+	imur  alioss.InitiateMultipartUploadResult
+	slots chan struct{}
+	pool  sync.Pool
+	fill  []byte
+	next  int
 
-const (
-	benchSize    = 256 << 20
-	benchChunk   = 10 << 20
-	benchWrite   = 8 << 20
-	benchSegment = 32 << 20
-)
-
-// pattern fills p with incompressible bytes derived from seed and the
-// offset (splitmix64), cheaply.
-func pattern(p []byte, seed uint64) {
-	x := seed
-	for i := 0; i+8 <= len(p); i += 8 {
-		x += 0x9e3779b97f4a7c15
-		z := x
-		z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-		z = (z ^ z>>27) * 0x94d049bb133111eb
-		binary.LittleEndian.PutUint64(p[i:], z^z>>31)
-	}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	parts []alioss.UploadPart
+	err   error
 }
 
-func benchSetup(b *testing.B, checksum string) (*osstest.Server, driver.Driver, *backend, []byte) {
-	srv := newServer(b, osstest.Options{Dir: b.TempDir()})
-	d, be := open(b, b.Context(), srv, driver.Params{"chunksize": benchChunk, "checksum": checksum})
-	buf := make([]byte, benchWrite)
-	pattern(buf, 1)
-	return srv, d, be, buf
-}
-
-// sdkMultipart uploads size bytes (buf repeated) as key with the SDK
-// alone: InitiateMultipartUpload, UploadPart of chunk bytes with
-// concurrency in flight, CompleteMultipartUpload; Content-MD5 with
-// checksum md5, the SDK's CRC-64 check with crc64 (a client option).
-func sdkMultipart(ctx context.Context, bk *alioss.Bucket, key string, buf []byte, size, chunk int64, concurrency int, md5 bool) error {
+func newBareUpload(ctx context.Context, bk *alioss.Bucket, key string, chunk, concurrency int, md5 bool) (*bareUpload, error) {
 	imur, err := bk.InitiateMultipartUpload(key, alioss.WithContext(ctx))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var (
-		mu    sync.Mutex
-		parts []alioss.UploadPart
-		ferr  error
-		wg    sync.WaitGroup
-	)
-	sem := make(chan struct{}, concurrency)
-	for n, off := 1, int64(0); off < size; n, off = n+1, off+chunk {
-		data := make([]byte, min(chunk, size-off))
-		for i := 0; i < len(data); i += len(buf) {
-			copy(data[i:], buf)
+	u := &bareUpload{bk: bk, key: key, md5: md5, chunk: chunk, imur: imur, next: 1,
+		slots: make(chan struct{}, concurrency)}
+	u.pool.New = func() any { return make([]byte, 0, chunk) }
+	u.fill = u.pool.Get().([]byte)
+	return u, nil
+}
+
+func (u *bareUpload) fail(err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.err == nil {
+		u.err = err
+	}
+}
+
+func (u *bareUpload) options(ctx context.Context, data []byte) []alioss.Option {
+	opts := []alioss.Option{alioss.WithContext(ctx)}
+	if u.md5 {
+		opts = append(opts, alioss.ContentMD5(md5Base64(data)))
+	}
+	return opts
+}
+
+func (u *bareUpload) send(ctx context.Context, data []byte) {
+	n := u.next
+	u.next++
+	u.slots <- struct{}{}
+	u.wg.Go(func() {
+		defer func() { <-u.slots }()
+		defer u.pool.Put(data[:0]) //nolint:staticcheck // a slice header per part is fine
+		p, err := u.bk.UploadPart(u.imur, bytes.NewReader(data), int64(len(data)), n, u.options(ctx, data)...)
+		if err != nil {
+			u.fail(err)
+			return
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			opts := []alioss.Option{alioss.WithContext(ctx)}
-			if md5 {
-				opts = append(opts, alioss.ContentMD5(md5Base64(data)))
-			}
-			p, err := bk.UploadPart(imur, bytes.NewReader(data), int64(len(data)), n, opts...)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && ferr == nil {
-				ferr = err
-			}
-			parts = append(parts, p)
-		}()
+		u.mu.Lock()
+		u.parts = append(u.parts, p)
+		u.mu.Unlock()
+	})
+}
+
+func (u *bareUpload) write(ctx context.Context, p []byte) {
+	for len(p) > 0 {
+		k := min(u.chunk-len(u.fill), len(p))
+		u.fill = append(u.fill, p[:k]...)
+		p = p[k:]
+		if len(u.fill) == u.chunk {
+			u.send(ctx, u.fill)
+			u.fill = u.pool.Get().([]byte)
+		}
 	}
-	wg.Wait()
-	if ferr != nil {
-		return ferr
+}
+
+// close stores the tail beside the parts in flight and waits for all.
+func (u *bareUpload) close(ctx context.Context) {
+	tail := bytes.Clone(u.fill)
+	u.wg.Go(func() {
+		if err := u.bk.PutObject(u.key+".tail", bytes.NewReader(tail), u.options(ctx, tail)...); err != nil {
+			u.fail(err)
+		}
+	})
+	u.wg.Wait()
+}
+
+func (u *bareUpload) commit(ctx context.Context) error {
+	if len(u.fill) > 0 {
+		u.send(ctx, u.fill)
 	}
-	sort.Slice(parts, func(i, j int) bool { return parts[i].PartNumber < parts[j].PartNumber })
-	_, err = bk.CompleteMultipartUpload(imur, parts, alioss.WithContext(ctx))
+	u.wg.Wait()
+	if u.err != nil {
+		_ = u.bk.AbortMultipartUpload(u.imur)
+		return u.err
+	}
+	sort.Slice(u.parts, func(i, j int) bool { return u.parts[i].PartNumber < u.parts[j].PartNumber })
+	_, err := u.bk.CompleteMultipartUpload(u.imur, u.parts, alioss.WithContext(ctx))
 	return err
 }
 
-// BenchmarkUpload compares the driver (one writer session, and the PATCH
-// pattern) with the SDK's multipart upload, per checksum.
-func BenchmarkUpload(b *testing.B) {
-	for _, checksum := range []string{"crc64", "md5"} {
-		b.Run("checksum="+checksum+"/sdk", func(b *testing.B) {
-			_, _, be, buf := benchSetup(b, checksum)
-			b.SetBytes(benchSize)
-			for i := 0; b.Loop(); i++ {
-				key := be.key(fmt.Sprintf("/sdk/%d", i))
-				if err := sdkMultipart(b.Context(), be.bucket, key, buf, benchSize, benchChunk, be.cfg.MaxConcurrency, checksum == "md5"); err != nil {
-					b.Fatal(err)
-				}
-				_ = be.bucket.DeleteObject(key)
+// BenchmarkUploadRatios uploads the same bytes to an in-process osstest
+// server (data on disk), in one run and interleaved, four ways: the
+// driver's writer in one session; the SDK alone doing the same work (see
+// bareUpload: the plain multipart loop `stowage bench --baseline` runs,
+// same part size, concurrency and checksum); the registry's PATCH pattern
+// through the driver (8 MiB writes, Close and resume every 32 MiB); and
+// the same pattern with bare SDK calls (a PutObject of the tail at every
+// Close: the bound for the driver's PATCH pattern). It reports each one's
+// MB/s, the ratios driver/sdk (the issue's goal ≥ 1.0), patch/driver,
+// barepatch/sdk (the bound for patch/driver) and patch/barepatch, and the
+// driver's peak heap against the bound chunksize × (maxconcurrency + 2) +
+// 16 MiB (the server runs in the same process: its buffers count too).
+// The blob is 256 MiB (64 MiB with -short); STOWAGE_BENCH_MIB overrides
+// it, STOWAGE_BENCH_CHUNK_MIB the part size (10 MiB, the default
+// chunksize) and STOWAGE_BENCH_CHECKSUM the checksum (crc64). Run with
+//
+//	go test -run '^$' -bench BenchmarkUploadRatios -benchtime 5x ./oss/
+func BenchmarkUploadRatios(b *testing.B) {
+	size := int64(256 << 20)
+	if testing.Short() {
+		size = 64 << 20
+	}
+	if v, err := strconv.ParseInt(os.Getenv("STOWAGE_BENCH_MIB"), 10, 64); err == nil && v > 0 {
+		size = v << 20
+	}
+	chunk := int(DefaultChunkSize)
+	if v, err := strconv.Atoi(os.Getenv("STOWAGE_BENCH_CHUNK_MIB")); err == nil && v > 0 {
+		chunk = v << 20
+	}
+	checksum := "crc64"
+	if v := os.Getenv("STOWAGE_BENCH_CHECKSUM"); v != "" {
+		checksum = v
+	}
+	ctx := context.Background()
+	srv := newServer(b, osstest.Options{Dir: b.TempDir()})
+	d, bk := open(b, ctx, srv, driver.Params{"chunksize": chunk, "checksum": checksum})
+	bound := int64(chunk*(bk.cfg.MaxConcurrency+2) + 16<<20)
+
+	buf := make([]byte, testkit.BenchWrite)
+	bare := func(p string, patch bool) time.Duration {
+		key := bk.key(p)
+		start := time.Now()
+		u, err := newBareUpload(ctx, bk.bucket, key, chunk, bk.cfg.MaxConcurrency, checksum == "md5")
+		if err != nil {
+			b.Fatal(err)
+		}
+		src := &testkit.PatternReader{Left: size}
+		var sinceClose int64
+		for {
+			n, rerr := io.ReadFull(src, buf)
+			u.write(ctx, buf[:n])
+			sinceClose += int64(n)
+			if rerr != nil {
+				break
 			}
-		})
-		b.Run("checksum="+checksum+"/driver", func(b *testing.B) {
-			_, d, _, buf := benchSetup(b, checksum)
-			b.SetBytes(benchSize)
-			for i := 0; b.Loop(); i++ {
-				p := fmt.Sprintf("/drv/%d", i)
-				w, err := d.Writer(b.Context(), p, false)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for n := int64(0); n < benchSize; n += benchWrite {
-					if _, err := w.Write(buf); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := w.Commit(b.Context()); err != nil {
-					b.Fatal(err)
-				}
-				_ = w.Close()
-				_ = d.Delete(b.Context(), p)
+			if patch && sinceClose >= testkit.BenchSegment {
+				u.close(ctx)
+				sinceClose = 0
 			}
-		})
-		b.Run("checksum="+checksum+"/driver-patch", func(b *testing.B) {
-			_, d, _, buf := benchSetup(b, checksum)
-			b.SetBytes(benchSize)
-			for i := 0; b.Loop(); i++ {
-				p := fmt.Sprintf("/patch/%d", i)
-				w, err := d.Writer(b.Context(), p, false)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := w.Close(); err != nil {
-					b.Fatal(err)
-				}
-				for off := int64(0); off < benchSize; off += benchSegment {
-					w, err := d.Writer(b.Context(), p, true)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if w.Size() != off {
-						b.Fatalf("resumed at %d, want %d", w.Size(), off)
-					}
-					for n := int64(0); n < benchSegment; n += benchWrite {
-						if _, err := w.Write(buf); err != nil {
-							b.Fatal(err)
-						}
-					}
-					if off+benchSegment >= benchSize {
-						if err := w.Commit(b.Context()); err != nil {
-							b.Fatal(err)
-						}
-					}
-					if err := w.Close(); err != nil {
-						b.Fatal(err)
-					}
-				}
-				_ = d.Delete(b.Context(), p)
+		}
+		if err := u.commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(start)
+		_ = bk.bucket.DeleteObject(key + ".tail")
+		return took
+	}
+	drv := func(p string, patch bool) testkit.Upload {
+		u, err := testkit.DriverUpload(ctx, d, p, size, patch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return u
+	}
+
+	var tDrv, tSDK, tPatch, tBarePatch time.Duration
+	var peakLive, peakAll int64
+	var n int
+	for i := 0; b.Loop(); i++ {
+		n++
+		// Alternate the order so neither side always runs on a warm server.
+		var one, patch testkit.Upload
+		if i%2 == 0 {
+			one = drv("/bench/driver", false)
+			tSDK += bare("/bench/sdk", false)
+			patch = drv("/bench/patch", true)
+			tBarePatch += bare("/bench/barepatch", true)
+		} else {
+			tBarePatch += bare("/bench/barepatch", true)
+			patch = drv("/bench/patch", true)
+			tSDK += bare("/bench/sdk", false)
+			one = drv("/bench/driver", false)
+		}
+		tDrv += one.Took
+		tPatch += patch.Took
+		peakLive, peakAll = max(peakLive, one.PeakLive, patch.PeakLive), max(peakAll, one.Peak, patch.Peak)
+		for _, p := range []string{"/bench/driver", "/bench/patch", "/bench/sdk", "/bench/barepatch"} {
+			if err := d.Delete(ctx, p); err != nil {
+				b.Fatalf("delete %s: %v", p, err)
 			}
-		})
+		}
+	}
+	mbps := func(d time.Duration) float64 { return float64(size) * float64(n) / 1e6 / d.Seconds() }
+	b.ReportMetric(mbps(tDrv), "driver-MB/s")
+	b.ReportMetric(mbps(tSDK), "sdk-MB/s")
+	b.ReportMetric(tSDK.Seconds()/tDrv.Seconds(), "driver/sdk")
+	b.ReportMetric(mbps(tPatch), "patch-MB/s")
+	b.ReportMetric(tDrv.Seconds()/tPatch.Seconds(), "patch/driver")
+	b.ReportMetric(mbps(tBarePatch), "barepatch-MB/s")
+	b.ReportMetric(tSDK.Seconds()/tBarePatch.Seconds(), "barepatch/sdk")
+	b.ReportMetric(tBarePatch.Seconds()/tPatch.Seconds(), "patch/barepatch")
+	b.ReportMetric(float64(peakLive)/(1<<20), "peak-live-MiB")
+	b.ReportMetric(float64(peakAll)/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(float64(bound)/(1<<20), "bound-MiB")
+	if peakLive > bound {
+		b.Errorf("peak live heap %d MiB above the bound %d MiB", peakLive>>20, bound>>20)
 	}
 }

@@ -3,15 +3,11 @@ package s3
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"io"
 	"os"
-	"runtime"
-	"runtime/metrics"
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,102 +18,12 @@ import (
 
 	"github.com/stowage/stowage/conformance"
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/testkit"
 )
 
 // BenchmarkConformance runs the shared benchmarks against MinIO.
 func BenchmarkConformance(b *testing.B) {
 	conformance.Benchmark(b, testServers[0].harness(b, nil))
-}
-
-// patternReader yields left deterministic, incompressible bytes, eight at
-// a time from splitmix64 (about a nanosecond per eight bytes, as in
-// `stowage bench`), so that making the data costs far less than uploading
-// it: the benchmark measures the upload, not the source. The 8 MiB writes
-// keep the reads 8-byte aligned.
-type patternReader struct {
-	left int64
-	x    uint64
-}
-
-func (r *patternReader) Read(p []byte) (int, error) {
-	if r.left == 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > r.left {
-		p = p[:r.left]
-	}
-	next := func() uint64 {
-		r.x += 0x9e3779b97f4a7c15
-		z := r.x
-		z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-		z = (z ^ z>>27) * 0x94d049bb133111eb
-		return z ^ z>>31
-	}
-	i := 0
-	for ; i+8 <= len(p); i += 8 {
-		binary.LittleEndian.PutUint64(p[i:], next())
-	}
-	if i < len(p) {
-		var t [8]byte
-		binary.LittleEndian.PutUint64(t[:], next())
-		copy(p[i:], t[:])
-	}
-	r.left -= int64(len(p))
-	return len(p), nil
-}
-
-// heapPeak samples the heap every few milliseconds and keeps two peaks
-// above the values at its start: the live heap as marked by the latest GC
-// (/gc/heap/live:bytes: what the upload holds), and all heap objects
-// including garbage not yet collected (which GOGC, not the driver, bounds).
-type heapPeak struct {
-	baseLive, baseAll int64
-	live, all         atomic.Int64
-	stop              chan struct{}
-	done              sync.WaitGroup
-}
-
-func heapNow() (live, all int64) {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	return int64(s[0].Value.Uint64()), int64(s[1].Value.Uint64())
-}
-
-func startHeapPeak() *heapPeak {
-	runtime.GC()
-	h := &heapPeak{stop: make(chan struct{})}
-	h.baseLive, h.baseAll = heapNow()
-	h.done.Go(func() {
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-h.stop:
-				return
-			case <-t.C:
-				live, all := heapNow()
-				if live > h.live.Load() {
-					h.live.Store(live)
-				}
-				if all > h.all.Load() {
-					h.all.Store(all)
-				}
-			}
-		}
-	})
-	return h
-}
-
-// end stops sampling and returns the peaks above the start.
-func (h *heapPeak) end() (live, all int64) {
-	runtime.GC() // so the live figure includes the end of the upload
-	l, _ := heapNow()
-	if l > h.live.Load() {
-		h.live.Store(l)
-	}
-	close(h.stop)
-	h.done.Wait()
-	return max(0, h.live.Load()-h.baseLive), max(0, h.all.Load()-h.baseAll)
 }
 
 // BenchmarkUploadRatios uploads the same bytes to MinIO, in one run and
@@ -172,9 +78,9 @@ func BenchmarkUploadRatios(b *testing.B) {
 	const write = 8 << 20
 	buf := make([]byte, write)
 	session := func(p string, patch bool) (time.Duration, int64, int64) {
-		hp := startHeapPeak()
+		hp := testkit.StartHeapPeak()
 		start := time.Now()
-		src := &patternReader{left: size}
+		src := &testkit.PatternReader{Left: size}
 		w, err := d.Writer(ctx, p, false)
 		if err != nil {
 			b.Fatal(err)
@@ -206,7 +112,7 @@ func BenchmarkUploadRatios(b *testing.B) {
 		}
 		_ = w.Close()
 		took := time.Since(start)
-		live, all := hp.end()
+		live, all := hp.End()
 		return took, live, all
 	}
 	viaManager := func(p string) time.Duration {
@@ -216,7 +122,7 @@ func BenchmarkUploadRatios(b *testing.B) {
 		// as the driver; with md5 and none it sends no checksum (it has no
 		// Content-MD5 option), so it does less work than the driver.
 		if _, err := mgr.Upload(ctx, &s3.PutObjectInput{Bucket: aws.String(bk.bucket), Key: aws.String(key),
-			Body: &patternReader{left: size}, ChecksumAlgorithm: bk.algorithm()}); err != nil {
+			Body: &testkit.PatternReader{Left: size}, ChecksumAlgorithm: bk.algorithm()}); err != nil {
 			b.Fatal(err)
 		}
 		return time.Since(start)
@@ -265,7 +171,7 @@ func BenchmarkUploadRatios(b *testing.B) {
 				mu.Unlock()
 			})
 		}
-		src := &patternReader{left: size}
+		src := &testkit.PatternReader{Left: size}
 		fill := make([]byte, 0, chunk)
 		next := int32(1)
 		var sinceClose int64

@@ -60,7 +60,7 @@ func TestPayloadSigning(t *testing.T) {
 						t.Fatalf("PutContent: %v", err)
 					}
 					blob := make([]byte, 12<<20+3)
-					_, _ = io.ReadFull(&patternReader{left: int64(len(blob)), x: testkit.Seeded(t).Uint64()}, blob)
+					_, _ = io.ReadFull(&testkit.PatternReader{Left: int64(len(blob)), X: testkit.Seeded(t).Uint64()}, blob)
 					w, err := d.Writer(ctx, "/blob", false)
 					if err != nil {
 						t.Fatal(err)

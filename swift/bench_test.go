@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -12,108 +11,16 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"runtime"
-	"runtime/metrics"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ncw/swift/v2"
 
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/testkit"
 )
-
-// benchReader yields left deterministic, incompressible bytes, eight at a
-// time from splitmix64 (about a nanosecond per eight bytes, as in `stowage
-// bench`), so that making the data costs far less than uploading it. The
-// 8 MiB writes keep the reads 8-byte aligned.
-type benchReader struct {
-	left int64
-	x    uint64
-}
-
-func (r *benchReader) Read(p []byte) (int, error) {
-	if r.left == 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > r.left {
-		p = p[:r.left]
-	}
-	next := func() uint64 {
-		r.x += 0x9e3779b97f4a7c15
-		z := r.x
-		z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-		z = (z ^ z>>27) * 0x94d049bb133111eb
-		return z ^ z>>31
-	}
-	i := 0
-	for ; i+8 <= len(p); i += 8 {
-		binary.LittleEndian.PutUint64(p[i:], next())
-	}
-	if i < len(p) {
-		var t [8]byte
-		binary.LittleEndian.PutUint64(t[:], next())
-		copy(p[i:], t[:])
-	}
-	r.left -= int64(len(p))
-	return len(p), nil
-}
-
-// benchHeapPeak samples the heap every 2ms and keeps two peaks above the
-// values at its start: the live heap as marked by the latest GC
-// (/gc/heap/live:bytes: what the upload holds), and all heap objects
-// including garbage not yet collected (which GOGC, not the driver, bounds).
-type benchHeapPeak struct {
-	baseLive, baseAll int64
-	live, all         atomic.Int64
-	stop              chan struct{}
-	done              sync.WaitGroup
-}
-
-func benchHeapNow() (live, all int64) {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	return int64(s[0].Value.Uint64()), int64(s[1].Value.Uint64())
-}
-
-func startBenchHeapPeak() *benchHeapPeak {
-	runtime.GC()
-	h := &benchHeapPeak{stop: make(chan struct{})}
-	h.baseLive, h.baseAll = benchHeapNow()
-	h.done.Go(func() {
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-h.stop:
-				return
-			case <-t.C:
-				live, all := benchHeapNow()
-				if live > h.live.Load() {
-					h.live.Store(live)
-				}
-				if all > h.all.Load() {
-					h.all.Store(all)
-				}
-			}
-		}
-	})
-	return h
-}
-
-// end stops sampling and returns the peaks above the start.
-func (h *benchHeapPeak) end() (live, all int64) {
-	runtime.GC() // so the live figure includes the end of the upload
-	l, _ := benchHeapNow()
-	if l > h.live.Load() {
-		h.live.Store(l)
-	}
-	close(h.stop)
-	h.done.Wait()
-	return max(0, h.live.Load()-h.baseLive), max(0, h.all.Load()-h.baseAll)
-}
 
 // bareUpload is the leanest upload of uniform segments with bare ncw/swift
 // calls: segments of chunk, at most conc in flight, each PUT with its MD5
@@ -274,9 +181,9 @@ func BenchmarkUploadRatios(b *testing.B) {
 	const write = 8 << 20
 	buf := make([]byte, write)
 	session := func(p string, patch bool) (time.Duration, int64, int64) {
-		hp := startBenchHeapPeak()
+		hp := testkit.StartHeapPeak()
 		start := time.Now()
-		src := &benchReader{left: size}
+		src := &testkit.PatternReader{Left: size}
 		w, err := d.Writer(ctx, p, false)
 		if err != nil {
 			b.Fatal(err)
@@ -308,7 +215,7 @@ func BenchmarkUploadRatios(b *testing.B) {
 		}
 		_ = w.Close()
 		took := time.Since(start)
-		live, all := hp.end()
+		live, all := hp.End()
 		return took, live, all
 	}
 	viaNCW := func(p string) time.Duration {
@@ -320,7 +227,7 @@ func BenchmarkUploadRatios(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		src := &benchReader{left: size}
+		src := &testkit.PatternReader{Left: size}
 		for {
 			n, rerr := io.ReadFull(src, buf)
 			if n > 0 {
@@ -340,7 +247,7 @@ func BenchmarkUploadRatios(b *testing.B) {
 	bare := func(p string, patch bool) time.Duration {
 		start := time.Now()
 		u := newBareUpload(bk, bk.key(p), bk.root+hiddenDir+"bench/"+newID()+"/")
-		src := &benchReader{left: size}
+		src := &testkit.PatternReader{Left: size}
 		var sinceClose int64
 		for {
 			n, rerr := io.ReadFull(src, buf)
