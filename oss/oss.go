@@ -16,6 +16,7 @@ import (
 
 	"github.com/stowage/stowage/chunk"
 	"github.com/stowage/stowage/driver"
+	"github.com/stowage/stowage/internal/tailcache"
 	"github.com/stowage/stowage/retry"
 )
 
@@ -190,7 +191,18 @@ type backend struct {
 	// CopyObject (tests lower it).
 	copyThreshold int64
 	copyPart      int64
+	// tails keeps the state and tail of the uploads this process closed
+	// last (at most tailCacheChunks × chunksize bytes of tails), so that
+	// a resume here lists the state's versions but reads none.
+	tails tailcache.Cache[*state]
+	// inlineTail is the longest tail a state version holds in itself
+	// (tests lower it); see the constant.
+	inlineTail int
 }
+
+// tailCacheChunks bounds the tail cache: the tails of at most this many
+// chunks' worth of closed uploads stay in memory, the oldest go first.
+const tailCacheChunks = 4
 
 // ClientOptions returns the SDK client options of c (signature version,
 // region, checksum, user agent, path style, transport), so that other code
@@ -231,6 +243,8 @@ func newBackend(ctx context.Context, c Config) (*backend, error) {
 	}
 	b := &backend{cfg: c, client: client, bucket: bkt, name: c.Bucket, chunk: int64(c.ChunkSize),
 		copyThreshold: copyThreshold, copyPart: copyPartSize}
+	b.tails.Limit = tailCacheChunks * b.chunk
+	b.inlineTail = inlineTail
 	if p := strings.Trim(c.RootDirectory, "/"); p != "" {
 		b.prefix = p + "/"
 	}

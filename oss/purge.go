@@ -23,6 +23,8 @@ func (b *backend) scanUploads(ctx context.Context, olderThan time.Duration, fn f
 	type folder struct {
 		newest   uint64
 		modified time.Time
+		tails    []string  // tail objects
+		tailMod  time.Time // when the newest of them was written
 	}
 	folders := map[string]*folder{}
 	var order []string
@@ -31,7 +33,8 @@ func (b *backend) scanUploads(ctx context.Context, olderThan time.Duration, fn f
 			i := strings.LastIndex(o.Key, "/")
 			dir := o.Key[:i+1]
 			seq, ok := parseVersion(dir, o.Key)
-			if !ok {
+			isTail := strings.HasPrefix(o.Key[i+1:], tailPrefix)
+			if !ok && !isTail {
 				continue
 			}
 			f := folders[dir]
@@ -39,6 +42,13 @@ func (b *backend) scanUploads(ctx context.Context, olderThan time.Duration, fn f
 				f = &folder{}
 				folders[dir] = f
 				order = append(order, dir)
+			}
+			if isTail {
+				f.tails = append(f.tails, o.Key)
+				if o.LastModified.After(f.tailMod) {
+					f.tailMod = o.LastModified
+				}
+				continue
 			}
 			if seq >= f.newest {
 				f.newest, f.modified = seq, o.LastModified
@@ -53,7 +63,19 @@ func (b *backend) scanUploads(ctx context.Context, olderThan time.Duration, fn f
 	for _, dir := range order {
 		f := folders[dir]
 		path := "/" + strings.TrimSuffix(dir[len(root):], "/")
-		st, err := b.getState(ctx, dir, f.newest)
+		if f.newest == 0 {
+			// Tail objects that no version names (a Close that died
+			// before its version, after the upload's removal).
+			if f.tailMod.Before(cutoff) {
+				tails := f.tails
+				if err := fn(driver.UploadInfo{Path: path, ID: "orphaned tail", Started: f.tailMod, Size: -1},
+					func() error { return b.deleteKeys(ctx, tails) }); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		st, err := b.getStateMeta(ctx, dir, f.newest)
 		switch {
 		case errors.Is(err, driver.ErrNotFound):
 			continue // removed meanwhile

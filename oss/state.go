@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,9 +42,15 @@ type state struct {
 	Window   int       `json:"window,omitempty"` // > 0: a writer claimed parts [Next, Window)
 	Cancel   bool      `json:"cancel,omitempty"` // a Cancel began: finish removing the upload
 	Final    string    `json:"final,omitempty"`  // ETag of the object a Commit in progress makes
+	// A tail longer than inlineTail is in its own object of the state
+	// folder, named here (the version then holds no tail bytes).
+	TailKey string `json:"tailkey,omitempty"`
+	TailLen int64  `json:"taillen,omitempty"`
+	TailCRC uint32 `json:"tailcrc,omitempty"` // CRC-32 (IEEE) of the tail object's bytes
 
-	tail []byte
+	tail []byte // the tail, also when it is in its own object (once read)
 	seq  uint64
+	etag string // of the version object, when this process created it
 }
 
 // clone returns a deep copy of s.
@@ -55,8 +63,31 @@ func (s *state) clone() *state {
 
 func (s *state) encode() []byte {
 	j, _ := json.Marshal(s)
-	return append(append(j, '\n'), s.tail...)
+	j = append(j, '\n')
+	if s.TailKey != "" {
+		return j
+	}
+	return append(j, s.tail...)
 }
+
+// tailLen is the length of the state's tail.
+func (s *state) tailLen() int64 {
+	if s.TailKey != "" {
+		return s.TailLen
+	}
+	return int64(len(s.tail))
+}
+
+// inlineTail is the default of backend.inlineTail: the longest tail a
+// state version holds in itself. A longer
+// one goes into an object of its own, which a Close uploads while the
+// session's last parts still upload (and which claims and the Commit's
+// final mark only name, rather than upload again); the version that names
+// it is created once every part and the tail object are in place.
+const inlineTail = 256 << 10
+
+// tailPrefix begins the names of tail objects in a state folder.
+const tailPrefix = "~t"
 
 func decodeState(data []byte) (*state, error) {
 	i := bytes.IndexByte(data, '\n')
@@ -68,8 +99,11 @@ func decodeState(data []byte) (*state, error) {
 		return nil, driver.Errorf(driver.KindCorrupt, "upload state is unreadable")
 	}
 	s.tail = data[i+1:]
-	if int64(len(s.tail)) >= s.Chunk {
-		return nil, driver.Errorf(driver.KindCorrupt, "upload state's tail of %d bytes is not shorter than its chunk size %d", len(s.tail), s.Chunk)
+	if s.TailKey != "" && (len(s.tail) != 0 || !strings.HasPrefix(s.TailKey, tailPrefix) || strings.Contains(s.TailKey, "/")) {
+		return nil, driver.Errorf(driver.KindCorrupt, "upload state names a tail object and holds one too, or names a wrong one")
+	}
+	if n := s.tailLen(); n >= s.Chunk || n < 0 {
+		return nil, driver.Errorf(driver.KindCorrupt, "upload state's tail of %d bytes is not shorter than its chunk size %d", n, s.Chunk)
 	}
 	return &s, nil
 }
@@ -98,7 +132,7 @@ func inGaps(n int, gaps [][2]int) bool {
 
 // size is the number of bytes the state holds.
 func (s *state) size() int64 {
-	return int64(fullParts(s.Next, s.Gaps))*s.Chunk + int64(len(s.tail))
+	return int64(fullParts(s.Next, s.Gaps))*s.Chunk + s.tailLen()
 }
 
 func newID() string {
@@ -124,26 +158,86 @@ func parseVersion(dir, key string) (uint64, bool) {
 	return n, err == nil
 }
 
-// listVersions returns the versions in the state folder dir, ascending.
-func (b *backend) listVersions(ctx context.Context, dir string) ([]uint64, error) {
-	var out []uint64
+// version is one version object of a state folder.
+type version struct {
+	seq  uint64
+	etag string
+}
+
+// listVersionObjects returns the versions in the state folder dir,
+// ascending.
+func (b *backend) listVersionObjects(ctx context.Context, dir string) ([]version, error) {
+	var out []version
 	err := b.listPages(ctx, dir+versionPrefix, "/", "", func(res alioss.ListObjectsResultV2) error {
 		for _, o := range res.Objects {
 			if n, ok := parseVersion(dir, o.Key); ok {
-				out = append(out, n)
+				out = append(out, version{n, o.ETag})
 			}
 		}
 		return nil
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
 	return out, err
 }
 
-// getState reads the version seq in dir.
+// listVersions returns the version numbers in the state folder dir,
+// ascending.
+func (b *backend) listVersions(ctx context.Context, dir string) ([]uint64, error) {
+	vs, err := b.listVersionObjects(ctx, dir)
+	out := make([]uint64, len(vs))
+	for i, v := range vs {
+		out[i] = v.seq
+	}
+	return out, err
+}
+
+// sameETag reports whether two ETags, quoted or not, are the same
+// non-empty one.
+func sameETag(a, b string) bool {
+	a, b = strings.Trim(a, `"`), strings.Trim(b, `"`)
+	return a != "" && strings.EqualFold(a, b)
+}
+
+// errTailGone marks the error of a state version whose tail object is
+// missing.
+var errTailGone = errors.New("tail object gone")
+
+// getState reads the version seq in dir, and its tail object if it names
+// one: ErrNotFound when either is gone (superseded meanwhile).
 func (b *backend) getState(ctx context.Context, dir string, seq uint64) (*state, error) {
+	st, err := b.getStateMeta(ctx, dir, seq)
+	if err != nil || st.TailKey == "" {
+		return st, err
+	}
+	var tail []byte
+	err = b.do(ctx, func(ctx context.Context) error {
+		r, err := b.bucket.GetObject(dir+st.TailKey, ctxOpts(ctx)...)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		tail, err = io.ReadAll(r)
+		return err
+	})
+	switch {
+	case errors.Is(err, driver.ErrNotFound):
+		return nil, &driver.Error{Kind: driver.KindNotFound, Detail: "the tail object " + st.TailKey + " of the upload's state is gone", Err: errTailGone}
+	case err != nil:
+		return nil, err
+	case int64(len(tail)) != st.TailLen || crc32.ChecksumIEEE(tail) != st.TailCRC:
+		return nil, driver.Errorf(driver.KindCorrupt, "the upload's tail object %s has %d bytes or a CRC-32 other than its state records (%d)", st.TailKey, len(tail), st.TailLen)
+	}
+	st.tail = tail
+	return st, nil
+}
+
+// getStateMeta reads the version seq in dir, without the tail when it is
+// in its own object.
+func (b *backend) getStateMeta(ctx context.Context, dir string, seq uint64) (*state, error) {
 	var data []byte
+	var hdr http.Header
 	err := b.do(ctx, func(ctx context.Context) error {
-		r, err := b.bucket.GetObject(versionKey(dir, seq), ctxOpts(ctx)...)
+		r, err := b.bucket.GetObject(versionKey(dir, seq), ctxOpts(ctx, alioss.GetResponseHeader(&hdr))...)
 		if err != nil {
 			return err
 		}
@@ -158,24 +252,56 @@ func (b *backend) getState(ctx context.Context, dir string, seq uint64) (*state,
 	if err != nil {
 		return nil, err
 	}
-	st.seq = seq
+	st.seq, st.etag = seq, hdr.Get("ETag")
 	return st, nil
 }
 
-// readState reads the highest version of the state in dir: ErrNotFound
-// when there is none.
+// readState reads the highest version of the state in dir, without its
+// tail when that is in its own object: ErrNotFound when there is none.
 func (b *backend) readState(ctx context.Context, dir string) (*state, error) {
+	return b.readTop(ctx, dir, false)
+}
+
+// resumeState reads the highest version of the state in dir with its tail,
+// for a resume. It takes the tail cache's entry of dir and uses it instead
+// of GETs when the highest version is the one the entry describes: same
+// number, and the listing's ETag is the one the create answered (so the
+// same bytes, also if the number was created again since).
+func (b *backend) resumeState(ctx context.Context, dir string) (*state, error) {
+	return b.readTop(ctx, dir, true)
+}
+
+func (b *backend) readTop(ctx context.Context, dir string, resume bool) (*state, error) {
+	var hit *state
+	if resume {
+		if cst, tail, ok := b.tails.Take(dir); ok {
+			hit = cst.clone()
+			hit.tail = tail
+		}
+	}
 	for attempt := 0; ; attempt++ {
-		vs, err := b.listVersions(ctx, dir)
+		vs, err := b.listVersionObjects(ctx, dir)
 		if err != nil {
 			return nil, err
 		}
 		if len(vs) == 0 {
 			return nil, driver.Errorf(driver.KindNotFound, "no upload in progress")
 		}
-		st, err := b.getState(ctx, dir, vs[len(vs)-1])
+		top := vs[len(vs)-1]
+		if hit != nil && hit.seq == top.seq && sameETag(hit.etag, top.etag) {
+			return hit, nil
+		}
+		get := b.getStateMeta
+		if resume {
+			get = b.getState
+		}
+		st, err := get(ctx, dir, top.seq)
 		if errors.Is(err, driver.ErrNotFound) && attempt < 5 {
 			continue // superseded and deleted since the listing
+		}
+		if errors.Is(err, errTailGone) {
+			// Still the latest version after every retry.
+			return nil, &driver.Error{Kind: driver.KindCorrupt, Detail: "the upload's state names a tail object that is gone", Err: errTailGone}
 		}
 		return st, err
 	}
@@ -196,20 +322,23 @@ func (b *backend) createVersion(ctx context.Context, dir string, seq uint64, st 
 	data := st.encode()
 	key := versionKey(dir, seq)
 	attempts := 0
+	var hdr http.Header
 	err := retry.Do(ctx, b.retry, func(ctx context.Context) error {
 		attempts++
-		return b.bucket.PutObject(key, bytes.NewReader(data), b.putOptions(ctx, data, alioss.ForbidOverWrite(true))...)
+		hdr = nil
+		return b.bucket.PutObject(key, bytes.NewReader(data),
+			b.putOptions(ctx, data, alioss.ForbidOverWrite(true), alioss.GetResponseHeader(&hdr))...)
 	})
 	if err == nil {
-		st.seq = seq
+		st.seq, st.etag = seq, hdr.Get("ETag")
 		return nil
 	}
 	if errorCode(err) != "FileAlreadyExists" {
 		return b.classify(err)
 	}
 	if attempts > 1 {
-		if got, gerr := b.getState(ctx, dir, seq); gerr == nil && got.Write == st.Write {
-			st.seq = seq
+		if got, gerr := b.getStateMeta(ctx, dir, seq); gerr == nil && got.Write == st.Write {
+			st.seq, st.etag = seq, ""
 			return nil
 		}
 	}
@@ -247,19 +376,39 @@ func (b *backend) advance(ctx context.Context, dir string, held, next *state) er
 		_ = b.deleteKey(context.WithoutCancel(ctx), versionKey(dir, next.seq))
 		return errFenced("the upload was committed, cancelled or replaced meanwhile")
 	}
+	// The tail object of the version replaced goes with it. (The
+	// versions below it were replaced by versions that named the same
+	// tail object or whose advance removed theirs.)
+	if held.TailKey != "" && held.TailKey != next.TailKey {
+		old = append(old, dir+held.TailKey)
+	}
 	_ = b.deleteKeys(context.WithoutCancel(ctx), old)
 	return nil
 }
 
-// removeVersions deletes every version in dir.
+// putTail stores a tail in its own object of the state folder dir, under
+// a new name that it returns.
+func (b *backend) putTail(ctx context.Context, dir string, tail []byte) (string, error) {
+	name := tailPrefix + newID()
+	err := b.do(ctx, func(ctx context.Context) error {
+		return b.bucket.PutObject(dir+name, bytes.NewReader(tail), b.putOptions(ctx, tail)...)
+	})
+	return name, err
+}
+
+// removeVersions deletes every version in dir, and every tail object.
 func (b *backend) removeVersions(ctx context.Context, dir string) error {
-	vs, err := b.listVersions(ctx, dir)
+	var keys []string
+	err := b.listPages(ctx, dir, "/", "", func(res alioss.ListObjectsResultV2) error {
+		for _, o := range res.Objects {
+			if _, ok := parseVersion(dir, o.Key); ok || strings.HasPrefix(o.Key, dir+tailPrefix) {
+				keys = append(keys, o.Key)
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	keys := make([]string, len(vs))
-	for i, v := range vs {
-		keys[i] = versionKey(dir, v)
 	}
 	return b.deleteKeys(ctx, keys)
 }

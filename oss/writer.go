@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"strings"
 	"sync"
@@ -59,7 +60,7 @@ func (b *backend) newWriter(ctx context.Context, p string, append bool) (driver.
 	if !append {
 		return b.replaceUpload(ctx, p)
 	}
-	st, err := b.readState(ctx, dir)
+	st, err := b.resumeState(ctx, dir)
 	switch {
 	case err == nil && st.Cancel:
 		// A Cancel was killed midway: finish it.
@@ -177,6 +178,7 @@ func (w *writer) copyCommitted(ctx context.Context, h objectHead) error {
 // fails with ErrConflict.
 func (b *backend) replaceUpload(ctx context.Context, p string) (*writer, error) {
 	dir := b.stateDir(p)
+	b.tails.Take(dir)
 	st := &state{Token: newID(), Created: time.Now().UTC(), Chunk: b.chunk, Next: 1}
 	replaced := false
 	for attempt := 0; ; attempt++ {
@@ -216,7 +218,7 @@ func (b *backend) replaceUpload(ctx context.Context, p string) (*writer, error) 
 				continue
 			}
 			keys = append(keys, versionKey(dir, v))
-			o, err := b.getState(cctx, dir, v)
+			o, err := b.getStateMeta(cctx, dir, v)
 			if err != nil || o.UploadID == "" || aborted[o.UploadID] {
 				continue
 			}
@@ -429,27 +431,74 @@ func (w *writer) Close() error {
 		if err != nil && errors.Is(err, driver.ErrConflict) {
 			w.fenced()
 		}
+		if w.held.etag != "" && err == nil {
+			// Still the latest version: a resume here need not read it.
+			cached := w.held.clone()
+			cached.tail = nil
+			w.b.tails.Put(w.dir, cached, w.held.tail)
+		}
 		return err
 	}
-	tail, err := w.up.Drain()
+	// A long tail goes into its own object while the last parts upload;
+	// the version that names it is created once both are in place.
+	tail := w.up.Checkpoint().Tail
+	type tailResult struct {
+		name string
+		err  error
+	}
+	var put chan tailResult
+	if len(tail) > w.b.inlineTail {
+		put = make(chan tailResult, 1)
+		go func() {
+			name, err := w.b.putTail(w.ctx, w.dir, tail)
+			put <- tailResult{name, err}
+		}()
+	}
+	_, err := w.up.Drain()
+	var tr tailResult
+	if put != nil {
+		tr = <-put
+	}
+	dropTail := func() {
+		if tr.name != "" {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), cleanupTimeout)
+			defer cancel()
+			_ = w.b.deleteKey(ctx, w.dir+tr.name)
+		}
+	}
+	if err == nil {
+		err = tr.err
+	}
 	if err != nil {
 		w.up.Abort()
 		w.cleanup(err)
+		dropTail()
 		return w.b.classify(err)
 	}
 	w.mu.Lock()
 	held := w.held
 	next := held.clone()
 	next.UploadID, next.Next, next.Window, next.Gaps, next.Final = w.uploadID, w.first+len(w.up.Parts()), 0, w.gaps, ""
-	next.tail = tail
+	next.tail, next.TailKey, next.TailLen, next.TailCRC = tail, "", 0, 0
+	if put != nil {
+		next.TailKey, next.TailLen, next.TailCRC = tr.name, int64(len(tail)), crc32.ChecksumIEEE(tail)
+	}
 	w.mu.Unlock()
 	if err := w.b.advance(w.ctx, w.dir, held, next); err != nil {
 		w.cleanup(err)
+		if next.seq != held.seq+1 { // no version names the tail object
+			dropTail()
+		}
 		return err
 	}
 	w.mu.Lock()
 	w.held, w.created = next, false
 	w.mu.Unlock()
+	if next.etag != "" {
+		cached := next.clone()
+		cached.tail = nil
+		w.b.tails.Put(w.dir, cached, next.tail)
+	}
 	return nil
 }
 
@@ -462,6 +511,7 @@ func (w *writer) Close() error {
 // appends to the object.
 func (w *writer) Commit(ctx context.Context) error {
 	w.ended = true
+	w.b.tails.Take(w.dir)
 	err := w.commit(ctx)
 	if err != nil && w.commitErr == nil && errors.Is(err, driver.ErrConflict) {
 		w.commitErr = err
@@ -628,6 +678,7 @@ func (w *writer) listParts(ctx context.Context, id string) ([]alioss.UploadPart,
 // marked state, which the next resume or PurgeUploads finishes removing.
 func (w *writer) Cancel(ctx context.Context) error {
 	w.ended, w.lastCommitErr = true, nil
+	w.b.tails.Take(w.dir)
 	w.up.Abort()
 	ctx = context.WithoutCancel(ctx)
 	w.abandon() // an upload this writer made and no version names
