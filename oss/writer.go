@@ -389,20 +389,26 @@ func (w *writer) fenced() {
 // current checks that the state's latest version is still the one this
 // writer holds.
 func (w *writer) current(ctx context.Context) error {
+	_, err := w.currentVersions(ctx)
+	return err
+}
+
+// currentVersions is current that also returns the versions it listed.
+func (w *writer) currentVersions(ctx context.Context) ([]uint64, error) {
 	vs, err := w.b.listVersions(ctx, w.dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(vs) == 0 {
-		return errFenced("the upload is gone (committed, cancelled or purged by another writer)")
+		return nil, errFenced("the upload is gone (committed, cancelled or purged by another writer)")
 	}
 	w.mu.Lock()
 	seq := w.held.seq
 	w.mu.Unlock()
 	if vs[len(vs)-1] != seq {
-		return errFenced("another writer updated or replaced the upload")
+		return nil, errFenced("another writer updated or replaced the upload")
 	}
-	return nil
+	return vs, nil
 }
 
 // Close implements driver.FileWriter: it waits for every full part, then
@@ -550,7 +556,8 @@ func (w *writer) commit(ctx context.Context) error {
 		// One PutObject. The ownership check is a listing, not a new
 		// version: if the process dies after the PutObject, the state
 		// left behind holds the same bytes as the object.
-		if err := w.current(ctx); err != nil {
+		vs, err := w.currentVersions(ctx)
+		if err != nil {
 			if errors.Is(err, driver.ErrConflict) {
 				w.commitErr = err
 			}
@@ -559,7 +566,7 @@ func (w *writer) commit(ctx context.Context) error {
 		if err := w.b.putObject(ctx, w.key, w.tail); err != nil {
 			return err
 		}
-		return w.finishCommit(ctx)
+		return w.finishCommit(ctx, vs)
 	}
 	parts, err := w.listParts(ctx, id)
 	if err != nil {
@@ -578,7 +585,7 @@ func (w *writer) commit(ctx context.Context) error {
 			return err
 		}
 		_ = w.b.abort(ctx, imur)
-		return w.finishCommit(ctx)
+		return w.finishCommit(ctx, nil)
 	}
 	etags := make([]string, len(parts))
 	for i, p := range parts {
@@ -591,7 +598,7 @@ func (w *writer) commit(ctx context.Context) error {
 	if err := w.b.complete(ctx, imur, parts); err != nil {
 		return err
 	}
-	return w.finishCommit(ctx)
+	return w.finishCommit(ctx, nil)
 }
 
 // markFinal writes the next state version with the ETag of the object
@@ -615,9 +622,33 @@ func (w *writer) markFinal(ctx context.Context, held *state, etag string) error 
 	return nil
 }
 
-// finishCommit removes the state after the object is in place.
-func (w *writer) finishCommit(ctx context.Context) error {
-	if err := w.b.removeVersions(context.WithoutCancel(ctx), w.dir); err != nil {
+// finishCommit removes the state after the object is in place: the
+// versions up to the one this writer holds, and its tail object, from the
+// listing vs of the state's versions (listed here when nil). A version
+// above it is a newer writer's (which replaced the upload since the
+// check) and stays; so do tail objects no version names, which a purge
+// removes.
+func (w *writer) finishCommit(ctx context.Context, vs []uint64) error {
+	ctx = context.WithoutCancel(ctx)
+	w.mu.Lock()
+	held := w.held
+	w.mu.Unlock()
+	if vs == nil {
+		var err error
+		if vs, err = w.b.listVersions(ctx, w.dir); err != nil {
+			return &driver.Error{Kind: driver.KindOf(err), Detail: "committed, but the upload state was not removed", Err: err}
+		}
+	}
+	var keys []string
+	for _, v := range vs {
+		if v <= held.seq {
+			keys = append(keys, versionKey(w.dir, v))
+		}
+	}
+	if held.TailKey != "" {
+		keys = append(keys, w.dir+held.TailKey)
+	}
+	if err := w.b.deleteKeys(ctx, keys); err != nil {
 		return &driver.Error{Kind: driver.KindOf(err), Detail: "committed, but the upload state was not removed", Err: err}
 	}
 	return nil
