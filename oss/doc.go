@@ -95,11 +95,21 @@
 // still be there and nothing newer, because a version deleted after its
 // successor was made could be created again by a writer that slept (such a
 // write fails and is removed). The writer then deletes the version it
-// superseded, so the chain stays one or two objects long. Reading the
-// state is one listing of that folder and one GET, whatever the blob's
-// size: Writer(path, true) in any process resumes with the exact Size at
-// that cost, and ListParts is called only at Commit (paginated, so more
-// than 1000 parts work). A state write whose answer was lost is retried;
+// superseded, so the chain stays one or two objects long. A tail longer
+// than 256 KiB is not in the version but in an object of its own,
+// "~stowage/uploads/<path>/~t<random>", which the Close uploads while its
+// last parts still upload; the version, created once the parts and the
+// tail object are in place, names it with its length and CRC-32, and
+// claims and the Commit's mark name the same object instead of uploading
+// the tail again. The advance that replaces a version removes its tail
+// object. Reading the state is one listing of that folder and one or two
+// GETs, whatever the blob's size: Writer(path, true) in any process
+// resumes with the exact Size at that cost, and ListParts is called only
+// at Commit (paginated, so more than 1000 parts work). In the process that
+// closed the upload last, the resume costs the listing alone: the backend
+// keeps the state and tail of recently closed uploads (at most 4 ×
+// chunksize bytes of tails in all, the oldest go first) and uses them when
+// the listing shows the same version with the ETag its create answered. A state write whose answer was lost is retried;
 // the retry's 409 is recognised as the writer's own by the write id.
 //
 // Fencing. Writers are fenced by windows of part numbers, s3's design with
@@ -167,7 +177,9 @@
 // cancelling (with their multipart upload), unreadable state versions
 // older than the age, and multipart uploads below the root initiated more
 // than the age ago that no kept state names (a writer killed before its
-// first claim, or an initiate whose answer was lost).
+// first claim, or an initiate whose answer was lost), and tail objects
+// older than the age in a folder without versions (a Close killed between
+// its tail and its version after the upload was removed).
 //
 // # Errors and retries
 //
@@ -190,8 +202,9 @@
 // that fencing leaves: each resume over an open window (a writer that is
 // still running or was killed after its claim) skips at least 16 part
 // numbers. Memory per writer: chunksize × (maxconcurrency + 1) for the
-// chunk engine plus the tail of the held state (less than chunksize): 60
-// MiB with the defaults. A state version is about 300 bytes plus the tail.
+// chunk engine plus the tail of the held state (less than chunksize) and,
+// during Close, one copy of the tail being stored: 70 MiB with the
+// defaults; per backend, the tail cache's 4 × chunksize. A state version is about 300 bytes plus the tail.
 // The state chain relies on listings that show a write at once, which
 // OSS documents (strong read-after-write consistency, listings included).
 package oss
