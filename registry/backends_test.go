@@ -295,11 +295,17 @@ func stopOSSServer() error {
 	return nil
 }
 
-// TestMain runs the tests, then stops the servers they started in process.
+// TestMain runs the tests, then stops the servers they started in process
+// and removes the registry binary the end-to-end tests built.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if err := stopOSSServer(); err != nil {
 		fmt.Fprintln(os.Stderr, "removing the OSS test server's data:", err)
+	}
+	if binDir != "" {
+		if err := os.RemoveAll(binDir); err != nil {
+			fmt.Fprintln(os.Stderr, "removing the registry binary:", err)
+		}
 	}
 	os.Exit(code)
 }
