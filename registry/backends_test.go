@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"os"
 	"sync"
 	"testing"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/stowage/stowage/conformance"
 	"github.com/stowage/stowage/driver"
 	"github.com/stowage/stowage/gcs"
+	"github.com/stowage/stowage/oss/osstest"
 	_ "github.com/stowage/stowage/registry/drivers"
 	"github.com/stowage/stowage/s3"
 	"github.com/stowage/stowage/swift"
@@ -48,6 +51,7 @@ var backends = []backend{
 	{"gcs", "gcs", gcsParams},
 	{"azure", "azure", azureParams},
 	{"swift", "swift", swiftParams},
+	{"oss", "oss", ossParams},
 }
 
 func randRoot(prefix string) string {
@@ -219,6 +223,91 @@ func swiftParams(t testing.TB) map[string]any {
 		t.Fatalf("creating the container: %v", err)
 	}
 	return p
+}
+
+// The oss entry's server: there is no OSS emulator to run beside the tests,
+// so the tests start oss/osstest themselves, once per test process, on
+// 127.0.0.1 (the registry binary of the end-to-end tests, a child process,
+// reaches it there too), with its data in files (the driver suite streams
+// hundreds of MiB). TestMain stops it and removes its folder.
+const (
+	ossID     = "stowage-test-id"
+	ossSecret = "stowage-test-secret"
+	ossRegion = "cn-hangzhou"
+	// ossBucket is the bucket of these tests, named like the other
+	// entries' (the core package's bucket plus ownSuffix).
+	ossBucket = "stowage-test" + ownSuffix
+	// ossChunkSize is the part size of the oss entry, for the reasons of
+	// swiftChunkSize: several parts per stream and end-to-end blob, every
+	// end-to-end PATCH below it (OSS's smallest part is 100 KiB).
+	ossChunkSize = "5MiB"
+)
+
+var ossServer struct {
+	once sync.Once
+	srv  *osstest.Server
+	dir  string
+	err  error
+}
+
+// ossParams starts the oss entry's server on first use. It never skips: the
+// server is in process.
+func ossParams(t testing.TB) map[string]any {
+	t.Helper()
+	ossServer.once.Do(func() {
+		dir, err := os.MkdirTemp("", "stowage-registry-osstest")
+		if err != nil {
+			ossServer.err = err
+			return
+		}
+		ossServer.dir = dir
+		ossServer.srv, ossServer.err = osstest.New(osstest.Options{
+			Dir:         dir,
+			AccessKeyID: ossID, AccessKeySecret: ossSecret,
+			Region:  ossRegion,
+			Buckets: []string{ossBucket},
+			Addr:    "127.0.0.1:0",
+		})
+	})
+	if ossServer.err != nil {
+		t.Fatalf("starting the OSS test server: %v", ossServer.err)
+	}
+	return map[string]any{
+		"accesskeyid":     ossID,
+		"accesskeysecret": ossSecret,
+		"region":          ossRegion,
+		"bucket":          ossBucket,
+		"endpoint":        ossServer.srv.Endpoint(),
+		"chunksize":       ossChunkSize,
+		"rootdirectory":   randRoot("/registry-"),
+	}
+}
+
+// stopOSSServer stops the oss entry's server, if a test started it, and
+// removes its data folder.
+func stopOSSServer() error {
+	if ossServer.srv != nil {
+		ossServer.srv.Close()
+	}
+	if ossServer.dir != "" {
+		return os.RemoveAll(ossServer.dir)
+	}
+	return nil
+}
+
+// TestMain runs the tests, then stops the servers they started in process
+// and removes the registry binary the end-to-end tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if err := stopOSSServer(); err != nil {
+		fmt.Fprintln(os.Stderr, "removing the OSS test server's data:", err)
+	}
+	if binDir != "" {
+		if err := os.RemoveAll(binDir); err != nil {
+			fmt.Fprintln(os.Stderr, "removing the registry binary:", err)
+		}
+	}
+	os.Exit(code)
 }
 
 // cleanup removes everything below the root of the store with params.

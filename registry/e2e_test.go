@@ -29,6 +29,7 @@ import (
 
 var (
 	buildOnce sync.Once
+	binDir    string // the folder of binPath, removed by TestMain
 	binPath   string
 	buildErr  error
 )
@@ -45,6 +46,7 @@ func registryBinary(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		binDir = dir
 		binPath = filepath.Join(dir, "registry")
 		out, err := exec.Command("go", "build", "-o", binPath, "./cmd/registry").CombinedOutput()
 		if err != nil {

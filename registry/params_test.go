@@ -41,6 +41,7 @@ func TestParametersOfEveryBackend(t *testing.T) {
 		"gcs":        {"credentials"},
 		"azure":      {"accountkey", "connectionstring", "credentials"},
 		"swift":      {"password", "secretkey"},
+		"oss":        {"accesskeysecret"},
 	}
 	for name, backend := range drivers.Names {
 		ps, err := driver.Parameters(backend)
@@ -73,8 +74,10 @@ func TestParametersOfEveryBackend(t *testing.T) {
 
 // distributionParams are the parameters Distribution v3.1.2's own drivers
 // read (registry/storage/driver/*), so that a config.yml written for them
-// works with stowage's backends; for swift, which v3 dropped, those of
-// Distribution 2.x's swift driver (its Parameters struct).
+// works with stowage's backends; for swift and oss, which v3 dropped, those
+// of Distribution 2.x's drivers (swift's Parameters struct, the keys oss's
+// FromParameters reads) and the useragent the registry adds to every
+// storage block.
 var distributionParams = map[string][]string{
 	"filesystem": {"rootdirectory", "maxthreads", "useragent"},
 	"s3": {"accesskey", "secretkey", "sessiontoken", "region", "regionendpoint", "forcepathstyle", "bucket",
@@ -87,6 +90,8 @@ var distributionParams = map[string][]string{
 	"swift": {"username", "password", "authurl", "tenant", "tenantid", "domain", "domainid", "tenantdomain",
 		"tenantdomainid", "trustid", "region", "authversion", "container", "prefix", "endpointtype",
 		"insecureskipverify", "chunksize", "secretkey", "accesskey", "tempurlcontainerkey", "tempurlmethods", "useragent"},
+	"oss": {"accesskeyid", "accesskeysecret", "region", "endpoint", "internal", "bucket", "encrypt", "secure",
+		"chunksize", "rootdirectory", "useragent"},
 }
 
 // notSupported are Distribution parameters stowage rejects, with the

@@ -7,6 +7,7 @@
 //	gcs         github.com/stowage/stowage/gcs
 //	azure       github.com/stowage/stowage/azure
 //	swift       github.com/stowage/stowage/swift
+//	oss         github.com/stowage/stowage/oss
 //
 // Import it for its side effect:
 //
@@ -16,9 +17,9 @@
 // that imports this package must not import Distribution's own driver
 // packages of the same names (registry/storage/driver/filesystem, s3-aws,
 // gcs, azure); both register in init, and the second registration panics.
-// (Distribution v3 has no swift driver of its own any more: stowage's swift
-// takes the name its 2.x driver had, and knows every parameter of a 2.x
-// swift config but accesskey.)
+// (Distribution v3 has no swift or oss driver of its own any more: stowage's
+// swift and oss take the names their 2.x drivers had, and know every
+// parameter of a 2.x swift or oss config.)
 // To run a stowage backend next to Distribution's own, register it under
 // another name with registry.Register instead.
 package drivers
@@ -27,6 +28,7 @@ import (
 	"github.com/stowage/stowage/azure"
 	"github.com/stowage/stowage/filesystem"
 	"github.com/stowage/stowage/gcs"
+	"github.com/stowage/stowage/oss"
 	"github.com/stowage/stowage/registry"
 	"github.com/stowage/stowage/s3"
 	"github.com/stowage/stowage/swift"
@@ -40,6 +42,7 @@ var Names = map[string]string{
 	"gcs":        gcs.Name,
 	"azure":      azure.Name,
 	"swift":      swift.Name,
+	"oss":        oss.Name,
 }
 
 func init() {

@@ -1,7 +1,7 @@
 // Command registry is CNCF Distribution's registry (v3.1.2) with stowage's
 // storage backends in place of Distribution's own, under Distribution's
-// standard driver names: filesystem, s3, gcs and azure, and swift (the
-// name of Distribution 2.x's driver, which v3 dropped). An existing
+// standard driver names: filesystem, s3, gcs and azure, and swift and oss
+// (the names of Distribution 2.x's drivers, which v3 dropped). An existing
 // config.yml works unchanged (see the README for the parameters that
 // differ); everything else is Distribution's: the serve and
 // garbage-collect commands, auth (htpasswd, silly, token), the pull-through
@@ -27,7 +27,7 @@ import (
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/middleware/redirect"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/middleware/rewrite"
 
-	// stowage's backends as filesystem, s3, gcs, azure and swift.
+	// stowage's backends as filesystem, s3, gcs, azure, swift and oss.
 	// Distribution's own drivers of those names must not be imported: a
 	// name registers once.
 	_ "github.com/stowage/stowage/registry/drivers"
