@@ -53,11 +53,11 @@ type state struct {
 	etag string // of the version object, when this process created it
 }
 
-// clone returns a deep copy of s.
+// clone returns a copy of s that shares its tail: a tail is never changed
+// once set (the chunk engine copies the one it resumes with).
 func (s *state) clone() *state {
 	c := *s
 	c.Gaps = append([][2]int(nil), s.Gaps...)
-	c.tail = bytes.Clone(s.tail)
 	return &c
 }
 
