@@ -45,7 +45,7 @@ for arg in "$@"; do
 	--no-emulators) start_servers=0 ;;
 	--short-only) full=0 ;;
 	-h | --help)
-		sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
