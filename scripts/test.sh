@@ -10,10 +10,11 @@
 #   5. the large cases, when STOWAGE_LARGE is 1 (the default under CI=true): the
 #      conformance suite's 5 GiB stream and 10 GiB mixed-append blob on the plain
 #      harness of every backend whose test server can hold them (filesystem, s3 on
-#      MinIO, azure; not the decorated or versitygw harnesses: the default suite
-#      already runs every case on those), the s3 backend's TestLarge (more than
-#      1000 parts, a multipart Move above 5 GiB), and Distribution's 5 GiB stream case
-#      through the registry/ adapter (filesystem, s3 on MinIO)
+#      MinIO, azure, oss on osstest with its data on disk (TestConformanceV4); not
+#      the decorated, versitygw or oss V1 harnesses: the default suite already runs
+#      every case on those; not swift: about 35 minutes), the s3 backend's TestLarge
+#      (more than 1000 parts, a multipart Move above 5 GiB), and Distribution's
+#      5 GiB stream case through the registry/ adapter (filesystem, s3 on MinIO)
 # Steps 2-4 run for the nested module registry/ (its own go.mod) as well.
 # and prints a summary. It exits non-zero if any step, or any server, failed.
 #
@@ -204,11 +205,13 @@ gofmt_check() {
 # backends whose test server can hold it (not Azurite or fake-gcs-server in memory).
 in_registry() { (cd registry && "$@"); }
 registry_large='TestDistributionSuite/(filesystem|s3-minio)/TestWriteReadLargeStreams$'
-large_run='^(TestConformance|TestConformanceMinIO)$/^root$/^(LargeStream5GiB|MixedAppends10GiB)$'
-large_pkgs='./filesystem ./s3 ./azure'
+# oss's plain harness is TestConformanceV4 (V4 signatures, crc64: the defaults);
+# it starts its own osstest in-process, data in the test's temp dir.
+large_run='^(TestConformance|TestConformanceMinIO|TestConformanceV4)$/^root$/^(LargeStream5GiB|MixedAppends10GiB)$'
+large_pkgs='./filesystem ./s3 ./azure ./oss'
 if [ "${STOWAGE_FAKEGCS_BACKEND:-}" = filesystem ]; then
 	registry_large='TestDistributionSuite/(filesystem|s3-minio|gcs)/TestWriteReadLargeStreams$'
-	large_run='^(TestConformance|TestConformanceMinIO|TestConformanceResumable)$/^root$/^(LargeStream5GiB|MixedAppends10GiB)$'
+	large_run='^(TestConformance|TestConformanceMinIO|TestConformanceV4|TestConformanceResumable)$/^root$/^(LargeStream5GiB|MixedAppends10GiB)$'
 	large_pkgs="$large_pkgs ./gcs"
 fi
 
