@@ -167,6 +167,10 @@ func BenchmarkUploadRatios(b *testing.B) {
 	buf := make([]byte, testkit.BenchWrite)
 	bare := func(p string, patch bool) time.Duration {
 		key := bk.key(p)
+		// The same heap sampling as the driver's uploads, so that both
+		// pay for it.
+		hp := testkit.StartHeapPeak()
+		defer hp.End()
 		start := time.Now()
 		u, err := newBareUpload(ctx, bk.bucket, key, chunk, bk.cfg.MaxConcurrency, checksum == "md5")
 		if err != nil {

@@ -116,6 +116,10 @@ func BenchmarkUploadRatios(b *testing.B) {
 		return took, live, all
 	}
 	viaManager := func(p string) time.Duration {
+		// The same heap sampling as the driver's uploads, so that both
+		// pay for it.
+		hp := testkit.StartHeapPeak()
+		defer hp.End()
 		key := bk.key(p)
 		start := time.Now()
 		// The manager checksums its parts with the same flexible algorithm
@@ -133,6 +137,10 @@ func BenchmarkUploadRatios(b *testing.B) {
 	// parts, then a wait for all of them. It keeps no state metadata,
 	// checks nothing and resumes nothing.
 	sdkPatch := func(p string) time.Duration {
+		// The same heap sampling as the driver's uploads, so that both
+		// pay for it.
+		hp := testkit.StartHeapPeak()
+		defer hp.End()
 		key := bk.key(p)
 		start := time.Now()
 		cu, err := bk.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bk.bucket),

@@ -219,6 +219,10 @@ func BenchmarkUploadRatios(b *testing.B) {
 		return took, live, all
 	}
 	viaNCW := func(p string) time.Duration {
+		// The same heap sampling as the driver's uploads, so that both
+		// pay for it.
+		hp := testkit.StartHeapPeak()
+		defer hp.End()
 		name := bk.key(p)
 		start := time.Now()
 		w, err := bk.conn.StaticLargeObjectCreate(ctx, &swift.LargeObjectOpts{Container: bk.cont, ObjectName: name,
@@ -245,6 +249,10 @@ func BenchmarkUploadRatios(b *testing.B) {
 		return time.Since(start)
 	}
 	bare := func(p string, patch bool) time.Duration {
+		// The same heap sampling as the driver's uploads, so that both
+		// pay for it.
+		hp := testkit.StartHeapPeak()
+		defer hp.End()
 		start := time.Now()
 		u := newBareUpload(bk, bk.key(p), bk.root+hiddenDir+"bench/"+newID()+"/")
 		src := &testkit.PatternReader{Left: size}
