@@ -79,8 +79,9 @@ type Completed[R any] struct {
 // every other field is a documented default.
 type Options struct {
 	// ChunkSize is the size of every part but the last, in bytes. It must
-	// be positive. The engine never changes it; a backend checks it against
-	// its service's limits (S3: 5 MiB to 5 GiB) before it gets here.
+	// be positive. The engine changes it only when the backend calls
+	// [Uploader.Rechunk]; a backend checks it against its service's limits
+	// (S3: 5 MiB to 5 GiB) before it gets here.
 	ChunkSize int64
 
 	// Concurrency is the number of parts uploaded at the same time. Zero
@@ -145,14 +146,27 @@ func (o *Options) validate() error {
 }
 
 // pools holds one *sync.Pool of *[]byte per chunk size, shared by every
-// upload with that chunk size.
-var pools sync.Map
+// upload with that chunk size, for at most maxPools sizes: part sizes that
+// follow a client's PATCH sizes (Rechunk) can be many, and a pool per size
+// kept forever would leak. Uploads of other sizes get a pool of their own.
+var (
+	pools     sync.Map
+	poolCount atomic.Int32
+)
+
+const maxPools = 16
 
 func poolFor(size int) *sync.Pool {
 	if p, ok := pools.Load(size); ok {
 		return p.(*sync.Pool)
 	}
-	p, _ := pools.LoadOrStore(size, new(sync.Pool))
+	if poolCount.Load() >= maxPools {
+		return new(sync.Pool)
+	}
+	p, loaded := pools.LoadOrStore(size, new(sync.Pool))
+	if !loaded {
+		poolCount.Add(1)
+	}
 	return p.(*sync.Pool)
 }
 
@@ -335,6 +349,40 @@ func (u *Uploader[R]) Parts() []Completed[R] {
 // Options.Tail. For a resumed upload the object size so far is
 // (FirstPart-1) × ChunkSize + Size().
 func (u *Uploader[R]) Size() int64 { return u.size.Load() }
+
+// Rechunk changes the part size to size before any part went out, and,
+// when exactly size bytes are held (Options.Tail included), hands them to
+// the sink as the first part. A backend that may pick its part size from
+// the first bytes it gets calls it: a registry client that sends PATCHes
+// of one size smaller than ChunkSize then makes whole parts at every
+// Close, with no tail to store. It returns an error, and changes nothing,
+// when a part was handed to the sink already, when more than size bytes
+// are held, when size is not positive, or when the upload has ended. Call
+// it from the goroutine that calls Write, with no Write running.
+func (u *Uploader[R]) Rechunk(size int64) error {
+	if err := u.usable(); err != nil {
+		return err
+	}
+	held := int64(0)
+	if u.fill != nil {
+		held = int64(len(*u.fill))
+	}
+	switch {
+	case u.next != u.first:
+		return fmt.Errorf("chunk: Rechunk(%d): part %d was handed to the sink already", size, u.first)
+	case size <= 0 || size > math.MaxInt:
+		return fmt.Errorf("chunk: Rechunk(%d): size out of range 1..%d", size, math.MaxInt)
+	case held > size:
+		return fmt.Errorf("chunk: Rechunk(%d): %d bytes are held already", size, held)
+	}
+	u.chunk = int(size)
+	u.opts.ChunkSize = size
+	u.pool = poolFor(u.chunk)
+	if held == size {
+		return u.dispatch()
+	}
+	return nil
+}
 
 // Checkpoint is a snapshot of an upload taken by [Uploader.Checkpoint] while
 // parts may still be in flight.

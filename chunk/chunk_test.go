@@ -1300,3 +1300,111 @@ func TestWaitPartWhileDispatching(t *testing.T) {
 		t.Fatalf("%d parts, want 2000", n)
 	}
 }
+
+// TestRechunk: a part size picked from the first bytes (a registry's
+// first PATCH) is the size of every part after it, across resumes, and
+// Rechunk refuses once a part went out or when more is held.
+func TestRechunk(t *testing.T) {
+	r := newRand(t)
+	s := newFakeSink(t)
+	// A first session of 3 bytes, closed: its tail is what the next
+	// session starts with.
+	u := mustUploader(t, t.Context(), s, Options{ChunkSize: 10, Concurrency: 2})
+	want := randomBytes(r, 3)
+	writeAll(t, u, want)
+	tail, err := u.Drain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second session gets 4 more: 7 held, so Rechunk(7) sends them.
+	u = mustUploader(t, t.Context(), s, Options{ChunkSize: 10, Concurrency: 2, Tail: tail})
+	p := randomBytes(r, 4)
+	want = append(want, p...)
+	writeAll(t, u, p)
+	if err := u.Rechunk(6); err == nil || !strings.Contains(err.Error(), "7 bytes are held") {
+		t.Fatalf("Rechunk(6) with 7 bytes held = %v, want an error saying so", err)
+	}
+	if err := u.Rechunk(7); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Rechunk(8); err == nil || !strings.Contains(err.Error(), "handed to the sink") {
+		t.Fatalf("Rechunk after a part went out = %v, want an error", err)
+	}
+	if tail, err = u.Drain(); err != nil || tail != nil {
+		t.Fatalf("Drain after Rechunk = %q, %v; want no tail", tail, err)
+	}
+	checkCompleted(t, u, s, 1, resultFor)
+	// Sessions of 7 bytes (whole parts) and then of random sizes resume
+	// at the new size.
+	next := 2
+	for i := range 6 {
+		u = mustUploader(t, t.Context(), s, Options{ChunkSize: 7, Concurrency: 2, FirstPart: next, Tail: tail})
+		n := 7
+		if i >= 3 {
+			n = r.IntN(20)
+		}
+		p := randomBytes(r, n)
+		want = append(want, p...)
+		writeAll(t, u, p)
+		if tail, err = u.Drain(); err != nil {
+			t.Fatal(err)
+		}
+		if i < 3 && tail != nil {
+			t.Fatalf("session of a whole part left a tail of %d bytes", len(tail))
+		}
+		next += len(u.Parts())
+	}
+	u = mustUploader(t, t.Context(), s, Options{ChunkSize: 7, FirstPart: next, Tail: tail})
+	if err := u.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	checkObject(t, s, 7, want)
+
+	// Fewer bytes than the new size stay held; later writes fill parts of
+	// the new size.
+	s = newFakeSink(t)
+	u = mustUploader(t, t.Context(), s, Options{ChunkSize: 10})
+	want = randomBytes(r, 30)
+	writeAll(t, u, want[:2])
+	if err := u.Rechunk(4); err != nil {
+		t.Fatal(err)
+	}
+	writeAll(t, u, want[2:])
+	if err := u.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	checkObject(t, s, 4, want)
+
+	// Out of range, and after the end.
+	if err := mustUploader(t, t.Context(), s, Options{ChunkSize: 10}).Rechunk(0); err == nil {
+		t.Fatal("Rechunk(0) succeeded")
+	}
+	if err := u.Rechunk(5); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Rechunk after Finish = %v, want ErrClosed", err)
+	}
+}
+
+// TestPoolsBounded: uploads of many part sizes (Rechunk follows a
+// client's PATCH sizes) do not keep a pool per size forever.
+func TestPoolsBounded(t *testing.T) {
+	// Sizes no other test uses; removed at the end, so the shared pools
+	// of the other tests' sizes stay shared.
+	t.Cleanup(func() {
+		for size := range 3 * maxPools {
+			if _, ok := pools.LoadAndDelete(3<<20 + 7 + size); ok {
+				poolCount.Add(-1)
+			}
+		}
+	})
+	for size := range 3 * maxPools {
+		poolFor(3<<20 + 7 + size)
+	}
+	if n := poolCount.Load(); n > maxPools {
+		t.Fatalf("%d shared pools, want at most %d", n, maxPools)
+	}
+	n := 0
+	pools.Range(func(any, any) bool { n++; return true })
+	if n > maxPools {
+		t.Fatalf("%d pools kept, want at most %d", n, maxPools)
+	}
+}

@@ -28,6 +28,12 @@
 // one holding the previous session's tail, which must land before the
 // persisted tail is replaced), and Drain then waits for the rest.
 //
+// A backend may pick the part size from the first bytes instead (S3 does at
+// the first Close of an upload, so that a registry client's PATCHes of one
+// size become whole parts): [Uploader.Rechunk] changes it before any part
+// went out, and the new size is the one the backend persists and resumes
+// with.
+//
 // At commit the backend calls [Uploader.Finish], which uploads the tail as
 // the final part. An empty upload uploads no part unless
 // [Options.EmptyPart] asks for one empty part; the backend decides what a
@@ -39,9 +45,9 @@
 // Concurrency parts being uploaded and one being filled. Write blocks while
 // all Concurrency parts are in flight. The first buffer grows with the data,
 // so a small upload does not allocate a whole chunk. Buffers that an upload
-// no longer needs go to a process-wide pool per chunk size, so later uploads
-// with the same chunk size reuse them; the garbage collector frees the idle
-// ones.
+// no longer needs go to a process-wide pool per chunk size (for at most 16
+// sizes; uploads of other sizes pool their own), so later uploads with the
+// same chunk size reuse them; the garbage collector frees the idle ones.
 //
 // # Errors and cancellation
 //
