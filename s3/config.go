@@ -82,6 +82,11 @@ type Config struct {
 	RootDirectory string `param:"rootdirectory"`
 	// ChunkSize is the size of every part of an upload but the last.
 	ChunkSize driver.Size `param:"chunksize" default:"10MiB" min:"5MiB" max:"5GiB"`
+	// AdaptiveChunkSize lets an upload's first Close pick its part size:
+	// when no part exists yet and the writer holds from half a chunk to a
+	// chunk, those bytes become the first part and every part of the
+	// upload has their size (see the package doc, "Writer").
+	AdaptiveChunkSize bool `param:"adaptivechunksize" default:"true"`
 	// MultipartCopyChunkSize is the range of one UploadPartCopy in a Move.
 	MultipartCopyChunkSize driver.Size `param:"multipartcopychunksize" default:"32MiB" min:"5MiB" max:"5GiB"`
 	// MultipartCopyThresholdSize is the largest object a Move copies with

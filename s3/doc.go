@@ -21,6 +21,7 @@
 //	skipverify                   skip TLS verification (default false)
 //	rootdirectory                key prefix, e.g. /registry (default: bucket root)
 //	chunksize                    part size, 5MiB..5GiB (default 10MiB)
+//	adaptivechunksize            first Close may pick the part size (default true; see Writer)
 //	maxconcurrency               parts in flight per upload, 1..64 (default 4)
 //	multipartcopychunksize       range of one UploadPartCopy in Move, 5MiB..5GiB (default 32MiB)
 //	multipartcopythresholdsize   largest object moved by one CopyObject, 0..5GiB (default 32MiB)
@@ -86,7 +87,7 @@
 // # Writer
 //
 // A FileWriter cuts its bytes with the shared chunk engine into parts of
-// exactly chunksize (the last one of the object may be shorter), also
+// exactly one size (the last one of the object may be shorter), also
 // across any number of Close and resume cycles, and uploads up to
 // maxconcurrency of them in parallel to one multipart upload, created when
 // the first full part is ready. Close writes one hidden state object,
@@ -204,6 +205,17 @@
 // chunksize bytes) read back on resume (kept for the claims) or written on
 // Close while the last parts upload: within chunksize × (maxconcurrency + 2).
 //
+// The part size is chunksize, except that with adaptivechunksize (the
+// default) the first Close of an upload that has no part yet and holds
+// from half a chunk (and S3's 5 MiB minimum) to less than a chunk makes
+// those bytes the first part and their size the part size of the whole
+// upload, recorded in the state (a resume in any process keeps it). A
+// registry client that PATCHes in pieces of one size below chunksize (7
+// MiB PATCHes with the default 10 MiB) then uploads whole parts at every
+// Close and stores no tail, instead of sending every byte about twice
+// (once in a tail, once in a part); other PATCH patterns keep uniform
+// parts of the size picked.
+//
 // # Other operations
 //
 // Move copies server-side: one CopyObject up to multipartcopythresholdsize,
@@ -238,6 +250,9 @@
 //
 // Parts: 5 MiB to 5 GiB, at most 10,000 per upload, so one object holds at
 // most 10,000 × chunksize bytes (97.6 GiB at the default 10 MiB; raise
-// chunksize for larger blobs). Single CopyObject: 5 GiB. DeleteObjects: 1000
+// chunksize for larger blobs), or 10,000 × the part size an upload's first
+// Close picked with adaptivechunksize (never below 10,000 × chunksize/2:
+// 48.8 GiB at 10 MiB; set adaptivechunksize to false where chunked
+// uploads of bigger blobs come in PATCHes smaller than chunksize). Single CopyObject: 5 GiB. DeleteObjects: 1000
 // keys per request. Presigned URLs: at most 7 days.
 package s3

@@ -687,6 +687,11 @@ type writer struct {
 
 	committing bool // Commit's own checkState: its completed check follows
 
+	// early runs the claim that Write starts ahead of a part it sees
+	// coming (see partComing); Close, Commit and Cancel wait for it.
+	early        sync.WaitGroup
+	earlyClaimed bool
+
 	lowerMu sync.Mutex // guards openETag
 	lower   bool       // the stored state still claims parts from w.first on (guarded by windowMu)
 
@@ -990,7 +995,33 @@ func (w *writer) claim(ctx context.Context, n int) error {
 // Write implements driver.FileWriter.
 func (w *writer) Write(p []byte) (int, error) {
 	n, err := w.up.Write(p)
+	if err == nil && !w.earlyClaimed && w.partComing() {
+		// The claim (a conditional PutObject of the state) would run
+		// before this session's first part, at the latest when Close
+		// sends it: start it now, while the rest of the PATCH arrives. A
+		// claim that fails is tried again (and fails for good) where it
+		// is needed.
+		w.earlyClaimed = true
+		w.early.Go(func() { _ = w.claim(w.ctx, w.first) })
+	}
 	return n, w.b.classify(err)
+}
+
+// partComing tells whether this session will upload a part, as far as
+// the bytes so far show: the first Close of an upload with no part picks
+// the part size (adaptChunk) once it holds half a chunk and S3's minimum
+// part; and a session that resumed on a part boundary (the last Close left
+// no tail: the client's PATCHes are whole parts) most likely ends on the
+// next one, so its first bytes are enough.
+func (w *writer) partComing() bool {
+	size := w.up.Size()
+	switch {
+	case w.b.cfg.DisableFencing || size == 0:
+		return false
+	case w.first == 1 && w.base == 0:
+		return w.b.cfg.AdaptiveChunkSize && 2*size >= w.chunk && size >= minChunkSize && w.currentUpload() == ""
+	}
+	return w.resumedTail == 0
 }
 
 // Size implements driver.FileWriter: the bytes in the parts of earlier
@@ -1086,9 +1117,11 @@ func (w *writer) Close() error {
 		return nil
 	}
 	w.ended = true
+	w.early.Wait()
 	if w.openedETag() != "" && w.up.Size() == int64(w.resumedTail) {
 		return w.closeUnchanged()
 	}
+	w.adaptChunk()
 	if w.up.Size() >= w.chunk {
 		// A part went out, or goes out now: its claim comes first, so
 		// that the ownership check below sees the state it wrote.
@@ -1177,6 +1210,27 @@ func (w *writer) Close() error {
 	return nil
 }
 
+// adaptChunk picks the upload's part size at a Close (adaptivechunksize):
+// when the upload has no part and no multipart upload yet, and this
+// writer holds from half a chunk (and S3's 5 MiB minimum) to less than a
+// chunk, those bytes become the first part and their size the part size
+// of the whole upload, recorded in the state like any chunk size. A
+// registry client that PATCHes in pieces of one size below chunksize then
+// sends whole parts at every Close and stores no tail; other patterns
+// keep uniform parts of the size picked (so an endpoint that wants equal
+// parts, as R2 does, still accepts them). The most an upload holds is
+// then 10,000 × that size, never below 10,000 × chunksize/2.
+func (w *writer) adaptChunk() {
+	size := w.up.Size()
+	if !w.b.cfg.AdaptiveChunkSize || w.first != 1 || w.base != 0 || w.currentUpload() != "" ||
+		size >= w.chunk || size < minChunkSize || 2*size < w.chunk {
+		return
+	}
+	if w.up.Rechunk(size) == nil {
+		w.chunk = size
+	}
+}
+
 // closeUnchanged ends a session that wrote nothing. The stored state
 // already holds everything the writer has, so it is not written again: a
 // registry resumes and closes an upload to answer a status request, and
@@ -1213,6 +1267,7 @@ func (w *writer) closeUnchanged() error {
 // failed for good (a part, or a newer writer took over) keeps failing.
 func (w *writer) Commit(ctx context.Context) error {
 	w.ended = true
+	w.early.Wait()
 	w.b.tails.Take(w.skey)
 	err := w.commit(ctx)
 	w.lastCommitErr = err
@@ -1352,6 +1407,7 @@ func (w *writer) listParts(ctx context.Context, id string, upTo int, gaps string
 // next resume or PurgeUploads finishes removing.
 func (w *writer) Cancel(ctx context.Context) error {
 	w.ended, w.lastCommitErr = true, nil
+	w.early.Wait()
 	w.b.tails.Take(w.skey)
 	w.up.Abort()
 	var errs []error
