@@ -142,9 +142,10 @@ func (p *unevenPartsProxy) stats() (int, []string) {
 
 // TestE2EUnevenPartsRefused runs the registry on the s3 backend behind an
 // endpoint that refuses uneven multipart parts (as R2 does): chunked pushes
-// with jittered PATCHes smaller than chunksize, across a restart, and a crane
-// push of layers larger than chunksize, all succeed, with every multipart
-// upload accepted. A control upload with uneven parts sent straight through
+// with jittered PATCHes smaller than chunksize, across a restart, a crane
+// push of layers larger than chunksize, and a chunked push whose first
+// PATCH picks the part size (adaptivechunksize) followed by jittered ones
+// across a kill, all succeed, with every multipart upload accepted. A control upload with uneven parts sent straight through
 // the proxy is refused, so the proxy does check.
 func TestE2EUnevenPartsRefused(t *testing.T) {
 	skipShort(t)
@@ -205,12 +206,31 @@ func TestE2EUnevenPartsRefused(t *testing.T) {
 		3: func(string, int64) int64 { s.restart(syscall.SIGKILL); return 0 },
 	})
 	pushImage(t, s, "r2/image:v1", 12<<20, 2)
+
+	// With chunksize 10 MiB the first PATCH of 7 MiB picks the part size
+	// (adaptivechunksize); the jittered PATCHes after it, across a kill,
+	// keep the parts at that size.
+	s2, _ := startServer(t, b, map[string]any{"regionendpoint": proxy.URL, "chunksize": "10MiB"})
+	adaptive := make([]byte, 45<<20+333)
+	for i := range adaptive {
+		adaptive[i] = byte(rng.Uint32())
+	}
+	patches := 0
+	chunkedUpload(t, s2, "r2/adaptive", adaptive, func() int64 {
+		patches++
+		if patches == 1 {
+			return 7 << 20
+		}
+		return 1<<20 + rng.Int64N(12<<20)
+	}, map[int]func(string, int64) int64{
+		3: func(string, int64) int64 { s2.restart(syscall.SIGKILL); return 0 },
+	})
 	completed, refused := p.stats()
 	if len(refused) != 1 {
 		t.Errorf("the endpoint refused uploads of the registry: %q", refused[1:])
 	}
-	if completed < 2 {
-		t.Errorf("%d multipart uploads with more than one part completed; the test needs at least 2 to mean anything", completed)
+	if completed < 3 {
+		t.Errorf("%d multipart uploads with more than one part completed; the test needs at least 3 to mean anything", completed)
 	}
 	t.Logf("%d multipart uploads completed with uniform parts", completed)
 }
