@@ -4,13 +4,15 @@
 // imports Distribution's s3 driver, which registers the name "s3"; stowage's
 // s3 is registered here as "stowage-s3".
 //
-// Run it by hand (it is not part of test.sh; it moves 1.5 GiB):
+// Run it by hand (it is not part of test.sh; an iteration pushes the blob
+// six times, 1.5 GiB at the default size):
 //
 //	source /work/emu.env   # or ./scripts/test.sh's MinIO
-//	STOWAGE_PUSHBENCH=1 go test -v -run TestPushThroughput ./internal/pushbench
+//	STOWAGE_PUSHBENCH=1 go test -run '^$' -bench PushThroughput -benchtime 2x ./internal/pushbench
 //
 // STOWAGE_PUSHBENCH_DISABLEFENCING=true runs stowage's s3 without the
-// claims that fence resumed writers.
+// claims that fence resumed writers, STOWAGE_PUSHBENCH_ADAPTIVECHUNKSIZE=false
+// with every part chunksize.
 package pushbench
 
 import (
@@ -27,7 +29,9 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -56,6 +60,7 @@ type counter struct {
 type opStat struct {
 	n        int
 	up, down int64
+	took     time.Duration // summed over the requests, as the proxy saw them
 }
 
 // countingWriter counts the bytes of a response body.
@@ -73,7 +78,9 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := s3Op(r) + " " + objectKind(r.URL.Path)
 	cw := &countingWriter{ResponseWriter: w}
+	start := time.Now()
 	c.proxy.ServeHTTP(cw, r)
+	took := time.Since(start)
 	c.mu.Lock()
 	st := c.ops[key]
 	if st == nil {
@@ -83,6 +90,7 @@ func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.n++
 	st.up += max(r.ContentLength, 0)
 	st.down += cw.n
+	st.took += took
 	c.mu.Unlock()
 }
 
@@ -156,7 +164,7 @@ func s3Op(r *http.Request) string {
 
 // startRegistry serves Distribution's registry in process with the storage
 // driver name and params.
-func startRegistry(t *testing.T, name string, params map[string]string) *httptest.Server {
+func startRegistry(t testing.TB, name string, params map[string]string) *httptest.Server {
 	var b strings.Builder
 	fmt.Fprintf(&b, "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  %s:\n", name)
 	for k, v := range params {
@@ -172,7 +180,7 @@ func startRegistry(t *testing.T, name string, params map[string]string) *httptes
 	return srv
 }
 
-func do(t *testing.T, method, u string, body []byte, hdr map[string]string) *http.Response {
+func do(t testing.TB, method, u string, body []byte, hdr map[string]string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(method, u, bytes.NewReader(body))
 	if err != nil {
@@ -192,7 +200,7 @@ func do(t *testing.T, method, u string, body []byte, hdr map[string]string) *htt
 
 // push uploads data as a blob with PATCHes of the given sizes (the last
 // takes the rest) and returns how many PATCHes it sent.
-func push(t *testing.T, base string, data []byte, sizes func() int) int {
+func push(t testing.TB, base string, data []byte, sizes func() int) int {
 	resp := do(t, http.MethodPost, base+"/v2/bench/blob/blobs/uploads/", nil, nil)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST: %d", resp.StatusCode)
@@ -222,71 +230,115 @@ func push(t *testing.T, base string, data []byte, sizes func() int) int {
 	return patches
 }
 
-// TestPushThroughput pushes a 256 MiB blob through the registry with
+// BenchmarkPushThroughput pushes a blob through the registry with
 // stowage's s3 and with Distribution's s3 (same MinIO, same run, pairs back
-// to back): one PATCH, fixed 7 MiB PATCHes, jittered 1..13 MiB PATCHes; it
-// logs MiB/s and the S3 requests per PATCH by operation.
-func TestPushThroughput(t *testing.T) {
+// to back, the order alternating between iterations): one PATCH, fixed 7
+// MiB PATCHes, jittered 1..13 MiB PATCHes. It logs MiB/s and the S3
+// requests per PATCH by operation of every push, and reports per mode the
+// time ratio (stowage's speed ÷ Distribution's, summed over the
+// iterations) and each driver's MiB/s.
+//
+// STOWAGE_PUSHBENCH_MIB sets the blob size (256), STOWAGE_PUSHBENCH_MODES
+// the modes (one,fixed,jittered).
+func BenchmarkPushThroughput(b *testing.B) {
 	if os.Getenv("STOWAGE_PUSHBENCH") != "1" {
-		t.Skip("set STOWAGE_PUSHBENCH=1 to run the push benchmark")
+		b.Skip("set STOWAGE_PUSHBENCH=1 to run the push benchmark")
 	}
 	const env = "STOWAGE_S3_MINIO_"
-	e := conformance.RequireEnv(t, env+"ENDPOINT", env+"ACCESSKEY", env+"SECRETKEY", env+"BUCKET")
+	e := conformance.RequireEnv(b, env+"ENDPOINT", env+"ACCESSKEY", env+"SECRETKEY", env+"BUCKET")
 	target, _ := url.Parse(e[env+"ENDPOINT"])
 	cnt := &counter{ops: map[string]*opStat{}, proxy: httputil.NewSingleHostReverseProxy(target)}
 	proxy := httptest.NewServer(cnt)
 	defer proxy.Close()
 	size := 256 << 20
+	if v, err := strconv.Atoi(os.Getenv("STOWAGE_PUSHBENCH_MIB")); err == nil && v > 0 {
+		size = v << 20
+	}
 	data := make([]byte, size)
 	_, _ = rand.Read(data)
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	modes := []struct {
-		name  string
-		sizes func(*mrand.Rand) func() int
-	}{
-		{"one PATCH", func(*mrand.Rand) func() int { return func() int { return size } }},
-		{"fixed 7MiB", func(*mrand.Rand) func() int { return func() int { return 7 << 20 } }},
-		{"jittered 1-13MiB", func(r *mrand.Rand) func() int { return func() int { return 1<<20 + r.IntN(12<<20) } }},
+	b.Logf("seed %d, %d MiB", seed, size>>20)
+	type mode struct {
+		name, key string
+		sizes     func(*mrand.Rand) func() int
+	}
+	var modes []mode
+	want := os.Getenv("STOWAGE_PUSHBENCH_MODES")
+	for _, m := range []mode{
+		{"one PATCH", "one", func(*mrand.Rand) func() int { return func() int { return size } }},
+		{"fixed 7MiB", "fixed", func(*mrand.Rand) func() int { return func() int { return 7 << 20 } }},
+		{"jittered 1-13MiB", "jittered", func(r *mrand.Rand) func() int { return func() int { return 1<<20 + r.IntN(12<<20) } }},
+	} {
+		if want == "" || slices.Contains(strings.Split(want, ","), m.key) {
+			modes = append(modes, m)
+		}
 	}
 	drivers := []string{"stowage-s3", "s3"}
-	for _, m := range modes {
-		var secs [2]float64
-		for i, d := range drivers {
-			params := map[string]string{
-				"bucket": e[env+"BUCKET"], "region": "us-east-1", "regionendpoint": proxy.URL,
-				"forcepathstyle": "true", "accesskey": e[env+"ACCESSKEY"], "secretkey": e[env+"SECRETKEY"],
-				"rootdirectory": fmt.Sprintf("/pushbench-%d-%s", seed, strings.ReplaceAll(d, "-", "")),
-				"chunksize":     "10485760",
-			}
-			if d == "s3" {
-				params["secure"] = "false"
-			} else if v := os.Getenv("STOWAGE_PUSHBENCH_DISABLEFENCING"); v != "" {
-				params["disablefencing"] = v
-			}
-			reg := startRegistry(t, d, params)
-			cnt.take()
-			start := time.Now()
-			patches := push(t, reg.URL, data, m.sizes(mrand.New(mrand.NewPCG(seed, 7))))
-			secs[i] = time.Since(start).Seconds()
-			ops := cnt.take()
-			var keys []string
-			total := 0
-			var up, down int64
-			for k, st := range ops {
-				keys = append(keys, k)
-				total += st.n
-				up += st.up
-				down += st.down
-			}
-			sort.Strings(keys)
-			t.Logf("%-17s %-10s %6.1f MiB/s  %3d PATCHes  %5.2f requests/PATCH, %.0f MiB sent, %.0f MiB received", m.name, d,
-				float64(size)/(1<<20)/secs[i], patches, float64(total)/float64(patches), float64(up)/(1<<20), float64(down)/(1<<20))
-			for _, k := range keys {
-				st := ops[k]
-				t.Logf("    %-45s %6.2f/PATCH  up %7.1f MiB  down %7.1f MiB", k, float64(st.n)/float64(patches), float64(st.up)/(1<<20), float64(st.down)/(1<<20))
+	regs := map[string]*httptest.Server{}
+	for i, d := range drivers {
+		params := map[string]string{
+			"bucket": e[env+"BUCKET"], "region": "us-east-1", "regionendpoint": proxy.URL,
+			"forcepathstyle": "true", "accesskey": e[env+"ACCESSKEY"], "secretkey": e[env+"SECRETKEY"],
+			"rootdirectory": fmt.Sprintf("/pushbench-%d-%d", seed, i),
+			"chunksize":     "10485760",
+		}
+		if d == "s3" {
+			params["secure"] = "false"
+		} else {
+			for _, k := range []string{"disablefencing", "adaptivechunksize"} {
+				if v := os.Getenv("STOWAGE_PUSHBENCH_" + strings.ToUpper(k)); v != "" {
+					params[k] = v
+				}
 			}
 		}
-		t.Logf("%-17s stowage/distribution time ratio %.2fx speed", m.name, secs[1]/secs[0])
+		regs[d] = startRegistry(b, d, params)
+	}
+	secs := map[string]*[2]float64{}
+	for _, m := range modes {
+		secs[m.key] = new([2]float64)
+	}
+	iter := 0
+	for b.Loop() {
+		for _, m := range modes {
+			for j := range drivers {
+				i := (j + iter) % 2 // alternate which driver goes first
+				d := drivers[i]
+				cnt.take()
+				start := time.Now()
+				patches := push(b, regs[d].URL, data, m.sizes(mrand.New(mrand.NewPCG(seed, uint64(iter)))))
+				took := time.Since(start).Seconds()
+				secs[m.key][i] += took
+				logOps(b, m.name, d, size, took, patches, cnt.take())
+			}
+		}
+		iter++
+	}
+	for _, m := range modes {
+		s := secs[m.key]
+		b.ReportMetric(s[1]/s[0], m.key+"-stowage/distribution")
+		b.ReportMetric(float64(size)*float64(iter)/(1<<20)/s[0], m.key+"-stowage-MiB/s")
+		b.ReportMetric(float64(size)*float64(iter)/(1<<20)/s[1], m.key+"-distribution-MiB/s")
+	}
+}
+
+// logOps logs one push: its speed and the S3 requests per PATCH by
+// operation, with the bytes sent and received.
+func logOps(b *testing.B, mode, d string, size int, secs float64, patches int, ops map[string]*opStat) {
+	var keys []string
+	total := 0
+	var up, down int64
+	for k, st := range ops {
+		keys = append(keys, k)
+		total += st.n
+		up += st.up
+		down += st.down
+	}
+	sort.Strings(keys)
+	b.Logf("%-17s %-10s %6.1f MiB/s  %3d PATCHes  %5.2f requests/PATCH, %.0f MiB sent, %.0f MiB received", mode, d,
+		float64(size)/(1<<20)/secs, patches, float64(total)/float64(patches), float64(up)/(1<<20), float64(down)/(1<<20))
+	for _, k := range keys {
+		st := ops[k]
+		b.Logf("    %-45s %6.2f/PATCH  up %7.1f MiB  down %7.1f MiB  %6.1f ms each", k, float64(st.n)/float64(patches),
+			float64(st.up)/(1<<20), float64(st.down)/(1<<20), float64(st.took.Microseconds())/1000/float64(st.n))
 	}
 }
