@@ -110,7 +110,9 @@ type Options struct {
 	// Checksum, when not nil, is called once per part with its data, and
 	// the result is passed to the sink as Part.Checksum (for example a
 	// base64 MD5 for Content-MD5, or a CRC32C). It runs in the part's
-	// goroutine, concurrently for different parts.
+	// goroutine, or, when every upload slot is busy, in the goroutine
+	// calling Write while it waits for one (so that the hash overlaps the
+	// uploads in flight); concurrently for different parts.
 	Checksum func(data []byte) string
 
 	// EmptyPart makes Finish upload one empty part numbered 1 when the
@@ -479,11 +481,27 @@ func (u *Uploader[R]) dispatch() error {
 			ErrTooManyParts, number, u.opts.MaxParts, u.chunk))
 		return context.Cause(u.ctx)
 	}
+	var sum string
+	summed := false
 	select {
 	case u.tokens <- struct{}{}:
-	case <-u.ctx.Done():
-		u.putBuf(b)
-		return context.Cause(u.ctx)
+	default:
+		// Every slot is busy: checksum the part here while one frees up,
+		// instead of after, in the part's goroutine (with Concurrency 1
+		// the hash would otherwise never overlap an upload).
+		if u.opts.Checksum != nil {
+			var data []byte
+			if b != nil {
+				data = *b
+			}
+			sum, summed = u.opts.Checksum(data), true
+		}
+		select {
+		case u.tokens <- struct{}{}:
+		case <-u.ctx.Done():
+			u.putBuf(b)
+			return context.Cause(u.ctx)
+		}
 	}
 	if u.ctx.Err() != nil { // select picks at random when both are ready
 		<-u.tokens
@@ -495,12 +513,14 @@ func (u *Uploader[R]) dispatch() error {
 	u.results = append(u.results, Completed[R]{})
 	u.landed = append(u.landed, make(chan struct{}))
 	u.mu.Unlock()
-	go u.upload(b, number)
+	go u.upload(b, number, sum, summed)
 	return nil
 }
 
-// upload sends one part, with retries, and records the outcome.
-func (u *Uploader[R]) upload(b *[]byte, number int) {
+// upload sends one part, with retries, and records the outcome. sum is
+// the part's checksum when summed (dispatch computed it while it waited
+// for a slot); otherwise upload computes it.
+func (u *Uploader[R]) upload(b *[]byte, number int, sum string, summed bool) {
 	defer func() {
 		u.putBuf(b)
 		<-u.tokens
@@ -512,8 +532,7 @@ func (u *Uploader[R]) upload(b *[]byte, number int) {
 	if b != nil {
 		data = *b
 	}
-	var sum string
-	if u.opts.Checksum != nil {
+	if !summed && u.opts.Checksum != nil {
 		sum = u.opts.Checksum(data)
 	}
 	var res R

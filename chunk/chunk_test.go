@@ -1408,3 +1408,47 @@ func TestPoolsBounded(t *testing.T) {
 		t.Fatalf("%d pools kept, want at most %d", n, maxPools)
 	}
 }
+
+// TestChecksumWhileWaiting: with every slot busy, the next part's checksum
+// is computed while it waits for one (with Concurrency 1 it would
+// otherwise never overlap an upload): part 1's upload waits until part 2's
+// checksum is done, which before would never happen.
+func TestChecksumWhileWaiting(t *testing.T) {
+	summed := make(chan int, 4)
+	s := newFakeSink(t)
+	s.hook = func(ctx context.Context, p Part, _ int) error {
+		if p.Number != 1 {
+			return nil
+		}
+		select {
+		case n := <-summed:
+			if n != 2 {
+				return fmt.Errorf("checksum of part %d, want 2", n)
+			}
+			return nil
+		case <-time.After(10 * time.Second):
+			return errors.New("part 2's checksum was not computed while part 1 uploaded")
+		}
+	}
+	parts := map[string]int{"aaaa": 1, "bbbb": 2, "cc": 3}
+	var calls sync.Map
+	u := mustUploader(t, t.Context(), s, Options{ChunkSize: 4, Concurrency: 1, Checksum: func(d []byte) string {
+		n := parts[string(d)]
+		if _, dup := calls.LoadOrStore(n, true); dup {
+			t.Errorf("checksum of part %d computed twice", n)
+		}
+		if n > 1 {
+			summed <- n
+		}
+		return fmt.Sprint("sum-", n)
+	}})
+	writeAll(t, u, []byte("aaaabbbbcc"))
+	if err := u.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range u.Parts() {
+		if want := fmt.Sprint("sum-", c.Number); c.Checksum != want {
+			t.Errorf("part %d: checksum %q, want %q", c.Number, c.Checksum, want)
+		}
+	}
+}
