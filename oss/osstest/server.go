@@ -580,13 +580,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("x-oss-request-id", reqID)
 	h.Set("Server", "AliyunOSS")
 	h.Set("Date", s.clock().Format(http.TimeFormat))
+	// The line is logged once, when the answer is written or, for a
+	// connection the server closes, before it closes it: a client that
+	// sees the hang-up then always finds the request in the log.
+	logLine := func() {}
 	if s.opts.Logf != nil {
 		sw := &statusWriter{ResponseWriter: w}
 		w = sw
-		defer func() { s.opts.Logf("osstest: %s %s %s -> %d (fault %s)", op, r.Method, r.URL.Path, sw.status, f) }()
+		var once sync.Once
+		logLine = func() {
+			once.Do(func() { s.opts.Logf("osstest: %s %s %s -> %d (fault %s)", op, r.Method, r.URL.Path, sw.status, f) })
+		}
+		defer logLine()
 	}
 	switch f {
 	case DropConnection:
+		logLine()
 		hangUp(w)
 		return
 	case Unavailable:
@@ -595,6 +604,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case LoseAnswer:
 		lw := &lostWriter{header: http.Header{}}
 		s.serve(lw, r, op)
+		logLine()
 		hangUp(w)
 		return
 	}
