@@ -1019,9 +1019,18 @@ func (w *writer) partComing() bool {
 	case w.b.cfg.DisableFencing || size == 0:
 		return false
 	case w.first == 1 && w.base == 0:
-		return w.b.cfg.AdaptiveChunkSize && 2*size >= w.chunk && size >= minChunkSize && w.currentUpload() == ""
+		return w.adaptable(size)
 	}
 	return w.resumedTail == 0
+}
+
+// adaptable tells whether holding size bytes lets this session pick the
+// upload's part size (adaptChunk): adaptivechunksize is on, the upload has
+// no part and no multipart upload yet, and size is at least half a chunk
+// and S3's minimum part.
+func (w *writer) adaptable(size int64) bool {
+	return w.b.cfg.AdaptiveChunkSize && w.first == 1 && w.base == 0 &&
+		size >= minChunkSize && 2*size >= w.chunk && w.currentUpload() == ""
 }
 
 // Size implements driver.FileWriter: the bytes in the parts of earlier
@@ -1222,8 +1231,7 @@ func (w *writer) Close() error {
 // then 10,000 × that size, never below 10,000 × chunksize/2.
 func (w *writer) adaptChunk() {
 	size := w.up.Size()
-	if !w.b.cfg.AdaptiveChunkSize || w.first != 1 || w.base != 0 || w.currentUpload() != "" ||
-		size >= w.chunk || size < minChunkSize || 2*size < w.chunk {
+	if size >= w.chunk || !w.adaptable(size) {
 		return
 	}
 	if w.up.Rechunk(size) == nil {
