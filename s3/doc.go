@@ -94,7 +94,15 @@
 // "~stowage/uploads/<path>", whose body is the tail (fewer than chunksize
 // bytes) and whose metadata names the upload ID, the next part number, the
 // part size, a generation token and the lowest part still uploading, and
-// returns once that object and every full part are stored. The state is
+// returns once that object and every full part are stored. A tail longer
+// than 256 KiB goes instead into a tail object of its own,
+// "~stowage/tails/<random id>", written (while the last parts upload)
+// before the state that names it; the state's body is then 16 random
+// bytes. A tail object is never changed: the Close that replaces the state
+// version naming it, or the Commit or Cancel that removes the state,
+// deletes it, and PurgeUploads deletes those no state names (a writer that
+// died in between). States written before tail objects existed (the tail
+// in the body) still resume. The state is
 // written while the last parts upload, not after them, but only once the
 // part holding the previous session's tail has landed, so a failed Close
 // or a crash never loses bytes an earlier Close acknowledged.
@@ -142,7 +150,8 @@
 // no Commit completes and no Size counts; the older writer can upload
 // only inside its window (an extension fails once the state changed), and
 // its Close fails. So a fenced writer's bytes never reach the object. The
-// cost is one conditional PutObject of the state (the tail as its body)
+// cost is one conditional PutObject of the state (a tail of up to 256
+// KiB as its body, else 16 bytes: a longer tail stays in its tail object)
 // per writer that uploads a part, plus one per window extension; a
 // session that only stores a tail (its Close writes the state anyway)
 // or only reads pays nothing. A resume that falls back below a Close that

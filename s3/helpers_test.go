@@ -122,8 +122,8 @@ func removeAll(ctx context.Context, b *backend) {
 	_, _ = b.PurgeUploads(ctx, -1<<40)
 }
 
-// leftoverUploads is the conformance hook: the multipart uploads and the
-// upload state objects below the driver's root.
+// leftoverUploads is the conformance hook: the multipart uploads, the
+// upload state objects and the tail objects below the driver's root.
 func leftoverUploads(ctx context.Context, d driver.Driver) ([]string, error) {
 	b, ok := driver.BackendOf(d).(*backend)
 	if !ok {
@@ -144,16 +144,18 @@ func leftoverUploads(ctx context.Context, d driver.Driver) ([]string, error) {
 			out = append(out, "multipart upload "+aws.ToString(u.Key)+" "+aws.ToString(u.UploadId))
 		}
 	}
-	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
-		Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix + stateDir),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range page.Contents {
-			out = append(out, "upload state "+aws.ToString(o.Key))
+	for _, dir := range []string{stateDir, tailDir} {
+		p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
+			Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix + dir),
+		})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, o := range page.Contents {
+				out = append(out, "upload "+strings.TrimSuffix(dir[len("~stowage/"):], "s/")+" "+aws.ToString(o.Key))
+			}
 		}
 	}
 	return out, nil

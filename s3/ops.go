@@ -533,11 +533,34 @@ func (b *backend) RedirectURL(r *http.Request, path string) (string, error) {
 // PurgeUploads implements driver.UploadPurger: it aborts the multipart
 // uploads below the root that were initiated more than olderThan ago and are
 // not named by a recently used upload state, and removes upload states
-// not written for olderThan (with their multipart uploads), and states a
-// Cancel marked, at any age.
+// not written for olderThan (with their multipart uploads and tail
+// objects), and states a Cancel marked, at any age. It also deletes the
+// tail objects written more than olderThan ago that no state names (a
+// writer that died between writing one and its state, or before it
+// deleted the one its state replaced); those are not counted.
 func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (int, error) {
+	// The tail objects are listed before the states are read: one written
+	// after this listing is not a candidate, and one listed here whose
+	// state is written later is younger than any sensible olderThan.
+	cutoff := time.Now().Add(-olderThan)
+	var oldTails []string
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
+		Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix + tailDir),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return 0, b.classify(err)
+		}
+		for _, o := range page.Contents {
+			if aws.ToTime(o.LastModified).Before(cutoff) {
+				oldTails = append(oldTails, strings.TrimPrefix(aws.ToString(o.Key), b.prefix+tailDir))
+			}
+		}
+	}
 	removed := 0
-	var stale []string
+	var stale, staleTails []string
+	named := map[string]bool{} // tail objects of the states that stay
 	err := b.scanUploads(ctx, olderThan,
 		func(k string, st uploadState, _ time.Time) error {
 			if st.uploadID != "" {
@@ -546,6 +569,10 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 				}
 			}
 			stale = append(stale, k)
+			if st.tailKey != "" {
+				staleTails = append(staleTails, b.tailKey(st.tailKey))
+				named[st.tailKey] = true // deleted with its state, not twice
+			}
 			return nil
 		},
 		func(key, id string, _ time.Time) error {
@@ -554,14 +581,26 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 			}
 			removed++
 			return nil
-		})
+		}, named)
 	if len(stale) > 0 {
 		if derr := b.deleteKeys(ctx, stale); derr != nil {
 			return removed, errors.Join(err, derr)
 		}
 		removed += len(stale)
 	}
-	return removed, err
+	if err != nil {
+		return removed, err // named may miss a tail object still in use
+	}
+	tails := staleTails
+	for _, id := range oldTails {
+		if !named[id] {
+			tails = append(tails, b.tailKey(id))
+		}
+	}
+	if len(tails) > 0 {
+		return removed, b.deleteKeys(ctx, tails)
+	}
+	return removed, nil
 }
 
 // ListUploads implements driver.UploadLister: it reports what
@@ -583,7 +622,7 @@ func (b *backend) ListUploads(ctx context.Context, olderThan time.Duration, fn f
 		},
 		func(key, id string, initiated time.Time) error {
 			return fn(driver.UploadInfo{Path: decodePath(strings.TrimPrefix(key, b.prefix)), ID: id, Started: initiated, Size: -1})
-		})
+		}, nil)
 }
 
 // scanUploads finds what PurgeUploads(ctx, olderThan) removes, for it and
@@ -592,10 +631,11 @@ func (b *backend) ListUploads(ctx context.Context, olderThan time.Duration, fn f
 // orphan for every multipart upload below the root initiated more than
 // olderThan ago that no state names. The multipart uploads are listed
 // bucket-wide: MinIO lists the uploads of one exact key only, so a prefix
-// below the bucket would find none there.
+// below the bucket would find none there. tails, when not nil, gets the
+// tail objects named by the states that state is not called for.
 func (b *backend) scanUploads(ctx context.Context, olderThan time.Duration,
 	state func(key string, st uploadState, modified time.Time) error,
-	orphan func(key, id string, initiated time.Time) error) error {
+	orphan func(key, id string, initiated time.Time) error, tails map[string]bool) error {
 	cutoff := time.Now().Add(-olderThan)
 	named := map[string]bool{} // upload IDs that a state names
 	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
@@ -619,6 +659,9 @@ func (b *backend) scanUploads(ctx context.Context, olderThan time.Duration,
 				named[st.uploadID] = true
 			}
 			if aws.ToTime(o.LastModified).After(cutoff) && !st.cancel {
+				if tails != nil && st.tailKey != "" {
+					tails[st.tailKey] = true
+				}
 				continue
 			}
 			if err := state(k, st, aws.ToTime(o.LastModified)); err != nil {

@@ -22,6 +22,16 @@ const driverName = Name
 // path, so no driver path maps to these keys, and listings skip them.
 const stateDir = "~stowage/uploads/"
 
+// tailDir is the folder, below the root prefix, of the hidden objects that
+// hold the tails of in-progress uploads longer than inlineTail, each named
+// by a random id that the upload's state records (metaTailKey). Listings
+// skip it like stateDir.
+const tailDir = "~stowage/tails/"
+
+// inlineTail is the longest tail a state object holds in its own body;
+// a longer one goes into a tail object of its own (see uploadState).
+const inlineTail = 256 << 10
+
 func init() {
 	driver.RegisterConfig(Name, Config{})
 	driver.Register(driverName, func(ctx context.Context, params driver.Params) (driver.Driver, error) {
@@ -78,6 +88,10 @@ type backend struct {
 	prefix  string // root prefix: "" or "a/b/"
 	tails   tailcache.Cache[uploadState]
 
+	// inlineTail is the longest tail kept in the state object's body
+	// (inlineTail; tests lower or raise it).
+	inlineTail int
+
 	// noIfMatch is set once the service answered a conditional PutObject
 	// with NotImplemented: state writes then go without If-Match.
 	noIfMatch atomic.Bool
@@ -109,6 +123,8 @@ func newBackend(ctx context.Context, c *Config) (*backend, error) {
 		bucket:  c.Bucket,
 		prefix:  prefix,
 		tails:   tailcache.Cache[uploadState]{Limit: tailCacheChunks * int64(c.ChunkSize)},
+
+		inlineTail: inlineTail,
 	}, nil
 }
 
@@ -180,6 +196,9 @@ func (b *backend) dirPrefix(folder string) string {
 
 // stateKey is the key of the hidden state object of an upload to path.
 func (b *backend) stateKey(path string) string { return b.prefix + stateDir + encodeRel(path[1:]) }
+
+// tailKey is the key of the tail object of id (uploadState.tailKey).
+func (b *backend) tailKey(id string) string { return b.prefix + tailDir + id }
 
 // pathOf maps a key below the root back to a driver path; ok is false for
 // keys no driver path maps to (upload state, foreign keys).

@@ -30,6 +30,7 @@ const (
 	metaChunk   = "stowage-chunk"     // the part size the upload started with
 	metaTailLen = "stowage-tail-len"  // bytes of the tail (the object's body)
 	metaTailCRC = "stowage-tail-crc"  // CRC-32 (IEEE) of the tail, in hex
+	metaTailKey = "stowage-tail"      // the id of the tail's own object (tailKey); "": the tail is the body
 	metaPending = "stowage-pending"   // the lowest part still uploading when the state was written
 	metaWrite   = "stowage-write"     // the id of the write that stored this version
 	metaFinal   = "stowage-final"     // the ETag the object gets from the Complete that Commit began
@@ -57,6 +58,13 @@ const cleanupTimeout = 30 * time.Second
 // body, and two states with the same tail would otherwise share one) and a
 // conditional write (If-Match) tells them apart.
 //
+// A tail longer than inlineTail is instead in a tail object of its own
+// (tailKey), written before the state that names it, and the body is the
+// nonce alone: so a claim, which writes the state again with the same
+// tail, sends a few bytes instead of up to a chunk. A tail object is never
+// changed; it is deleted once no state version names it (by the writer
+// whose state replaced or removed the version, or by PurgeUploads).
+//
 // Close writes the state while the session's last parts still upload, so
 // the parts from pending to next-1 may not exist if that Close failed or
 // its process died; a resume that cannot tell checks them with one ListParts
@@ -70,6 +78,7 @@ type uploadState struct {
 	chunk    int64
 	tailLen  int64
 	tailCRC  uint32
+	tailKey  string // the id of the tail object (metaTailKey); "": the tail is in the body
 	write    string // the id of the write that stored it (metaWrite)
 	final    string // the ETag of the object a Commit began to complete (metaFinal)
 	cancel   bool   // a Cancel began removing the upload (metaCancel)
@@ -77,6 +86,7 @@ type uploadState struct {
 	gaps     string // ranges of part numbers below next that hold no acknowledged bytes (metaGaps)
 	etag     string // of the state object; not part of its content
 	lowered  bool   // getState fell back below the stored state
+	dropped  string // the tail object of the stored state, when getState lowered it
 }
 
 func meta(m map[string]string, k string) string {
@@ -100,6 +110,7 @@ func parseState(m map[string]string) (uploadState, error) {
 	st.final = meta(m, metaFinal)
 	st.cancel = meta(m, metaCancel) == "1"
 	st.gaps = meta(m, metaGaps)
+	st.tailKey = meta(m, metaTailKey)
 	var errW error
 	if v := meta(m, metaWindow); v != "" {
 		st.window, errW = strconv.Atoi(v)
@@ -118,7 +129,7 @@ func parseState(m map[string]string) (uploadState, error) {
 		st.window < 0 || st.window > maxParts+1 || !validGaps(st.gaps, next) ||
 		st.pending < 1 || st.pending > next ||
 		chunkSize < minChunkSize || chunkSize > maxPartSize || tailLen < 0 || tailLen >= chunkSize ||
-		(st.uploadID == "" && st.recordedParts() != 0) {
+		(st.uploadID == "" && st.recordedParts() != 0) || !validTailKey(st.tailKey) {
 		return st, driver.Errorf(driver.KindCorrupt, "the upload state object has bad metadata %v", m)
 	}
 	return st, nil
@@ -150,7 +161,19 @@ func (st uploadState) metadata() map[string]string {
 	if st.gaps != "" {
 		m[metaGaps] = st.gaps
 	}
+	if st.tailKey != "" {
+		m[metaTailKey] = st.tailKey
+	}
 	return m
+}
+
+// validTailKey reports whether id is "" or a tail object id (newToken).
+func validTailKey(id string) bool {
+	if id == "" {
+		return true
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil && len(id) == 32
 }
 
 // Part-number gaps. A resumed writer that finds the state held by a live
@@ -299,23 +322,9 @@ func (b *backend) headState(ctx context.Context, key string) (uploadState, error
 // from its state object skey, and checks the parts that were still
 // uploading when the state was written: O(chunksize) work.
 func (b *backend) getState(ctx context.Context, key, skey string) (uploadState, []byte, error) {
-	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(skey)})
-	if err != nil {
-		return uploadState{}, nil, b.classify(err)
-	}
-	defer out.Body.Close()
-	st, err := parseState(out.Metadata)
-	st.etag = aws.ToString(out.ETag)
+	st, tail, err := b.readState(ctx, skey)
 	if err != nil || st.cancel {
 		return st, nil, err
-	}
-	tail := make([]byte, st.tailLen)
-	if _, err := io.ReadFull(out.Body, tail); err != nil {
-		return st, nil, driver.Wrap(driver.KindCorrupt, fmt.Errorf("reading the upload tail: %w", err))
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(out.Body, stateNonce)) // so the connection is reused
-	if crc32.ChecksumIEEE(tail) != st.tailCRC {
-		return st, nil, driver.Errorf(driver.KindCorrupt, "the upload tail does not match its CRC-32")
 	}
 	if st.pending < st.next {
 		landed, err := b.verifyParts(ctx, key, st)
@@ -327,6 +336,7 @@ func (b *backend) getState(ctx context.Context, key, skey string) (uploadState, 
 			// is durable up to the first missing part, and the bytes
 			// after it, tail included, were never acknowledged.
 			st.next, st.pending, st.tailLen, st.tailCRC, tail = landed, landed, 0, crc32.ChecksumIEEE(nil), nil
+			st.dropped, st.tailKey = st.tailKey, ""
 			// Record that before a writer reuses the part numbers from
 			// landed on: the stored state still claims them, and a tail,
 			// for bytes that were never acknowledged, and a later resume
@@ -338,6 +348,92 @@ func (b *backend) getState(ctx context.Context, key, skey string) (uploadState, 
 		}
 	}
 	return st, tail, nil
+}
+
+// readState reads the state object skey and its tail, from the object's
+// body or from the tail object it names. A tail object that is gone while
+// the state object changed means that a writer replaced the version read
+// (and deleted its tail object) in between: the newer version is read.
+func (b *backend) readState(ctx context.Context, skey string) (uploadState, []byte, error) {
+	for attempt := 0; ; attempt++ {
+		out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(skey)})
+		if err != nil {
+			return uploadState{}, nil, b.classify(err)
+		}
+		st, err := parseState(out.Metadata)
+		st.etag = aws.ToString(out.ETag)
+		if err != nil || st.cancel {
+			out.Body.Close()
+			return st, nil, err
+		}
+		var tail []byte
+		if st.tailKey == "" {
+			tail = make([]byte, st.tailLen)
+			_, err = io.ReadFull(out.Body, tail)
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(out.Body, stateNonce)) // so the connection is reused
+		out.Body.Close()
+		if err != nil {
+			return st, nil, driver.Wrap(driver.KindCorrupt, fmt.Errorf("reading the upload tail: %w", err))
+		}
+		if st.tailKey != "" {
+			tail, err = b.getTail(ctx, st)
+			if errors.Is(err, driver.ErrNotFound) && attempt < 3 {
+				if now, herr := b.headState(ctx, skey); herr == nil && now.etag != st.etag || errors.Is(herr, driver.ErrNotFound) {
+					continue
+				}
+			}
+			if errors.Is(err, driver.ErrNotFound) {
+				return st, nil, driver.Errorf(driver.KindCorrupt, "the tail object %s that the upload's state names is gone", st.tailKey)
+			}
+			if err != nil {
+				return st, nil, err
+			}
+		}
+		if int64(len(tail)) != st.tailLen || crc32.ChecksumIEEE(tail) != st.tailCRC {
+			return st, nil, driver.Errorf(driver.KindCorrupt, "the upload tail does not match its length and CRC-32")
+		}
+		return st, tail, nil
+	}
+}
+
+// getTail reads the tail object st names; ErrNotFound when it is gone.
+func (b *backend) getTail(ctx context.Context, st uploadState) ([]byte, error) {
+	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(b.tailKey(st.tailKey))})
+	if err != nil {
+		return nil, b.classify(err)
+	}
+	defer out.Body.Close()
+	tail := make([]byte, st.tailLen)
+	if _, err := io.ReadFull(out.Body, tail); err != nil {
+		return nil, driver.Wrap(driver.KindCorrupt, fmt.Errorf("reading the upload's tail object: %w", err))
+	}
+	if n, _ := out.Body.Read(make([]byte, 1)); n != 0 {
+		return nil, driver.Errorf(driver.KindCorrupt, "the upload's tail object %s is longer than its state records (%d bytes)", st.tailKey, st.tailLen)
+	}
+	return tail, nil
+}
+
+// putTail stores tail in a new tail object and returns its id.
+func (b *backend) putTail(ctx context.Context, tail []byte) (string, error) {
+	id := newToken()
+	in := b.putInput(b.tailKey(id), tail, b.partChecksum(tail))
+	in.StorageClass = ""
+	if _, err := b.client.PutObject(ctx, in); err != nil {
+		return "", b.classify(err)
+	}
+	return id, nil
+}
+
+// dropTail deletes the tail object id, once no state version names it.
+// Best effort, on its own deadline: one left behind is PurgeUploads'.
+func (b *backend) dropTail(ctx context.Context, id string) {
+	if id == "" {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	_ = b.deleteObject(dctx, b.tailKey(id))
 }
 
 // verifyParts checks that the parts from st.pending to st.next-1 of the
@@ -427,6 +523,7 @@ func (b *backend) resumeState(ctx context.Context, key, skey string) (uploadStat
 		if err := b.deleteObject(ctx, skey); err != nil && !errors.Is(err, driver.ErrNotFound) {
 			return st, nil, err
 		}
+		b.dropTail(ctx, st.tailKey)
 		return uploadState{}, nil, driver.Errorf(driver.KindNotFound, "the upload was committed")
 	}
 	return st, tail, nil
@@ -454,6 +551,7 @@ func (b *backend) finishCancel(ctx context.Context, key, skey string, st uploadS
 	if err := b.deleteObject(ctx, skey); err != nil && !errors.Is(err, driver.ErrNotFound) {
 		return err
 	}
+	b.dropTail(ctx, st.tailKey)
 	return nil
 }
 
@@ -520,7 +618,15 @@ const (
 // condition) was refused because the first attempt had landed, must not be
 // taken for one that did not happen, or its writer would abort the upload
 // the stored state names.
+//
+// A state that names a tail object (st.tailKey, with its tailLen and
+// tailCRC) gets the nonce alone as body; tail is ignored.
 func (b *backend) putState(ctx context.Context, key string, st uploadState, tail []byte, cond string) (uploadState, error) {
+	if st.tailKey != "" {
+		tail = nil
+	} else {
+		st.tailLen, st.tailCRC = int64(len(tail)), crc32.ChecksumIEEE(tail)
+	}
 	// The body is read from tail and nonce in place: copying a tail of up
 	// to a chunk would hold one more chunk while the last parts upload.
 	nonce := make([]byte, stateNonce)
@@ -529,7 +635,7 @@ func (b *backend) putState(ctx context.Context, key string, st uploadState, tail
 	in := b.putInput(key, nil, b.partChecksumOf(tail, nonce))
 	in.Body, in.ContentLength = &twoSlices{a: tail, b: nonce}, aws.Int64(int64(len(tail)+len(nonce)))
 	in.StorageClass = ""
-	st.tailLen, st.tailCRC, st.write, st.final = int64(len(tail)), crc32.ChecksumIEEE(tail), id, ""
+	st.write, st.final = id, ""
 	in.Metadata = st.metadata()
 	if !b.noIfMatch.Load() {
 		switch cond {
@@ -661,8 +767,13 @@ type writer struct {
 	windowEnd int
 	closeGaps string
 	// openedTail is the tail of the state version this writer holds, which
-	// a claim writes again (the uploader has its own copy).
+	// a claim writes again (the uploader has its own copy) unless it is in
+	// a tail object. oldTail is the tail object of the stored version this
+	// writer opened (also when getState lowered it): once this writer's
+	// Close replaces that version, or its Commit or Cancel removes it, no
+	// state names it, and the writer deletes it.
 	openedTail []byte
+	oldTail    string
 
 	// resumedTail is the length of the tail this session started with: an
 	// earlier Close acknowledged those bytes, so the part that now holds
@@ -725,6 +836,9 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 	if !append {
 		b.tails.Take(w.skey)
 		st, err := b.headState(ctx, w.skey)
+		if err == nil {
+			w.oldTail = st.tailKey
+		}
 		switch {
 		case err == nil && st.uploadID != "":
 			// Parts of the older writer may still be landing.
@@ -742,6 +856,9 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 		}
 		st.write = "" // as in the tail cache
 		w.stateSeen, w.openETag, w.opened = true, st.etag, st
+		// The replaced state's tail object is no longer named.
+		b.dropTail(ctx, w.oldTail)
+		w.oldTail = ""
 	} else {
 		st, t, err := b.resumeState(ctx, w.key, w.skey)
 		switch {
@@ -749,7 +866,11 @@ func (b *backend) newWriter(ctx context.Context, path string, append bool) (*wri
 			w.token, w.uploadID, w.first, w.chunk = st.token, st.uploadID, st.next, st.chunk
 			w.stateSeen, w.openETag = true, st.etag
 			w.opened, w.opened.write = st, ""
-			w.lower, w.opened.lowered = st.lowered, false
+			w.lower, w.opened.lowered, w.opened.dropped = st.lowered, false, ""
+			w.oldTail = st.tailKey
+			if st.lowered {
+				w.oldTail = st.dropped
+			}
 			w.base, w.closeGaps, w.openedTail = st.recordedParts(), st.gaps, t
 			if st.window > st.next && st.uploadID != "" {
 				// A writer holding this version may still upload parts
@@ -1190,11 +1311,28 @@ func (w *writer) Close() error {
 		if cond == "" { // no state existed at the check (an append to a committed file)
 			cond = noVersion
 		}
-		st, err := w.b.putState(w.ctx, w.skey, st, cp.Tail, cond)
-		put <- putResult{st, err}
+		if len(cp.Tail) > w.b.inlineTail && !w.b.noIfMatch.Load() {
+			// The tail object first: the state must never name one
+			// that is not there. (Without conditional writes, two
+			// writers could each name their own and delete the other's.)
+			id, err := w.b.putTail(w.ctx, cp.Tail)
+			if err != nil {
+				put <- putResult{err: err}
+				return
+			}
+			st.tailKey, st.tailLen, st.tailCRC = id, int64(len(cp.Tail)), crc32.ChecksumIEEE(cp.Tail)
+		}
+		nst, err := w.b.putState(w.ctx, w.skey, st, cp.Tail, cond)
+		if err != nil && !errors.Is(err, errStateUnknown) {
+			w.b.dropTail(w.ctx, st.tailKey) // no state names it
+		}
+		put <- putResult{nst, err}
 	}()
 	_, derr := w.up.Drain()
 	pr := <-put
+	if pr.err == nil && w.oldTail != pr.st.tailKey {
+		w.b.dropTail(w.ctx, w.oldTail) // the version that named it is replaced
+	}
 	switch {
 	case pr.err != nil:
 		// The earlier state (if any) still stands and does not name an
@@ -1371,6 +1509,10 @@ func (w *writer) commit(ctx context.Context) error {
 	if err := w.b.deleteObject(ctx, w.skey); err != nil && !errors.Is(err, driver.ErrNotFound) {
 		return &driver.Error{Kind: driver.KindOf(err), Detail: "committed, but the upload state was not removed", Err: err}
 	}
+	w.b.dropTail(ctx, st.tailKey)
+	if w.oldTail != st.tailKey {
+		w.b.dropTail(ctx, w.oldTail)
+	}
 	return nil
 }
 
@@ -1459,6 +1601,13 @@ func (w *writer) Cancel(ctx context.Context) error {
 			if err := w.b.deleteObject(ctx, w.skey); err != nil && !errors.Is(err, driver.ErrNotFound) {
 				return err
 			}
+			w.b.dropTail(ctx, cur.tailKey)
+			if st.tailKey != cur.tailKey {
+				w.b.dropTail(ctx, st.tailKey)
+			}
+		}
+		if w.oldTail != st.tailKey {
+			w.b.dropTail(ctx, w.oldTail)
 		}
 	}
 	return nil
