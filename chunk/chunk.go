@@ -414,13 +414,21 @@ func (u *Uploader[R]) Checkpoint() Checkpoint {
 	if u.fill != nil && len(*u.fill) > 0 {
 		cp.Tail = bytes.Clone(*u.fill)
 	}
+	cp.Pending = u.Pending()
+	return cp
+}
+
+// Pending is Checkpoint's Pending alone (no copy of the tail): the lowest
+// part number still in flight, the next part's number when none is. It
+// only grows; call it from the goroutine that calls Write, with no Write
+// running.
+func (u *Uploader[R]) Pending() int {
 	u.mu.Lock()
+	defer u.mu.Unlock()
 	for u.pending < u.next && u.results[u.pending-u.first].Number != 0 {
 		u.pending++
 	}
-	cp.Pending = u.pending
-	u.mu.Unlock()
-	return cp
+	return u.pending
 }
 
 // WaitPart waits until part number n, handed to the sink by this Uploader,

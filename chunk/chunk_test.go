@@ -1191,12 +1191,15 @@ func TestCheckpoint(t *testing.T) {
 		t.Fatalf("WaitPart(1) returned %v before part 1 was uploaded", err)
 	case <-time.After(50 * time.Millisecond):
 	}
-	if cp := u.Checkpoint(); cp.Pending != 1 {
-		t.Fatalf("Pending = %d with part 1 in flight, want 1", cp.Pending)
+	if cp := u.Checkpoint(); cp.Pending != 1 || u.Pending() != 1 {
+		t.Fatalf("Pending = %d (Pending() %d) with part 1 in flight, want 1", cp.Pending, u.Pending())
 	}
 	close(gates[1])
 	if err := <-waited; err != nil {
 		t.Fatalf("WaitPart(1) = %v", err)
+	}
+	if p := u.Pending(); p != 3 {
+		t.Fatalf("Pending() = %d after parts 1 and 2, want 3", p)
 	}
 	if cp := u.Checkpoint(); cp.Pending != 3 || cp.Next != 4 {
 		t.Fatalf("Checkpoint = %+v after parts 1 and 2, want Pending 3, Next 4", cp)

@@ -20,8 +20,8 @@ import (
 // partFailer fails the UploadPart of one part number with a
 // non-retryable AccessDenied, once the writer has moved on to Close: with
 // afterState, once a state write that records the part (next part above
-// it) has landed; otherwise after delay. It passes every other request
-// through. part 0 disarms it.
+// it) has landed and the part before it has been uploaded; otherwise after
+// delay. It passes every other request through. part 0 disarms it.
 type partFailer struct {
 	base       http.RoundTripper
 	part       atomic.Int64
@@ -29,6 +29,14 @@ type partFailer struct {
 	afterState bool
 	stateOnce  sync.Once
 	stateDone  chan struct{}
+	uploaded   sync.Map   // part number → chan struct{}, closed once an UploadPart of it succeeded
+	closeMu    sync.Mutex // serialises the closing of those channels
+}
+
+// uploadedCh is the channel closed once part n has been uploaded.
+func (f *partFailer) uploadedCh(n int) chan struct{} {
+	ch, _ := f.uploaded.LoadOrStore(n, make(chan struct{}))
+	return ch.(chan struct{})
 }
 
 func (f *partFailer) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -48,7 +56,18 @@ func (f *partFailer) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	if req.Method != http.MethodPut || n == 0 || int64(n) != f.part.Load() || isStateKey(req.URL.Path) {
-		return f.base.RoundTrip(req)
+		resp, err := f.base.RoundTrip(req)
+		if n != 0 && err == nil && resp.StatusCode == http.StatusOK {
+			ch := f.uploadedCh(n)
+			f.closeMu.Lock()
+			select {
+			case <-ch:
+			default:
+				close(ch)
+			}
+			f.closeMu.Unlock()
+		}
+		return resp, err
 	}
 	if req.Body != nil {
 		_, _ = io.Copy(io.Discard, req.Body)
@@ -63,6 +82,15 @@ func (f *partFailer) RoundTrip(req *http.Request) (*http.Response, error) {
 	case <-f.stateDone:
 	case <-req.Context().Done():
 		return nil, req.Context().Err()
+	}
+	if f.afterState {
+		// The parts before it land first (Close writes the state while
+		// they may still upload).
+		select {
+		case <-f.uploadedCh(n - 1):
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
 	}
 	const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>injected failure</Message></Error>`
 	return &http.Response{StatusCode: 403, Status: "403 Forbidden", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -436,6 +437,16 @@ func (b *backend) dropTail(ctx context.Context, id string) {
 	_ = b.deleteObject(dctx, b.tailKey(id))
 }
 
+// dropTails is dropTail of each distinct id, skipping those dropped
+// before by the same call.
+func (b *backend) dropTails(ctx context.Context, ids ...string) {
+	for i, id := range ids {
+		if !slices.Contains(ids[:i], id) {
+			b.dropTail(ctx, id)
+		}
+	}
+}
+
 // verifyParts checks that the parts from st.pending to st.next-1 of the
 // upload exist with exactly st.chunk bytes, and returns the number of the
 // first one that does not (st.next when all do). The parts pending after a
@@ -548,10 +559,12 @@ func (b *backend) finishCancel(ctx context.Context, key, skey string, st uploadS
 	case cur.etag != st.etag:
 		return nil // a newer writer's state by now
 	}
+	// The marked state is never resumed: its tail object goes first, so
+	// that nothing is left when this is killed in between.
+	b.dropTail(ctx, st.tailKey)
 	if err := b.deleteObject(ctx, skey); err != nil && !errors.Is(err, driver.ErrNotFound) {
 		return err
 	}
-	b.dropTail(ctx, st.tailKey)
 	return nil
 }
 
@@ -1261,6 +1274,32 @@ func (w *writer) Close() error {
 			return w.b.classify(err)
 		}
 	}
+	// No Write follows: the tail is known. A long one goes into its tail
+	// object now, beside the ownership check, the wait for the part that
+	// holds the previous tail and the last parts; only the state that
+	// names it must wait for those.
+	cp := w.up.Checkpoint()
+	type tailResult struct {
+		key string
+		err error
+	}
+	tailc := make(chan tailResult, 1)
+	if len(cp.Tail) > w.b.inlineTail && !w.b.noIfMatch.Load() {
+		// (Without conditional writes, two writers could each name their
+		// own tail object and delete the other's: the tail stays inline.)
+		go func() {
+			key, err := w.b.putTail(w.ctx, cp.Tail)
+			tailc <- tailResult{key, err}
+		}()
+	} else {
+		tailc <- tailResult{}
+	}
+	// dropNewTail deletes the tail object put above when no state names it.
+	dropNewTail := func() {
+		if tr := <-tailc; tr.err == nil {
+			w.b.dropTail(w.ctx, tr.key)
+		}
+	}
 	// The ownership check runs while the parts upload; the state is then
 	// written only over the version it checked.
 	type tokenResult struct {
@@ -1280,7 +1319,7 @@ func (w *writer) Close() error {
 	if err == nil {
 		err = tr.err
 	}
-	cp := w.up.Checkpoint()
+	cp.Pending = w.up.Pending()
 	cond := tr.etag
 	if err == nil && cp.Next > w.first {
 		// The window covers every part of this session before the state
@@ -1299,6 +1338,7 @@ func (w *writer) Close() error {
 	if err != nil {
 		w.up.Abort()
 		w.abandon()
+		dropNewTail()
 		return w.b.classify(err)
 	}
 	st := uploadState{token: w.token, uploadID: id, next: cp.Next, pending: cp.Pending, chunk: w.chunk, gaps: w.closeGaps}
@@ -1311,16 +1351,15 @@ func (w *writer) Close() error {
 		if cond == "" { // no state existed at the check (an append to a committed file)
 			cond = noVersion
 		}
-		if len(cp.Tail) > w.b.inlineTail && !w.b.noIfMatch.Load() {
-			// The tail object first: the state must never name one
-			// that is not there. (Without conditional writes, two
-			// writers could each name their own and delete the other's.)
-			id, err := w.b.putTail(w.ctx, cp.Tail)
-			if err != nil {
-				put <- putResult{err: err}
-				return
-			}
-			st.tailKey, st.tailLen, st.tailCRC = id, int64(len(cp.Tail)), crc32.ChecksumIEEE(cp.Tail)
+		// The tail object first: the state must never name one that
+		// is not there.
+		tr := <-tailc
+		if tr.err != nil {
+			put <- putResult{err: tr.err}
+			return
+		}
+		if tr.key != "" {
+			st.tailKey, st.tailLen, st.tailCRC = tr.key, int64(len(cp.Tail)), crc32.ChecksumIEEE(cp.Tail)
 		}
 		nst, err := w.b.putState(w.ctx, w.skey, st, cp.Tail, cond)
 		if err != nil && !errors.Is(err, errStateUnknown) {
@@ -1594,20 +1633,25 @@ func (w *writer) Cancel(ctx context.Context) error {
 	if own {
 		cur, err := w.b.headState(ctx, w.skey)
 		switch {
-		case errors.Is(err, driver.ErrNotFound):
-		case err != nil && !errors.Is(err, driver.ErrCorrupt):
+		case err != nil && !errors.Is(err, driver.ErrNotFound) && !errors.Is(err, driver.ErrCorrupt):
 			return err
-		case cur.etag == st.etag || cur.token == w.token:
+		case err == nil && (cur.etag == st.etag || cur.token == w.token):
+			// A state marked by a Cancel is never resumed, so its tail
+			// objects go first: a Cancel killed after that leaves the
+			// marked state, which a resume or PurgeUploads removes, and
+			// never a tail object that no state names.
+			tails := []string{cur.tailKey, st.tailKey, w.oldTail}
+			if cur.cancel {
+				w.b.dropTails(ctx, tails...)
+			}
 			if err := w.b.deleteObject(ctx, w.skey); err != nil && !errors.Is(err, driver.ErrNotFound) {
 				return err
 			}
-			w.b.dropTail(ctx, cur.tailKey)
-			if st.tailKey != cur.tailKey {
-				w.b.dropTail(ctx, st.tailKey)
+			if !cur.cancel {
+				w.b.dropTails(ctx, tails...)
 			}
-		}
-		if w.oldTail != st.tailKey {
-			w.b.dropTail(ctx, w.oldTail)
+		default: // gone, or a newer upload's: no state names these
+			w.b.dropTails(ctx, st.tailKey, w.oldTail)
 		}
 	}
 	return nil
