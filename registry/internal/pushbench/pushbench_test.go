@@ -103,9 +103,12 @@ func (c *counter) take() map[string]*opStat {
 }
 
 // objectKind classifies the object a request is about: Distribution's
-// upload files, stowage's own upload state, blobs, or other.
+// upload files, stowage's own upload state and tail objects, blobs, or
+// other.
 func objectKind(p string) string {
 	switch {
+	case strings.Contains(p, "~stowage/tails/"):
+		return "[stowage tail]"
 	case strings.Contains(p, "~stowage"):
 		return "[stowage state]"
 	case strings.Contains(p, "/hashstates/"):
