@@ -32,6 +32,25 @@ func tailObjects(t *testing.T, ctx context.Context, b *backend) []string {
 	return ids
 }
 
+// commitAndCheck commits w, reads p back through d and checks that it
+// holds exactly want and that nothing of the upload is left behind.
+func commitAndCheck(t *testing.T, ctx context.Context, w driver.FileWriter, d driver.Driver, p string, want []byte) {
+	t.Helper()
+	if err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.GetContent(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("committed %d bytes differ from the %d written", len(got), len(want))
+	}
+	if ups, err := leftoverUploads(ctx, d); err != nil || len(ups) > 0 {
+		t.Fatalf("leftover uploads %v, %v", ups, err)
+	}
+}
+
 // stateBodies returns the body sizes of the state writes (PutObject of a
 // state object) among reqs.
 func stateBodies(reqs []request) []int64 {
@@ -123,19 +142,7 @@ func TestTailObjects(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := w.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
-		got, err := other.GetContent(ctx, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("committed %d bytes differ from the %d written", len(got), len(want))
-		}
-		if ups, err := leftoverUploads(ctx, d); err != nil || len(ups) > 0 {
-			t.Fatalf("leftover uploads %v, %v", ups, err)
-		}
+		commitAndCheck(t, ctx, w, other, p, want)
 	})
 }
 
@@ -233,16 +240,7 @@ func TestInlineTailStateResumes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := w.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
-		got, err := d.GetContent(ctx, p)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("committed %d bytes (%v), want the %d written", len(got), err, len(want))
-		}
-		if ups, err := leftoverUploads(ctx, d); err != nil || len(ups) > 0 {
-			t.Fatalf("leftover uploads %v, %v", ups, err)
-		}
+		commitAndCheck(t, ctx, w, d, p, want)
 	})
 }
 
