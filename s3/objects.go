@@ -88,10 +88,24 @@ var abortSettle = []time.Duration{20 * time.Millisecond, 50 * time.Millisecond, 
 // abort. An upload still listed after the last pause is an error that
 // says so: the caller must not report it removed.
 func (b *backend) abortUploadSettled(ctx context.Context, key, uploadID string) error {
+	return b.abortUploadQuiet(ctx, key, uploadID, 0)
+}
+
+// cutOffQuiet is how long abortUploadQuiet watches an aborted upload stay
+// unlisted when a part request of it was cut off in flight: the server
+// may still be storing that part, which brings the upload back on
+// versitygw a moment later.
+const cutOffQuiet = 1500 * time.Millisecond
+
+// abortUploadQuiet is abortUploadSettled that, with quiet > 0, returns
+// only once the upload has stayed unlisted for quiet (aborting it again
+// whenever it comes back), or the pauses ran out with it unlisted.
+func (b *backend) abortUploadQuiet(ctx context.Context, key, uploadID string, quiet time.Duration) error {
 	if err := b.abortUpload(ctx, key, uploadID); err != nil {
 		return err
 	}
-	var waited time.Duration
+	var waited, unlistedAt time.Duration
+	unlisted := false
 	for i := 0; ; i++ {
 		out, err := b.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{
 			Bucket: aws.String(b.bucket), Prefix: aws.String(key),
@@ -104,8 +118,19 @@ func (b *backend) abortUploadSettled(ctx context.Context, key, uploadID string) 
 			listed = listed || aws.ToString(u.Key) == key && aws.ToString(u.UploadId) == uploadID
 		}
 		if !listed {
-			return nil
+			if !unlisted {
+				unlisted, unlistedAt = true, waited
+			}
+			if waited-unlistedAt >= quiet || i == len(abortSettle) {
+				return nil
+			}
+			if err := chunk.Sleep(ctx, abortSettle[i]); err != nil {
+				return err
+			}
+			waited += abortSettle[i]
+			continue
 		}
+		unlisted = false
 		if i == len(abortSettle) {
 			return driver.Errorf(driver.KindUnavailable, "the multipart upload is still listed %v after it was aborted (%d aborts); a resume or PurgeUploads removes it", waited.Round(time.Millisecond), i+1)
 		}

@@ -277,3 +277,34 @@ func TestPurgeOrphanTails(t *testing.T) {
 		}
 	})
 }
+
+// TestAbortQuiet: an abort that must see the upload stay gone (a part
+// request of it was cut off in flight) keeps listing it until the quiet
+// time has passed; a plain one stops at the first listing without it.
+func TestAbortQuiet(t *testing.T) {
+	forEachServer(t, func(t *testing.T, srv testServer) {
+		ctx, rec := recording(t.Context())
+		_, b := srv.open(t, ctx, driver.Params{"chunksize": 5 * mib})
+		for _, quiet := range []time.Duration{0, 300 * time.Millisecond} {
+			key := b.key("/quiet")
+			id, err := b.createUpload(ctx, key, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.take()
+			if err := b.abortUploadQuiet(ctx, key, id, quiet); err != nil {
+				t.Fatal(err)
+			}
+			lists := 0
+			for _, r := range rec.take() {
+				if r.op == "ListMultipartUploads" {
+					lists++
+				}
+			}
+			// 20+50+100+200 ms of pauses reach 300 ms: five listings.
+			if want := map[time.Duration]int{0: 1, 300 * time.Millisecond: 5}[quiet]; lists != want {
+				t.Errorf("quiet %v: %d listings, want %d", quiet, lists, want)
+			}
+		}
+	})
+}

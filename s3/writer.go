@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -811,6 +812,10 @@ type writer struct {
 
 	committing bool // Commit's own checkState: its completed check follows
 
+	// cutOff is set when an UploadPart was cancelled in flight: aborting
+	// the upload then waits for it to stay gone (abortQuiet).
+	cutOff atomic.Bool
+
 	// early runs the claim that Write starts ahead of a part it sees
 	// coming (see partComing); Close, Commit and Cancel wait for it.
 	early        sync.WaitGroup
@@ -1064,6 +1069,9 @@ func (w *writer) uploadPart(ctx context.Context, p chunk.Part) (partResult, erro
 	w.b.setChecksum(p.Checksum, &in.ContentMD5, &in.ChecksumCRC32, &in.ChecksumCRC32C, &in.ChecksumSHA1, &in.ChecksumSHA256)
 	out, err := w.b.client.UploadPart(ctx, in)
 	if err != nil {
+		if ctx.Err() != nil {
+			w.cutOff.Store(true) // the server may still store it
+		}
 		return partResult{}, w.b.classify(err)
 	}
 	return partResult{etag: aws.ToString(out.ETag), sum: p.Checksum}, nil
@@ -1181,7 +1189,7 @@ func (w *writer) abandon() {
 		defer cancel()
 		id, created, ok := w.settledUpload(ctx)
 		if ok && id != "" && created {
-			_ = w.b.abortUploadSettled(ctx, w.key, id)
+			_ = w.b.abortUploadQuiet(ctx, w.key, id, w.abortQuiet())
 		}
 	}
 	w.mu.Lock()
@@ -1192,6 +1200,17 @@ func (w *writer) abandon() {
 		return
 	}
 	abort()
+}
+
+// abortQuiet is how long an abort of this writer's upload must see it
+// stay gone: cutOffQuiet once a part request of it was cut off in flight
+// (the chunk engine's Abort returns after every part request ended on the
+// client's side), else 0.
+func (w *writer) abortQuiet() time.Duration {
+	if w.cutOff.Load() {
+		return cutOffQuiet
+	}
+	return 0
 }
 
 // checkToken fails with a conflict when a newer writer (or a Cancel) took
@@ -1590,7 +1609,9 @@ func (w *writer) listParts(ctx context.Context, id string, upTo int, gaps string
 
 // Cancel implements driver.FileWriter: it stops the parts in flight, marks
 // the state object (see markCancel), aborts the multipart upload and waits
-// until the service no longer lists it, and only then removes the state
+// until the service no longer lists it (and, when a part request was cut
+// off in flight, until it has stayed unlisted for cutOffQuiet: versitygw
+// brings an aborted upload back when such a part lands), and only then removes the state
 // object (unless a newer writer owns it by now). A Cancel that returns nil
 // removed everything; one that fails leaves the marked state, which the
 // next resume or PurgeUploads finishes removing.
@@ -1622,7 +1643,7 @@ func (w *writer) Cancel(ctx context.Context) error {
 		w.abandon()
 		errs = append(errs, context.Cause(ctx))
 	case id != "":
-		errs = append(errs, w.b.abortUploadSettled(ctx, w.key, id))
+		errs = append(errs, w.b.abortUploadQuiet(ctx, w.key, id, w.abortQuiet()))
 	}
 	if own && st.uploadID != "" && st.uploadID != id {
 		errs = append(errs, w.b.abortUploadSettled(ctx, w.key, st.uploadID))
