@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/stowage/stowage/conformance"
 	"github.com/stowage/stowage/driver"
@@ -106,16 +107,10 @@ func randHex(n int) string {
 // removeAll removes every object and multipart upload below b's root.
 func removeAll(ctx context.Context, b *backend) {
 	var keys []string
-	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			break
-		}
-		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key))
-		}
-	}
+	_ = b.eachObject(ctx, b.prefix, func(o types.Object) error {
+		keys = append(keys, aws.ToString(o.Key))
+		return nil
+	})
 	if len(keys) > 0 {
 		_ = b.deleteKeys(ctx, keys)
 	}
@@ -145,17 +140,11 @@ func leftoverUploads(ctx context.Context, d driver.Driver) ([]string, error) {
 		}
 	}
 	for _, dir := range []string{stateDir, tailDir} {
-		p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
-			Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix + dir),
-		})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return nil, err
-			}
-			for _, o := range page.Contents {
-				out = append(out, "upload "+strings.TrimSuffix(dir[len("~stowage/"):], "s/")+" "+aws.ToString(o.Key))
-			}
+		if err := b.eachObject(ctx, b.prefix+dir, func(o types.Object) error {
+			out = append(out, "upload "+strings.TrimSuffix(dir[len("~stowage/"):], "s/")+" "+aws.ToString(o.Key))
+			return nil
+		}); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

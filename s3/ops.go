@@ -439,17 +439,11 @@ func multipartETag(parts []types.CompletedPart) (string, bool) {
 func (b *backend) Delete(ctx context.Context, path string) error {
 	key := b.key(path)
 	var keys []string
-	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
-		Bucket: aws.String(b.bucket), Prefix: aws.String(key + "/"),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return b.classify(err)
-		}
-		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key))
-		}
+	if err := b.eachObject(ctx, key+"/", func(o types.Object) error {
+		keys = append(keys, aws.ToString(o.Key))
+		return nil
+	}); err != nil {
+		return err
 	}
 	if _, err := b.head(ctx, key); err == nil {
 		keys = append(keys, key)
@@ -544,23 +538,17 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 	// state is written later is younger than any sensible olderThan.
 	cutoff := time.Now().Add(-olderThan)
 	var oldTails []string
-	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
-		Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix + tailDir),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return 0, b.classify(err)
+	if err := b.eachObject(ctx, b.prefix+tailDir, func(o types.Object) error {
+		if aws.ToTime(o.LastModified).Before(cutoff) {
+			oldTails = append(oldTails, strings.TrimPrefix(aws.ToString(o.Key), b.prefix+tailDir))
 		}
-		for _, o := range page.Contents {
-			if aws.ToTime(o.LastModified).Before(cutoff) {
-				oldTails = append(oldTails, strings.TrimPrefix(aws.ToString(o.Key), b.prefix+tailDir))
-			}
-		}
+		return nil
+	}); err != nil {
+		return 0, err
 	}
 	removed := 0
 	var stale, staleTails []string
-	named := map[string]bool{} // tail objects of the states that stay
+	named := map[string]bool{} // tail objects that a state names
 	err := b.scanUploads(ctx, olderThan,
 		func(k string, st uploadState, _ time.Time) error {
 			if st.uploadID != "" {
@@ -571,7 +559,6 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 			stale = append(stale, k)
 			if st.tailKey != "" {
 				staleTails = append(staleTails, b.tailKey(st.tailKey))
-				named[st.tailKey] = true // deleted with its state, not twice
 			}
 			return nil
 		},
@@ -591,7 +578,7 @@ func (b *backend) PurgeUploads(ctx context.Context, olderThan time.Duration) (in
 	if err != nil {
 		return removed, err // named may miss a tail object still in use
 	}
-	tails := staleTails
+	tails := staleTails // named too, so not listed twice below
 	for _, id := range oldTails {
 		if !named[id] {
 			tails = append(tails, b.tailKey(id))
@@ -632,42 +619,34 @@ func (b *backend) ListUploads(ctx context.Context, olderThan time.Duration, fn f
 // olderThan ago that no state names. The multipart uploads are listed
 // bucket-wide: MinIO lists the uploads of one exact key only, so a prefix
 // below the bucket would find none there. tails, when not nil, gets the
-// tail objects named by the states that state is not called for.
+// tail objects that the states name.
 func (b *backend) scanUploads(ctx context.Context, olderThan time.Duration,
 	state func(key string, st uploadState, modified time.Time) error,
 	orphan func(key, id string, initiated time.Time) error, tails map[string]bool) error {
 	cutoff := time.Now().Add(-olderThan)
 	named := map[string]bool{} // upload IDs that a state names
-	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
-		Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix + stateDir),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+	err := b.eachObject(ctx, b.prefix+stateDir, func(o types.Object) error {
+		k := aws.ToString(o.Key)
+		st, err := b.headState(ctx, k)
 		if err != nil {
-			return b.classify(err)
+			if errors.Is(err, driver.ErrNotFound) {
+				return nil
+			}
+			return err
 		}
-		for _, o := range page.Contents {
-			k := aws.ToString(o.Key)
-			st, err := b.headState(ctx, k)
-			if err != nil {
-				if errors.Is(err, driver.ErrNotFound) {
-					continue
-				}
-				return err
-			}
-			if st.uploadID != "" {
-				named[st.uploadID] = true
-			}
-			if aws.ToTime(o.LastModified).After(cutoff) && !st.cancel {
-				if tails != nil && st.tailKey != "" {
-					tails[st.tailKey] = true
-				}
-				continue
-			}
-			if err := state(k, st, aws.ToTime(o.LastModified)); err != nil {
-				return err
-			}
+		if st.uploadID != "" {
+			named[st.uploadID] = true
 		}
+		if tails != nil && st.tailKey != "" {
+			tails[st.tailKey] = true
+		}
+		if aws.ToTime(o.LastModified).After(cutoff) && !st.cancel {
+			return nil
+		}
+		return state(k, st, aws.ToTime(o.LastModified))
+	})
+	if err != nil {
+		return err
 	}
 	up := s3.NewListMultipartUploadsPaginator(b.client, &s3.ListMultipartUploadsInput{Bucket: aws.String(b.bucket)})
 	for up.HasMorePages() {
@@ -681,6 +660,26 @@ func (b *backend) scanUploads(ctx context.Context, olderThan time.Duration,
 				continue
 			}
 			if err := orphan(key, id, aws.ToTime(u.Initiated)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// eachObject calls fn for every object whose key begins with prefix, from
+// a paginated ListObjectsV2, and stops at fn's first error.
+func (b *backend) eachObject(ctx context.Context, prefix string, fn func(types.Object) error) error {
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{
+		Bucket: aws.String(b.bucket), Prefix: aws.String(prefix),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return b.classify(err)
+		}
+		for _, o := range page.Contents {
+			if err := fn(o); err != nil {
 				return err
 			}
 		}

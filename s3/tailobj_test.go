@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/stowage/stowage/driver"
 	"github.com/stowage/stowage/internal/testkit"
@@ -19,15 +19,11 @@ import (
 func tailObjects(t *testing.T, ctx context.Context, b *backend) []string {
 	t.Helper()
 	var ids []string
-	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: aws.String(b.bucket), Prefix: aws.String(b.prefix + tailDir)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range page.Contents {
-			ids = append(ids, strings.TrimPrefix(aws.ToString(o.Key), b.prefix+tailDir))
-		}
+	if err := b.eachObject(ctx, b.prefix+tailDir, func(o types.Object) error {
+		ids = append(ids, strings.TrimPrefix(aws.ToString(o.Key), b.prefix+tailDir))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	return ids
 }

@@ -1388,8 +1388,8 @@ func (w *writer) Close() error {
 	}()
 	_, derr := w.up.Drain()
 	pr := <-put
-	if pr.err == nil && w.oldTail != pr.st.tailKey {
-		w.b.dropTail(w.ctx, w.oldTail) // the version that named it is replaced
+	if pr.err == nil {
+		w.b.dropTail(w.ctx, w.oldTail) // the version that named it is replaced (the new tail object's id is fresh)
 	}
 	switch {
 	case pr.err != nil:
@@ -1567,10 +1567,7 @@ func (w *writer) commit(ctx context.Context) error {
 	if err := w.b.deleteObject(ctx, w.skey); err != nil && !errors.Is(err, driver.ErrNotFound) {
 		return &driver.Error{Kind: driver.KindOf(err), Detail: "committed, but the upload state was not removed", Err: err}
 	}
-	w.b.dropTail(ctx, st.tailKey)
-	if w.oldTail != st.tailKey {
-		w.b.dropTail(ctx, w.oldTail)
-	}
+	w.b.dropTails(ctx, st.tailKey, w.oldTail)
 	return nil
 }
 
