@@ -416,26 +416,40 @@ func (b *backend) getTail(ctx context.Context, st uploadState) ([]byte, error) {
 	return tail, nil
 }
 
-// putTail stores tail in a new tail object and returns its id.
+// putTail stores tail in a new tail object and returns its id, also when
+// it fails (the object may have landed: the caller drops it).
 func (b *backend) putTail(ctx context.Context, tail []byte) (string, error) {
 	id := newToken()
 	in := b.putInput(b.tailKey(id), tail, b.partChecksum(tail))
 	in.StorageClass = ""
 	if _, err := b.client.PutObject(ctx, in); err != nil {
-		return "", b.classify(err)
+		return id, b.classify(err)
 	}
 	return id, nil
 }
 
-// dropTail deletes the tail object id, once no state version names it.
-// Best effort, on its own deadline: one left behind is PurgeUploads'.
+// dropTailPauses are the pauses between dropTail's attempts, each of which
+// the SDK retries too: a flaky network must not leave tail objects behind.
+var dropTailPauses = []time.Duration{20 * time.Millisecond, 100 * time.Millisecond, 400 * time.Millisecond, time.Second}
+
+// dropTail deletes the tail object id, once no state version names it, on
+// its own deadline, trying again after a failure. One that still fails is
+// left to PurgeUploads.
 func (b *backend) dropTail(ctx context.Context, id string) {
 	if id == "" {
 		return
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	_ = b.deleteObject(dctx, b.tailKey(id))
+	for i := 0; ; i++ {
+		err := b.deleteObject(dctx, b.tailKey(id))
+		if err == nil || errors.Is(err, driver.ErrNotFound) || i == len(dropTailPauses) {
+			return
+		}
+		if chunk.Sleep(dctx, dropTailPauses[i]) != nil {
+			return
+		}
+	}
 }
 
 // dropTails is dropTail of each distinct id, skipping those dropped
@@ -1315,9 +1329,7 @@ func (w *writer) Close() error {
 	}
 	// dropNewTail deletes the tail object put above when no state names it.
 	dropNewTail := func() {
-		if tr := <-tailc; tr.err == nil {
-			w.b.dropTail(w.ctx, tr.key)
-		}
+		w.b.dropTail(w.ctx, (<-tailc).key)
 	}
 	// The ownership check runs while the parts upload; the state is then
 	// written only over the version it checked.
@@ -1374,6 +1386,7 @@ func (w *writer) Close() error {
 		// is not there.
 		tr := <-tailc
 		if tr.err != nil {
+			w.b.dropTail(w.ctx, tr.key) // it may have landed
 			put <- putResult{err: tr.err}
 			return
 		}
